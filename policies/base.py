@@ -1,0 +1,54 @@
+"""The Policy interface: batched ``act(obs, info) -> actions`` for any env, real or dreamed."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+
+def batch_info(info: dict[str, Any] | None) -> dict[str, np.ndarray]:
+    """A single env's ``info`` as a batch of one (the layout vector envs use: each key -> array of N values)."""
+    return {k: np.asarray(v)[None] for k, v in (info or {}).items()}
+
+
+class Policy(ABC):
+    """Maps a batch of observations to a batch of actions.
+
+    ``act(obs, info)`` takes observations with a leading batch axis of ``num_envs`` and, optionally, the env's
+    ``info`` in vector-env layout (a dict of arrays whose first axis is the env index; keys may be missing, as in
+    a dream, and policies must cope). It returns actions with the same leading axis. ``reset(mask)`` forgets the
+    per-env state of the envs where ``mask`` is True (all when None): call it whenever those envs reset.
+    ``act_single`` is the same for one unbatched env.
+    """
+
+    def __init__(self, action_space: gym.Space, num_envs: int = 1, seed: int | None = None):
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be at least 1, got {num_envs}")
+        self.action_space = action_space
+        self.num_envs = int(num_envs)
+        self.rng = np.random.default_rng(seed)
+
+    @abstractmethod
+    def act(self, obs: np.ndarray, info: dict[str, Any] | None = None) -> np.ndarray:
+        """Actions for a batch of observations (leading axis: env index)."""
+
+    def reset(self, mask: np.ndarray | None = None) -> None:  # noqa: B027 - stateless policies keep this
+        """Forget the state of the envs where ``mask`` is True (all when None)."""
+
+    def act_single(self, obs: np.ndarray, info: dict[str, Any] | None = None):
+        """The action for one unbatched observation (requires ``num_envs == 1``)."""
+        if self.num_envs != 1:
+            raise ValueError(f"act_single needs a policy built with num_envs=1, this one has {self.num_envs}")
+        return self.act(np.asarray(obs)[None], batch_info(info))[0]
+
+    def _check_batch(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs)
+        if obs.ndim == 0 or obs.shape[0] != self.num_envs:
+            raise ValueError(
+                f"{type(self).__name__}: expected a batch of {self.num_envs} observations (leading axis), "
+                f"got shape {obs.shape}"
+            )
+        return obs

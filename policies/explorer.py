@@ -1,0 +1,223 @@
+"""A scripted explorer for the voxel world that plays like a person: wander, look around, chop trees, build.
+
+It sees what a person sees: log blocks are found by their bark colour in the frame, so it acts the same in the
+real world and in a dream. Where the env's ``info`` is there (the real world), it also reads ``target_block``
+(is a log under the crosshair?) and ``blocked`` (did a wall stop the last move?); where it is not, it falls back
+on the pixels: the centre pixel's colour, and whether the frame changed while walking.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from worldsim.envs.voxel.blocks import LOG
+from worldsim.envs.voxel.env import MAX_PITCH, PITCH_STEP
+from worldsim.policies.base import Policy
+
+# action columns of VoxelEnv
+NOOP, FORWARD, BACK, LEFT, RIGHT = range(5)
+CAM_NOOP, YAW_LEFT, YAW_RIGHT, PITCH_UP, PITCH_DOWN = range(5)
+ACT_NOOP, JUMP, BREAK, PLACE = range(4)
+
+
+def log_mask(frames: np.ndarray) -> np.ndarray:
+    """Pixels that look like log bark: (..., H, W, 3) uint8 -> (..., H, W) bool.
+
+    Bark is a dark, saturated brown; shading and the per-block tint scale all channels alike, so the test is on
+    channel ratios, which tell bark from dirt, grass sides, planks and sand.
+    """
+    f = frames.astype(np.float32)
+    r, g, b = f[..., 0], f[..., 1], f[..., 2]
+    return (r > 35) & (r < 140) & (b < 0.42 * r) & (g > 0.58 * r) & (g < 0.8 * r)
+
+
+def water_mask(frames: np.ndarray) -> np.ndarray:
+    """Pixels that look like water (deep blue; the sky is paler): (..., H, W, 3) uint8 -> (..., H, W) bool."""
+    f = frames.astype(np.float32)
+    return (f[..., 2] > 1.8 * f[..., 0]) & (f[..., 2] > 1.4 * f[..., 1])
+
+
+class ExplorerPolicy(Policy):
+    """Explores the voxel world: walks, turns, jumps over steps, looks around, chops the trees it sees, breaks
+    and places blocks now and then, and takes an occasional random action, so recordings show every action and
+    its effect.
+
+    Args:
+        action_space: the voxel world's ``MultiDiscrete([5, 5, 4])``.
+        num_envs: batch size of ``act``.
+        seed: seeds the policy's own randomness (same seed, same observations -> same actions).
+        epsilon: probability of a uniformly random action on any step.
+        chop: seek and break logs when seen (off: wander only).
+    """
+
+    def __init__(
+        self,
+        action_space: gym.Space,
+        num_envs: int = 1,
+        seed: int | None = None,
+        epsilon: float = 0.08,
+        chop: bool = True,
+    ):
+        if not (isinstance(action_space, gym.spaces.MultiDiscrete) and tuple(action_space.nvec) == (5, 5, 4)):
+            raise ValueError(f"ExplorerPolicy drives the voxel world's MultiDiscrete([5, 5, 4]), got {action_space}")
+        super().__init__(action_space, num_envs, seed)
+        self.epsilon, self.chop = float(epsilon), bool(chop)
+        self._prev = None
+        self.reset()
+
+    def reset(self, mask: np.ndarray | None = None) -> None:
+        mask = np.ones(self.num_envs, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        if not hasattr(self, "pitch"):
+            n = self.num_envs
+            self.pitch = np.zeros(n)  # the env's pitch, tracked from our own camera actions
+            self.plan = [[] for _ in range(n)]  # queued actions (a turn, a look around, a build)
+            self.stuck = np.zeros(n, dtype=int)
+            self.last_move = np.zeros(n, dtype=int)
+            self.chopping = np.zeros(n, dtype=int)  # steps spent on the current tree
+            self.ignore = np.zeros(n, dtype=int)  # steps left to ignore logs (after giving up on a tree)
+        for i in np.flatnonzero(mask):
+            self.pitch[i] = 0.0
+            self.plan[i] = []
+            self.stuck[i] = 0
+            self.last_move[i] = NOOP
+            self.chopping[i] = 0
+            self.ignore[i] = 0
+            if self._prev is not None:
+                self._prev[i] = -1
+
+    def act(self, obs: np.ndarray, info: dict[str, Any] | None = None) -> np.ndarray:
+        obs = self._check_batch(obs)
+        info = info or {}
+        frames = obs.astype(np.int16)
+        if self._prev is None:
+            self._prev = np.full_like(frames, -1)
+        logs = log_mask(obs)
+        actions = np.zeros((self.num_envs, 3), dtype=np.int64)
+        for i in range(self.num_envs):
+            actions[i] = self._act_one(i, frames[i], logs[i], {k: v[i] for k, v in info.items()})
+            self.last_move[i] = actions[i, 0]
+            if actions[i, 1] == PITCH_UP:
+                self.pitch[i] = min(self.pitch[i] + PITCH_STEP, MAX_PITCH)
+            elif actions[i, 1] == PITCH_DOWN:
+                self.pitch[i] = max(self.pitch[i] - PITCH_STEP, -MAX_PITCH)
+        self._prev = frames
+        return actions
+
+    # -------------------------------------------------------------------------------------------------- logic
+    def _blocked(self, i: int, frame: np.ndarray, info: dict[str, Any]) -> bool:
+        if self.last_move[i] == NOOP:
+            return False
+        if "blocked" in info:
+            return bool(info["blocked"])
+        prev = self._prev[i]
+        return bool(prev[0, 0, 0] >= 0 and np.abs(frame - prev).mean() < 1.0)
+
+    def _act_one(self, i: int, frame: np.ndarray, logs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        rng = self.rng
+        if rng.random() < self.epsilon:
+            self.plan[i] = []
+            return np.array([rng.integers(5), rng.integers(5), rng.integers(4)])
+        blocked = self._blocked(i, frame, info)
+        self.stuck[i] = self.stuck[i] + 1 if blocked else 0
+        if self.plan[i]:
+            return np.array(self.plan[i].pop(0))
+        h, w = logs.shape
+        ahead = frame[h // 2 :, w // 4 : 3 * w // 4].astype(np.uint8)
+        if water_mask(ahead).mean() > 0.5 and rng.random() < 0.3:  # water ahead: head for land
+            turn = YAW_LEFT if rng.random() < 0.5 else YAW_RIGHT
+            self.plan[i] = [[NOOP, turn, ACT_NOOP]] * int(rng.integers(2, 7))
+            return np.array([FORWARD, CAM_NOOP, JUMP])
+        if self.ignore[i] > 0:
+            self.ignore[i] -= 1
+        elif self.chop and logs.sum() >= 2:
+            return self._chop(i, logs, info, blocked)
+        self.chopping[i] = 0
+        return self._wander(i, h, blocked, info)
+
+    def _chop(self, i: int, logs: np.ndarray, info: dict[str, Any], blocked: bool) -> np.ndarray:
+        h, w = logs.shape
+        cy, cx = h // 2, w // 2
+        self.chopping[i] += 1
+        if self.chopping[i] > 120:  # this tree will not come: walk away and ignore logs for a while
+            self.chopping[i] = 0
+            self.ignore[i] = 40
+            turn = YAW_LEFT if self.rng.random() < 0.5 else YAW_RIGHT
+            self.plan[i] = [[NOOP, turn, ACT_NOOP]] * 6 + [[FORWARD, CAM_NOOP, ACT_NOOP]] * 10
+            return np.array([BACK, CAM_NOOP, ACT_NOOP])
+        if "target_block" in info:
+            on_log = int(info["target_block"]) == LOG
+        else:  # no ground truth (a dream): bark under the crosshair and the trunk is near (wide)
+            on_log = bool(logs[cy - 1 : cy + 2, cx - 3 : cx + 4].sum() >= 12)
+        if on_log:
+            self.chopping[i] = 0
+            return np.array([NOOP, CAM_NOOP, BREAK])
+        cols = logs.sum(axis=0)
+        # aim at the trunk with the most bark, and at its bark pixel nearest the crosshair's row
+        col = int(np.argmax(np.convolve(cols, np.ones(3), mode="same")))
+        lo, hi = col, col
+        while lo > 0 and cols[lo - 1] > 0:
+            lo -= 1
+        while hi < w - 1 and cols[hi + 1] > 0:
+            hi += 1
+        col, width = (lo + hi) // 2, hi - lo + 1
+        near = width >= w // 8  # a trunk this wide is within a few blocks
+        dx = col - cx
+        if abs(dx) > w * 0.11:
+            return np.array([NOOP if near else FORWARD, YAW_LEFT if dx < 0 else YAW_RIGHT, ACT_NOOP])
+        if near and abs(dx) > max(width // 2 - 1, 1):
+            return np.array([LEFT if dx < 0 else RIGHT, CAM_NOOP, ACT_NOOP])
+        rows = np.flatnonzero(logs[:, lo : hi + 1].any(axis=1))
+        dy = int(rows[np.argmin(np.abs(rows - cy))]) - cy
+        if near and abs(dy) > h * 0.1:
+            up = dy < 0
+            if (up and self.pitch[i] < MAX_PITCH) or (not up and self.pitch[i] > -MAX_PITCH):
+                return np.array([NOOP, PITCH_UP if up else PITCH_DOWN, ACT_NOOP])
+        if blocked:
+            if self.stuck[i] > 4:  # cannot get closer: back off and try another way
+                self.plan[i] = [[BACK, CAM_NOOP, ACT_NOOP]] * 3 + [[RIGHT, CAM_NOOP, ACT_NOOP]] * 3
+            return np.array([FORWARD, CAM_NOOP, JUMP])
+        pitch_fix = CAM_NOOP
+        if not near and self.pitch[i] != 0:
+            pitch_fix = PITCH_DOWN if self.pitch[i] > 0 else PITCH_UP
+        return np.array([FORWARD, pitch_fix, ACT_NOOP])
+
+    def _wander(self, i: int, h: int, blocked: bool, info: dict[str, Any]) -> np.ndarray:
+        rng = self.rng
+        if blocked:
+            if self.stuck[i] > 3:  # a wall or a cliff: turn away
+                k = int(rng.integers(3, 9))
+                turn = YAW_LEFT if rng.random() < 0.5 else YAW_RIGHT
+                self.plan[i] = [[NOOP, turn, ACT_NOOP]] * k
+                return np.array([BACK, CAM_NOOP, ACT_NOOP])
+            return np.array([FORWARD, CAM_NOOP, JUMP])
+        u = rng.random()
+        if u < 0.06:  # turn for a while
+            k = int(rng.integers(1, 7))
+            turn = YAW_LEFT if rng.random() < 0.5 else YAW_RIGHT
+            self.plan[i] = [[FORWARD if rng.random() < 0.5 else NOOP, turn, ACT_NOOP] for _ in range(k)]
+        elif u < 0.075:  # look around: up, then down, then level again
+            k = int(rng.integers(1, 4))
+            up = [[NOOP, PITCH_UP, ACT_NOOP]] * k
+            down = [[NOOP, PITCH_DOWN, ACT_NOOP]] * k
+            self.plan[i] = up + down + [[NOOP, CAM_NOOP, ACT_NOOP]] + down + up
+        elif u < 0.09:  # dig the ground in front, then put a block back
+            self.plan[i] = [[NOOP, PITCH_DOWN, ACT_NOOP]] * 3 + [[NOOP, CAM_NOOP, BREAK]] * int(rng.integers(1, 3))
+            self.plan[i] += [[NOOP, CAM_NOOP, PLACE]] + [[NOOP, PITCH_UP, ACT_NOOP]] * 3
+        elif u < 0.10:  # build a little: place blocks in front
+            self.plan[i] = [[NOOP, PITCH_DOWN, ACT_NOOP]] * 2 + [[NOOP, CAM_NOOP, PLACE]]
+            self.plan[i] += [[BACK, CAM_NOOP, PLACE]] * int(rng.integers(1, 4)) + [[NOOP, PITCH_UP, ACT_NOOP]] * 2
+        elif u < 0.12:  # sidestep or step back
+            move = int(rng.choice([BACK, LEFT, RIGHT]))
+            self.plan[i] = [[move, CAM_NOOP, ACT_NOOP]] * int(rng.integers(2, 6))
+        elif u < 0.135:
+            return np.array([FORWARD, CAM_NOOP, JUMP])
+        if self.plan[i]:
+            return np.array(self.plan[i].pop(0))
+        pitch_fix = CAM_NOOP
+        if self.pitch[i] != 0:
+            pitch_fix = PITCH_DOWN if self.pitch[i] > 0 else PITCH_UP
+        in_water = bool(info.get("in_water", False))
+        return np.array([FORWARD, pitch_fix, JUMP if in_water else ACT_NOOP])
