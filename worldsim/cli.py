@@ -1,6 +1,7 @@
 """`worldsim <command> [key=value ...]`: every entry point, configured by Hydra-style overrides.
 
     worldsim demo steps=300          # the explorer plays the voxel world; video + contact sheet in outputs/
+    worldsim record episodes=20      # record play as a Minari dataset under data/minari/
     worldsim bench env steps=5000    # env steps/s (one JSON object on the last line)
 
 Each command composes `worldsim/configs/<command>.yaml` with the overrides; `worldsim <command> --cfg` prints
@@ -16,7 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 
 COMMANDS = {
     "demo": "the explorer plays the voxel world: video and contact sheet under outputs/",
-    "bench": "speed benchmarks: `bench env`",
+    "record": "record play of a Gymnasium env as a Minari dataset (default: the voxel recipe)",
+    "train-vae": "train the per-frame VAE on a recorded dataset (resumes from its run_dir)",
+    "bench": "speed benchmarks: `bench env`, `bench record`",
 }
 
 
@@ -45,10 +48,27 @@ def cmd_bench(cfg: DictConfig) -> dict:
     if cfg.what == "env":
         kwargs = OmegaConf.to_container(cfg.env_kwargs, resolve=True) if cfg.env_kwargs else {}
         return speed.bench_env(cfg.env_id, steps=cfg.steps, seed=cfg.seed, **kwargs)
-    raise SystemExit(f"worldsim bench: unknown benchmark {cfg.what!r}; choose from: env")
+    if cfg.what == "record":
+        return speed.bench_record(**OmegaConf.to_container(cfg.record, resolve=True))
+    raise SystemExit(f"worldsim bench: unknown benchmark {cfg.what!r}; choose from: env, record")
 
 
-HANDLERS = {"demo": cmd_demo, "bench": cmd_bench}
+def cmd_record(cfg: DictConfig) -> dict:
+    from worldsim.data.record import RecordConfig, record
+
+    return record(RecordConfig(**OmegaConf.to_container(cfg, resolve=True)))
+
+
+def cmd_train_vae(cfg: DictConfig) -> dict:
+    from worldsim.models.vae import VAEConfig
+    from worldsim.train.train_vae import TrainVAEConfig, train_vae
+
+    fields = OmegaConf.to_container(cfg, resolve=True)
+    fields["vae"] = VAEConfig(**fields["vae"])
+    return train_vae(TrainVAEConfig(**fields))
+
+
+HANDLERS = {"demo": cmd_demo, "record": cmd_record, "train-vae": cmd_train_vae, "bench": cmd_bench}
 
 
 def usage() -> str:
@@ -71,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     show_cfg = "--cfg" in rest
     rest = [r for r in rest if r != "--cfg"]
     try:
-        cfg = compose(command, rest)
+        cfg = compose(command.replace("-", "_"), rest)
     except Exception as exc:  # Hydra's errors name the bad override
         print(f"worldsim {command}: bad override: {exc}", file=sys.stderr)
         return 2

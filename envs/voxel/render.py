@@ -27,11 +27,10 @@ FACE_SHADE = np.array((0.80, 0.80, 0.52, 1.0, 0.66, 0.66), dtype=np.float32)
 def camera_basis(yaw_deg: float, pitch_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Forward, right and up unit vectors (x, y, z) of a camera with the given yaw and pitch in degrees."""
     yaw, pitch = math.radians(yaw_deg), math.radians(pitch_deg)
-    forward = np.array(
-        (math.sin(yaw) * math.cos(pitch), math.sin(pitch), math.cos(yaw) * math.cos(pitch)), dtype=np.float64
-    )
-    right = np.array((math.cos(yaw), 0.0, -math.sin(yaw)), dtype=np.float64)
-    up = np.cross(forward, right)
+    sy, cy, sp, cp = math.sin(yaw), math.cos(yaw), math.sin(pitch), math.cos(pitch)
+    forward = np.array((sy * cp, sp, cy * cp))
+    right = np.array((cy, 0.0, -sy))
+    up = np.array((-sy * sp, cp, -cy * sp))  # forward x right
     return forward, right, up
 
 
@@ -121,15 +120,13 @@ def render_view(world, solid, side_colors, top_colors, face_shade, sky_horizon, 
             dx /= n
             dy /= n
             dz /= n
-            # sky colour for this direction
-            s = max(dy, 0.0) ** 0.7
-            sky_r = sky_horizon[0] + (sky_zenith[0] - sky_horizon[0]) * s
-            sky_g = sky_horizon[1] + (sky_zenith[1] - sky_horizon[1]) * s
-            sky_b = sky_horizon[2] + (sky_zenith[2] - sky_horizon[2]) * s
             b, bx, by, bz, face, dist, water = _trace(world, solid, ox, oy, oz, dx, dy, dz, view_dist, top)
-            if b == AIR:
-                r, g, bl = sky_r, sky_g, sky_b
-                fog = 1.0
+            if b == AIR:  # sky: horizon colour blending into the zenith's as the ray climbs
+                s = math.sqrt(dy) if dy > 0.0 else 0.0
+                r = sky_horizon[0] + (sky_zenith[0] - sky_horizon[0]) * s
+                g = sky_horizon[1] + (sky_zenith[1] - sky_horizon[1]) * s
+                bl = sky_horizon[2] + (sky_zenith[2] - sky_horizon[2]) * s
+                fog = 0.0
             else:
                 shade = face_shade[face] * _tint(bx, by, bz)
                 cols = top_colors if face == 3 else side_colors
