@@ -63,8 +63,9 @@ def test_resume_skips_recorded_episodes(tmp_path):
 
 
 def test_interrupted_recording_stays_loadable(tmp_path):
-    cmd = [sys.executable, "-m", "worldsim.cli", "record", "episodes=200", "max_episode_steps=40", "processes=2",
-           "envs_per_process=1", f"root={tmp_path}", "dataset_id=test/stop-v0", "progress=false", "flush_every=1"]  # fmt: skip
+    args = ["episodes=200", "max_episode_steps=40", "processes=2", "envs_per_process=1", f"root={tmp_path}",
+            "dataset_id=test/stop-v0", "progress=false", "flush_every=1"]  # fmt: skip
+    cmd = [sys.executable, "-m", "worldsim.cli", "record", *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     meta = tmp_path / "test" / "stop-v0" / "data" / "metadata.json"
     deadline = time.time() + 120

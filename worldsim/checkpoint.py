@@ -109,8 +109,8 @@ def save_train_state(path: str | os.PathLike, step: int, optimizer: torch.optim.
         "step": str(int(step)),
         "param_groups": json.dumps(opt["param_groups"]),
         "opt_scalars": json.dumps(scalars),
-        "rng.numpy": json.dumps(np.random.get_state()[1].tolist()),
-        "rng.numpy_pos": json.dumps(list(np.random.get_state()[2:])),
+        "rng.numpy": json.dumps(np.random.get_state()[1].tolist()),  # noqa: NPY002 - the legacy global RNG too
+        "rng.numpy_pos": json.dumps(list(np.random.get_state()[2:])),  # noqa: NPY002
         "rng.python": json.dumps(random.getstate(), default=list),
         "rng.data": json.dumps(data_rng.bit_generator.state),
         "extra": json.dumps(extra or {}),
@@ -139,7 +139,7 @@ def load_train_state(path: str | os.PathLike, optimizer: torch.optim.Optimizer,
         raise CheckpointError(f"{path}: the optimizer state does not fit this model: {exc}") from exc
     torch.set_rng_state(tensors["rng.torch"])
     pos = json.loads(meta["rng.numpy_pos"])
-    np.random.set_state(("MT19937", np.array(json.loads(meta["rng.numpy"]), dtype=np.uint32), *pos))
+    np.random.set_state(("MT19937"  # noqa: NPY002, np.array(json.loads(meta["rng.numpy"]), dtype=np.uint32), *pos))
     py = json.loads(meta["rng.python"])
     random.setstate((py[0], tuple(py[1]), py[2]))
     data_rng.bit_generator.state = json.loads(meta["rng.data"])
