@@ -139,7 +139,8 @@ def load_train_state(path: str | os.PathLike, optimizer: torch.optim.Optimizer,
         raise CheckpointError(f"{path}: the optimizer state does not fit this model: {exc}") from exc
     torch.set_rng_state(tensors["rng.torch"])
     pos = json.loads(meta["rng.numpy_pos"])
-    np.random.set_state(("MT19937"  # noqa: NPY002, np.array(json.loads(meta["rng.numpy"]), dtype=np.uint32), *pos))
+    legacy = ("MT19937", np.array(json.loads(meta["rng.numpy"]), dtype=np.uint32), *pos)
+    np.random.set_state(legacy)  # noqa: NPY002
     py = json.loads(meta["rng.python"])
     random.setstate((py[0], tuple(py[1]), py[2]))
     data_rng.bit_generator.state = json.loads(meta["rng.data"])
