@@ -19,6 +19,8 @@ COMMANDS = {
     "demo": "the explorer plays the voxel world: video and contact sheet under outputs/",
     "record": "record play of a Gymnasium env as a Minari dataset (default: the voxel recipe)",
     "train-vae": "train the per-frame VAE on a recorded dataset (resumes from its run_dir)",
+    "encode": "encode a dataset with a trained VAE into the latent cache the DiT trains on",
+    "train": "train the action-conditioned DiT on the latent cache (resumes; torchrun for data-parallel)",
     "bench": "speed benchmarks: `bench env`, `bench record`",
 }
 
@@ -68,7 +70,25 @@ def cmd_train_vae(cfg: DictConfig) -> dict:
     return train_vae(TrainVAEConfig(**fields))
 
 
-HANDLERS = {"demo": cmd_demo, "record": cmd_record, "train-vae": cmd_train_vae, "bench": cmd_bench}
+def cmd_encode(cfg: DictConfig) -> dict:
+    from worldsim.data.latents import build_latent_cache
+
+    return build_latent_cache(**OmegaConf.to_container(cfg, resolve=True))
+
+
+def cmd_train(cfg: DictConfig) -> dict:
+    from worldsim.diffusion import DiffusionConfig
+    from worldsim.sampler import SamplerConfig
+    from worldsim.train.train_dit import TrainDiTConfig, train_dit
+
+    fields = OmegaConf.to_container(cfg, resolve=True)
+    fields["diffusion"] = DiffusionConfig(**fields["diffusion"])
+    fields["sampler"] = SamplerConfig(**fields["sampler"])
+    return train_dit(TrainDiTConfig(**fields))
+
+
+HANDLERS = {"demo": cmd_demo, "record": cmd_record, "train-vae": cmd_train_vae, "encode": cmd_encode,
+            "train": cmd_train, "bench": cmd_bench}  # fmt: skip
 
 
 def usage() -> str:

@@ -1,0 +1,168 @@
+"""The DiT, the objective and the sampler on tiny configs."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from worldsim.diffusion import DiffusionConfig, diffusion_loss
+from worldsim.models.actions import ActionEmbedding, check_actions, space_from_json, space_to_json
+from worldsim.models.dit import PRESETS, DiT, DiTConfig
+from worldsim.sampler import Sampler, SamplerConfig
+
+SPACE = gym.spaces.MultiDiscrete([5, 5, 4])
+
+
+def tiny(space=SPACE, perturb=True, seed=0) -> DiT:
+    torch.manual_seed(seed)
+    model = DiT(DiTConfig(latent_shape=(4, 4, 4), action_space=space_to_json(space), **PRESETS["tiny"]))
+    if perturb:  # leave the adaLN-Zero start so that every path carries signal
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p) * 0.2)
+    return model.eval()
+
+
+def inputs(b=2, t=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, t, 4, 4, 4, generator=g)
+    ts = torch.rand(b, t, generator=g)
+    a = torch.randint(0, 4, (b, t, 3), generator=g).float()
+    has = torch.ones(b, t, dtype=torch.bool)
+    has[:, 0] = False
+    return x, ts, a, has
+
+
+def test_shapes():
+    v, r, term = tiny()(*inputs())
+    assert v.shape == (2, 5, 4, 4, 4) and r.shape == (2, 5) and term.shape == (2, 5)
+
+
+def test_zero_output_at_adaln_zero_init():
+    v, _, _ = tiny(perturb=False)(*inputs())
+    assert torch.count_nonzero(v) == 0
+
+
+def test_block_causal_later_frames_change_nothing_earlier():
+    model = tiny()
+    x, t, a, has = inputs()
+    v1, r1, _ = model(x, t, a, has)
+    x2, a2 = x.clone(), a.clone()
+    x2[:, 3:] += 5.0
+    a2[:, 3:] = 0
+    v2, r2, _ = model(x2, t, a2, has)
+    assert torch.allclose(v1[:, :3], v2[:, :3], atol=1e-5) and torch.allclose(r1[:, :3], r2[:, :3], atol=1e-5)
+    assert not torch.allclose(v1[:, 3:], v2[:, 3:])
+
+
+@pytest.mark.parametrize(
+    "space", [gym.spaces.Discrete(3), gym.spaces.MultiDiscrete([2, 3]), gym.spaces.Box(-1, 1, (2,), np.float32)]
+)
+def test_any_action_space(space):
+    assert space_from_json(space_to_json(space)) == space
+    emb = ActionEmbedding(space, 8)
+    width = 1 if isinstance(space, gym.spaces.Discrete) else int(np.prod(space.shape))
+    out = emb(torch.ones(2, 3, width), torch.tensor([[False, True, True]] * 2))
+    assert out.shape == (2, 3, 8) and torch.equal(out[:, 0], emb.none.expand(2, 8))
+    model = tiny(space)
+    v, _, _ = model(
+        torch.randn(1, 2, 4, 4, 4), torch.rand(1, 2), torch.zeros(1, 2, width), torch.ones(1, 2, dtype=bool)
+    )
+    assert v.shape == (1, 2, 4, 4, 4)
+
+
+def test_check_actions_names_the_bad_one():
+    check_actions(SPACE, np.array([[1, 2, 3], [0, 0, 0]]))
+    with pytest.raises(ValueError, match=r"action 1: \[5, 0, 0\] is outside"):
+        check_actions(SPACE, np.array([[1, 2, 3], [5, 0, 0]]))
+
+
+def test_loss_and_gradients():
+    model = tiny(perturb=False).train()
+    x, _, a, has = inputs()
+    batch = {"latents": x, "actions": a, "has_action": has, "rewards": torch.zeros(2, 5),
+             "terminations": torch.zeros(2, 5, dtype=torch.bool)}  # fmt: skip
+    loss, logs = diffusion_loss(model, batch, DiffusionConfig(), torch.Generator().manual_seed(0))
+    loss.backward()
+    assert np.isfinite(logs["loss"]) and model.patch_out.weight.grad.abs().sum() > 0
+
+
+def run_sampler(model, use_cache, seeds=(1, 2, 3), steps=4, rows=None):
+    """Roll out 3 sequences (or only ``rows`` of them, as a smaller batch) from fixed contexts and actions."""
+    rows = list(range(3)) if rows is None else rows
+    ctx = torch.randn(3, 2, 4, 4, 4, generator=torch.Generator().manual_seed(9))[rows]
+    acts = torch.randint(0, 4, (3, 1, 3), generator=torch.Generator().manual_seed(8)).float()[rows]
+    s = Sampler(model, SamplerConfig(steps=3, context=6, context_noise=0.05), len(rows), seeds=list(seeds))
+    s.reset(range(len(rows)), ctx, acts)
+    out = []
+    for k in range(steps):
+        a = torch.randint(0, 4, (3, 3), generator=torch.Generator().manual_seed(k)).float()[rows]
+        out.append(s.step(a, use_cache=use_cache))
+    return out
+
+
+def test_kv_cache_matches_uncached_computation():
+    model = tiny()
+    for (x1, r1, p1), (x2, r2, p2) in zip(run_sampler(model, True), run_sampler(model, False)):
+        assert torch.allclose(x1, x2, atol=1e-4) and torch.allclose(r1, r2, atol=1e-4)
+        assert torch.allclose(p1, p2, atol=1e-5)
+
+
+def test_sampler_deterministic_and_batch_equals_single():
+    model = tiny()
+    a, b = run_sampler(model, True), run_sampler(model, True)
+    assert all(torch.equal(x, y) for (x, _, _), (y, _, _) in zip(a, b))
+    single = run_sampler(model, True, seeds=(2,), rows=[1])  # sequence 1 of the batch, alone
+    for (xb, rb, _), (xs, rs, _) in zip(a, single):
+        assert torch.allclose(xb[1:2], xs, atol=1e-5) and torch.allclose(rb[1:2], rs, atol=1e-5)
+    c = run_sampler(model, True, seeds=(5, 6, 7))
+    assert not torch.equal(a[0][0], c[0][0])
+
+
+def test_sampler_from_nothing_and_long_rollouts():
+    model = tiny()
+    s = Sampler(model, SamplerConfig(steps=2, context=3), 2, seeds=[0, 1])
+    s.reset([0, 1])  # generate first frames from noise
+    for _ in range(8):  # well past the window: the ring buffer slides
+        x, r, p = s.step(torch.zeros(2, 3))
+    assert x.shape == (2, 4, 4, 4) and torch.isfinite(x).all() and ((p >= 0) & (p <= 1)).all()
+    assert int(s.count[0]) == 8 and bool(s.valid.all())
+    s.reset([1], torch.randn(1, 5, 4, 4, 4), torch.zeros(1, 4, 3))  # a clip longer than the context
+    assert int(s.count[1]) == 3 and int(s.count[0]) == 8
+
+
+def test_sampler_config_checks():
+    with pytest.raises(ValueError, match="1 to 8"):
+        SamplerConfig(steps=9)
+    assert SamplerConfig(steps=4).schedule()[0] == 1.0 and SamplerConfig(steps=4).schedule()[-1] == 0.0
+
+
+def test_overfit_tiny_model_follows_the_action():
+    """Frames are flat latents whose value the action sets; after overfitting, the action picks the next frame."""
+    torch.manual_seed(0)
+    space = gym.spaces.Discrete(3)
+    model = tiny(space, perturb=False).train()
+    levels = torch.tensor([-1.5, 0.0, 1.5])
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    cfg = DiffusionConfig()
+    for _ in range(150):
+        a = torch.randint(0, 3, (16, 4), generator=g)
+        x = levels[a][..., None, None, None].expand(16, 4, 4, 4, 4).clone()
+        has = torch.ones(16, 4, dtype=torch.bool)
+        has[:, 0] = False
+        batch = {"latents": x, "actions": a[..., None].float(), "has_action": has,
+                 "rewards": torch.zeros(16, 4), "terminations": torch.zeros(16, 4, dtype=torch.bool)}  # fmt: skip
+        loss, _ = diffusion_loss(model, batch, cfg, g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    means = []
+    for action in range(3):
+        s = Sampler(model, SamplerConfig(steps=4, context=3), 1, seeds=[0])
+        s.reset([0], torch.full((1, 1, 4, 4, 4), 0.0))
+        x, _, _ = s.step(torch.tensor([[float(action)]]))
+        means.append(x.mean().item())
+    assert means[0] < means[1] < means[2], means  # a different action, a different next frame
+    assert abs(means[0] - levels[0].item()) < 0.5 and abs(means[2] - levels[2].item()) < 0.5, means

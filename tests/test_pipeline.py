@@ -1,0 +1,92 @@
+"""The whole chain on a tiny world: record -> VAE -> latent cache -> DiT -> world model -> dream."""
+
+import numpy as np
+import pytest
+import torch
+
+import worldsim  # noqa: F401
+from worldsim.checkpoint import CheckpointError, load_model
+from worldsim.data.latents import build_latent_cache, open_latent_cache, window_batch
+from worldsim.data.record import RecordConfig, record
+from worldsim.diffusion import DiffusionConfig
+from worldsim.models.vae import VAEConfig
+from worldsim.sampler import SamplerConfig
+from worldsim.train.train_dit import TrainDiTConfig, train_dit
+from worldsim.train.train_vae import TrainVAEConfig, train_vae
+from worldsim.world_model import load_world_model
+
+TINY_VAE = VAEConfig(resolution=(16, 16), latent_channels=4, downsample=4, widths=[8, 16], decoder_widths=[8, 16])
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    root = tmp_path_factory.mktemp("chain")
+    record(RecordConfig(episodes=4, max_episode_steps=24, processes=1, envs_per_process=2, root=str(root / "minari"),
+                        dataset_id="test/tiny-v0", env_kwargs={"width": 16, "height": 16}, progress=False))  # fmt: skip
+    train_vae(TrainVAEConfig(dataset_id="test/tiny-v0", root=str(root / "minari"), run_dir=str(root / "vae"), steps=20,
+                             batch_size=8, eval_every=1000, ckpt_every=10, eval_frames=8, progress=False, threads=1,
+                             vae=TINY_VAE))  # fmt: skip
+    build_latent_cache(
+        "test/tiny-v0", str(root / "vae"), str(root / "latents"), root=str(root / "minari"), progress=False
+    )
+    return root
+
+
+def dit_cfg(root, run, steps):
+    return TrainDiTConfig(latents=str(root / "latents"), vae=str(root / "vae"), run_dir=str(run), dit="tiny", window=4,
+                          steps=steps, batch_size=4, warmup=2, log_every=2, sample_every=1000, ckpt_every=3,
+                          progress=False, threads=1, diffusion=DiffusionConfig(),
+                          sampler=SamplerConfig(steps=2, context=3))  # fmt: skip
+
+
+def test_latent_cache_layout(chain):
+    store, meta = open_latent_cache(chain / "latents")
+    assert store.frames.shape == (4 * 25, 4, 4, 4) and store.frames.dtype == np.float16
+    assert meta["episodes"] == 4 and len(meta["eval_episodes"]) == 1
+    w = window_batch(store, np.array([0, 30]), 4)
+    assert w["latents"].shape == (2, 4, 4, 4, 4) and not w["has_action"][:, 0].any() and w["has_action"][:, 1:].all()
+    # the action into frame j of a window is the one recorded after frame j - 1
+    assert torch.equal(w["actions"][0, 1], torch.from_numpy(store.actions[0]))
+    with pytest.raises(ValueError, match="another VAE"):
+        open_latent_cache(chain / "latents", vae_sha256="0" * 64)
+
+
+def test_dit_trains_resumes_exactly_and_loads_as_a_world_model(chain, tmp_path):
+    a = train_dit(dit_cfg(chain, tmp_path / "a", 6))
+    train_dit(dit_cfg(chain, tmp_path / "b", 3))
+    b = train_dit(dit_cfg(chain, tmp_path / "b", 6))
+    assert a["step"] == b["step"] == 6 and np.isfinite(a["loss"])
+    _, wa, _ = load_model(tmp_path / "a" / "model.safetensors", "dit")
+    _, wb, _ = load_model(tmp_path / "b" / "model.safetensors", "dit")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+    wm = load_world_model(str(tmp_path / "a"))
+    assert wm.frame_shape == (16, 16, 3) and wm.window == 4
+    s = wm.sampler(batch=2, seeds=[0, 1])
+    store, _ = open_latent_cache(chain / "latents")
+    w = window_batch(store, np.array([0, 25]), 3)
+    s.reset([0, 1], w["latents"], w["actions"][:, 1:])
+    z, r, p = s.step(wm.flat_actions(np.array([[1, 0, 0], [0, 1, 3]])))
+    frames = wm.decode(z)
+    assert frames.shape == (2, 16, 16, 3) and frames.dtype == np.uint8
+    with pytest.raises(ValueError, match="outside the action space"):
+        wm.flat_actions(np.array([[9, 0, 0]]))
+    with pytest.raises(ValueError, match="exceeds"):
+        wm.sampler(context=9)
+
+    shipped = wm.save(tmp_path / "export")
+    again = load_world_model(str(shipped))
+    assert again.window == 4 and again.dit.cfg == wm.dit.cfg
+
+
+def test_resume_with_another_dit_config_is_refused(chain, tmp_path):
+    train_dit(dit_cfg(chain, tmp_path, 3))
+    other = dit_cfg(chain, tmp_path, 6)
+    other.dit = "cpu"
+    with pytest.raises(CheckpointError, match="holds a DiT with config"):
+        train_dit(other)
+
+
+def test_missing_world_model_is_named():
+    with pytest.raises(FileNotFoundError, match="no world model"):
+        load_world_model("no-such-model")

@@ -1,0 +1,76 @@
+"""The training objective: rectified flow with an independent noise level for every frame (diffusion forcing).
+
+Noising: ``x_t = (1 - t) * x_0 + t * eps`` with ``t`` in [0, 1] (0 clean, 1 pure noise); the DiT predicts the
+velocity ``v = eps - x_0``, so sampling integrates ``dx/dt = v`` from t = 1 down to 0 (Euler steps in
+``sampler.py``).
+
+Noise levels, drawn per frame of a training window:
+- with probability ``context_prob`` a frame is *context*: ``t ~ U[0, context_max_t]``, the lightly noised
+  history the sampler conditions on (its "stabilisation" level lies in that range);
+- otherwise ``t = sigmoid(n)``, ``n ~ N(logit_mean, logit_std)`` (logit-normal, as in SD3), which puts most of
+  the weight on mid-range noise where the velocity is hardest to predict.
+Because every frame has its own level and attention is causal, one window trains all three uses at once:
+generating a first frame from nothing (no earlier frames), continuing a clip (earlier frames clean or lightly
+noised), and denoising under noised context.
+
+Loss: the mean squared velocity error over the frames that are not context (a velocity is undefined as t -> 0:
+it would ask the network to recover noise it cannot see), plus ``reward_weight`` times the reward MSE and
+``termination_weight`` times the termination binary cross-entropy, on every transition in the window (the heads
+read the frame the transition leads into, at whatever noise level it has).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class DiffusionConfig:
+    logit_mean: float = 0.0  # logit-normal location of training noise levels
+    logit_std: float = 1.0  # logit-normal scale
+    context_prob: float = 0.3  # share of frames drawn as lightly noised context
+    context_max_t: float = 0.1  # context frames get t ~ U[0, this]
+    reward_weight: float = 1.0  # weight of the reward MSE
+    termination_weight: float = 0.1  # weight of the termination BCE
+
+
+def add_noise(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """x0, noise: (B, T, C, h, w); t: (B, T) -> x_t."""
+    t = t[..., None, None, None]
+    return (1 - t) * x0 + t * noise
+
+
+def sample_noise_levels(shape, cfg: DiffusionConfig, generator=None, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-frame noise levels (B, T) and the mask of frames drawn as context."""
+    u = torch.rand(shape, generator=generator, device=device)
+    ctx = torch.rand(shape, generator=generator, device=device) < cfg.context_prob
+    n = torch.randn(shape, generator=generator, device=device) * cfg.logit_std + cfg.logit_mean
+    t = torch.where(ctx, u * cfg.context_max_t, torch.sigmoid(n))
+    return t, ctx
+
+
+def diffusion_loss(model, batch: dict[str, torch.Tensor], cfg: DiffusionConfig, generator=None):
+    """Loss on a batch of windows; returns (loss, logs).
+
+    batch: ``latents`` (B, T, C, h, w); ``actions`` (B, T, A), the action into each frame; ``has_action`` (B, T);
+    ``rewards`` and ``terminations`` (B, T), of the transition into each frame (ignored where has_action is
+    False).
+    """
+    x0 = batch["latents"]
+    b, t_len = x0.shape[:2]
+    t, ctx = sample_noise_levels((b, t_len), cfg, generator, x0.device)
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device)
+    v_pred, r_pred, term_logit = model(add_noise(x0, t, noise), t, batch["actions"], batch["has_action"])
+    target = noise - x0
+    per_frame = (v_pred - target).pow(2).mean(dim=(2, 3, 4))  # (B, T)
+    weight = (~ctx).float()
+    flow = (per_frame * weight).sum() / weight.sum().clamp_min(1.0)
+    has = batch["has_action"].float()
+    reward = ((r_pred - batch["rewards"]).pow(2) * has).sum() / has.sum().clamp_min(1.0)
+    term_bce = F.binary_cross_entropy_with_logits(term_logit, batch["terminations"].float(), reduction="none")
+    term = (term_bce * has).sum() / has.sum().clamp_min(1.0)
+    loss = flow + cfg.reward_weight * reward + cfg.termination_weight * term
+    return loss, {"loss": loss.item(), "flow": flow.item(), "reward": reward.item(), "termination": term.item()}

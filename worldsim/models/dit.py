@@ -1,0 +1,257 @@
+"""The action-conditioned video DiT over spacetime patches of latent frames.
+
+Tokens are p x p patches of each latent frame (N = h/p * w/p tokens a frame). Every frame carries one
+conditioning vector, the embedding of the action that led into it plus the embedding of its own noise level
+(diffusion forcing gives each frame its own), which modulates every block through adaLN-Zero. Attention is
+block-causal over frames (a frame sees itself and earlier frames only) with rotary positions over (time, row,
+column), so neither the resolution nor the window length is baked into the weights. Two small heads predict the
+reward and the termination of the transition into each frame.
+
+The network only maps (noisy latents, noise levels, actions) to a velocity; the objective lives in
+``worldsim/diffusion.py`` and the sampler with its KV cache in ``worldsim/sampler.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from worldsim.models.actions import ActionEmbedding, action_dim, space_from_json
+
+
+@dataclass
+class DiTConfig:
+    latent_shape: tuple[int, int, int] = (16, 8, 8)  # (C, h, w) of a latent frame (from the VAE)
+    patch: int = 2  # p: tokens are p x p patches -> N = h/p * w/p tokens per frame
+    dim: int = 256  # token width
+    depth: int = 8  # transformer blocks
+    heads: int = 4  # attention heads (head width = dim / heads)
+    mlp_ratio: float = 4.0  # MLP hidden width / dim
+    rope_theta: float = 1000.0  # RoPE base
+    action_space: dict | None = None  # the action space as JSON (models.actions.space_to_json)
+
+    def __post_init__(self):
+        self.latent_shape = tuple(int(s) for s in self.latent_shape)
+        c, h, w = self.latent_shape
+        if h % self.patch or w % self.patch:
+            raise ValueError(f"latent size {h}x{w} is not divisible by patch {self.patch}")
+        if self.dim % self.heads or (self.dim // self.heads) % 2:
+            raise ValueError(f"dim / heads must be an even whole number (RoPE pairs), got {self.dim}/{self.heads}")
+        if self.action_space is None:
+            raise ValueError("DiTConfig needs the action space (action_space=space_to_json(env.action_space))")
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return self.latent_shape[1] // self.patch, self.latent_shape[2] // self.patch
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+
+PRESETS = {  # size presets: `dit=cpu` (the default, meets the CPU speed targets), larger ones for GPUs
+    "tiny": dict(dim=48, depth=2, heads=2),
+    "cpu": dict(dim=192, depth=8, heads=4),
+    "base": dict(dim=384, depth=12, heads=6),
+    "large": dict(dim=768, depth=24, heads=12),
+}
+
+
+# --------------------------------------------------------------------------------------------- embeddings
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal embedding of noise levels t in [0, 1]: (...,) -> (..., dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    args = (t.float() * 1000.0)[..., None] * freqs
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class Rope3D(nn.Module):
+    """Rotary position angles over (time, row, column); head width split into three even parts."""
+
+    def __init__(self, head_dim: int, theta: float):
+        super().__init__()
+        part = (head_dim // 3) // 2 * 2  # rows and columns get an even share each; time gets the rest
+        self.parts = (head_dim - 2 * part, part, part)
+        for name, d in zip(("t", "r", "c"), self.parts):
+            self.register_buffer(
+                f"freq_{name}", theta ** (-torch.arange(0, d, 2, dtype=torch.float64) / d), persistent=False
+            )
+
+    def forward(self, frame_pos: torch.Tensor, grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """frame_pos: (B, T) absolute frame indices -> cos, sin of shape (B, 1, T*N, head_dim/2)."""
+        gh, gw = grid
+        rows = torch.arange(gh, device=frame_pos.device, dtype=torch.float64).repeat_interleave(gw)  # (N,)
+        cols = torch.arange(gw, device=frame_pos.device, dtype=torch.float64).repeat(gh)  # (N,)
+        b, t = frame_pos.shape
+        tpos = frame_pos.double()[:, :, None].expand(b, t, gh * gw)  # (B, T, N)
+        ang = torch.cat([
+            tpos[..., None] * self.freq_t,
+            rows.expand(b, t, -1)[..., None] * self.freq_r,
+            cols.expand(b, t, -1)[..., None] * self.freq_c,
+        ], dim=-1)  # (B, T, N, head_dim/2)  # fmt: skip
+        ang = rearrange(ang, "b t n f -> b 1 (t n) f")
+        return ang.cos().float(), ang.sin().float()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate channel pairs of x (B, H, L, dh) by the angles (B, 1, L, dh/2)."""
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """x: (B, T, N, D); shift, scale: (B, T, D) per frame, broadcast over the frame's tokens."""
+    return x * (1 + scale[:, :, None]) + shift[:, :, None]
+
+
+# ------------------------------------------------------------------------------------------------ blocks
+class Attention(nn.Module):
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x, cos, sin, mask=None, kv_buffer=None):
+        """x: (B, L, D). Without ``kv_buffer`` the tokens attend among themselves under ``mask``. With it, x is
+        one frame whose keys and values are written into the last L slots of the cache buffers (B, H, Lc + L, dh)
+        and attend to the whole buffer under ``mask`` (B, 1, 1, Lc + L). Returns (out, k, v), the new rotated
+        keys and values (for a cache)."""
+        q, k, v = rearrange(self.qkv(x), "b l (three h d) -> three b h l d", three=3, h=self.heads)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if kv_buffer is None:
+            keys, values = k, v
+        else:
+            keys, values = kv_buffer
+            keys[:, :, -x.shape[1] :] = k
+            values[:, :, -x.shape[1] :] = v
+        o = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)  # (B, H, L, dh)
+        return self.out(rearrange(o, "b h l d -> b l (h d)")), k, v
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block with adaLN-Zero modulation from a per-frame conditioning vector."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim))
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
+        nn.init.zeros_(self.ada[1].weight)
+        nn.init.zeros_(self.ada[1].bias)
+
+    def forward(self, x, c, cos, sin, mask=None, kv_buffer=None):
+        # x: (B, T, N, D) tokens; c: (B, T, D) per-frame conditioning
+        t = x.shape[1]
+        s1, sc1, g1, s2, sc2, g2 = self.ada(c).chunk(6, dim=-1)  # each (B, T, D)
+        h = rearrange(modulate(self.norm1(x), s1, sc1), "b t n d -> b (t n) d")
+        a, k, v = self.attn(h, cos, sin, mask, kv_buffer)
+        x = x + g1[:, :, None] * rearrange(a, "b (t n) d -> b t n d", t=t)
+        x = x + g2[:, :, None] * self.mlp(modulate(self.norm2(x), s2, sc2))
+        return x, k, v
+
+
+# ------------------------------------------------------------------------------------------------- model
+class DiT(nn.Module):
+    """``forward(x, t, actions, has_action)`` -> (velocity, reward, termination logit); see the module doc."""
+
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        self.cfg = cfg
+        c, _, _ = cfg.latent_shape
+        p, d = cfg.patch, cfg.dim
+        self.action_space = space_from_json(cfg.action_space)
+        self.action_width = action_dim(self.action_space)  # A: width of a flattened action
+        self.patch_in = nn.Linear(c * p * p, d)
+        self.t_embed = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
+        self.a_embed = ActionEmbedding(self.action_space, d)
+        self.rope = Rope3D(d // cfg.heads, cfg.rope_theta)
+        self.blocks = nn.ModuleList([Block(d, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth)])
+        self.norm_out = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.ada_out = nn.Sequential(nn.SiLU(), nn.Linear(d, 2 * d))
+        self.patch_out = nn.Linear(d, c * p * p)
+        self.reward_head = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, 1))
+        self.term_head = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, 1))
+        for m in (self.ada_out[1], self.patch_out):  # adaLN-Zero: the network starts as the zero map
+            nn.init.zeros_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    # ------------------------------------------------------------------------------------------- pieces
+    def patchify(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.cfg.patch
+        return rearrange(x, "b t c (gh p1) (gw p2) -> b t (gh gw) (c p1 p2)", p1=p, p2=p)
+
+    def unpatchify(self, x: torch.Tensor) -> torch.Tensor:
+        p, (gh, gw) = self.cfg.patch, self.cfg.grid
+        return rearrange(x, "b t (gh gw) (c p1 p2) -> b t c (gh p1) (gw p2)", gh=gh, gw=gw, p1=p, p2=p)
+
+    def condition(self, t: torch.Tensor, actions: torch.Tensor, has_action: torch.Tensor) -> torch.Tensor:
+        """Per-frame conditioning (B, T, D) from noise levels (B, T) and actions (B, T, A)."""
+        return self.t_embed(timestep_embedding(t, self.cfg.dim)) + self.a_embed(actions, has_action)
+
+    def block_causal_mask(self, frames: int, device=None) -> torch.Tensor:
+        """(1, 1, T*N, T*N) bool: token of frame i may attend to tokens of frames <= i."""
+        f = torch.arange(frames, device=device).repeat_interleave(self.cfg.tokens_per_frame)
+        return (f[None, :] <= f[:, None])[None, None]
+
+    def heads_out(self, h: torch.Tensor, c: torch.Tensor):
+        """Final hidden tokens (B, T, N, D) -> velocity (B, T, C, h, w), reward (B, T), termination logit (B, T)."""
+        shift, scale = self.ada_out(c).chunk(2, dim=-1)
+        v = self.unpatchify(self.patch_out(modulate(self.norm_out(h), shift, scale)))
+        pooled = h.mean(dim=2)  # (B, T, D)
+        return v, self.reward_head(pooled)[..., 0], self.term_head(pooled)[..., 0]
+
+    # ------------------------------------------------------------------------------------------ forward
+    def forward(self, x, t, actions, has_action, frame_pos=None, return_kv: bool = False):
+        """x: (B, T, C, h, w) noisy latents; t: (B, T) noise levels (0 clean, 1 pure noise); actions: (B, T, A)
+        the action into each frame; has_action: (B, T) bool; frame_pos: (B, T) absolute frame indices (0..T-1
+        when None). With ``return_kv`` also returns every block's rotated keys and values (for a KV cache)."""
+        b, nt = x.shape[:2]
+        if frame_pos is None:
+            frame_pos = torch.arange(nt, device=x.device).expand(b, nt)
+        h = self.patch_in(self.patchify(x))  # (B, T, N, D)
+        c = self.condition(t, actions, has_action)  # (B, T, D)
+        cos, sin = self.rope(frame_pos, self.cfg.grid)  # (B, 1, T*N, dh/2)
+        mask = self.block_causal_mask(nt, x.device)
+        kvs = []
+        for blk in self.blocks:
+            h, k, v = blk(h, c, cos, sin, mask)
+            kvs.append((k, v))
+        out = self.heads_out(h, c)
+        return (*out, kvs) if return_kv else out
+
+    def forward_cached(self, x, t, actions, has_action, frame_pos, kv_buffers, mask):
+        """One new frame per sequence against cached earlier frames.
+
+        x: (B, 1, C, h, w); t, has_action, frame_pos: (B, 1); actions: (B, 1, A); kv_buffers: per block (k, v)
+        buffers (B, H, Lc + N, dh) whose first Lc tokens are the cache and whose last N slots receive the new
+        frame's keys and values; mask: (B, Lc + N) bool, True where a token may be attended to. Returns the
+        outputs of ``forward`` for the new frame and its per-block (k, v)."""
+        h = self.patch_in(self.patchify(x))  # (B, 1, N, D)
+        c = self.condition(t, actions, has_action)  # (B, 1, D)
+        cos, sin = self.rope(frame_pos, self.cfg.grid)  # (B, 1, N, dh/2)
+        attn_mask = mask[:, None, None, :]  # (B, 1, 1, Lc + N)
+        kvs = []
+        for blk, buf in zip(self.blocks, kv_buffers):
+            h, k, v = blk(h, c, cos, sin, attn_mask, buf)
+            kvs.append((k, v))
+        return (*self.heads_out(h, c), kvs)
+
+    def flops_per_frame(self) -> float:
+        """Approximate forward FLOPs for one frame's tokens (matmuls only, attention over one frame of keys)."""
+        d, n, L = self.cfg.dim, self.cfg.tokens_per_frame, self.cfg.depth
+        per_token = (
+            L * (2 * d * 3 * d + 2 * d * d + 2 * 2 * d * int(d * self.cfg.mlp_ratio))
+            + 2 * 2 * d * self.patch_out.out_features
+        )
+        per_frame_cond = L * 2 * d * 6 * d
+        return n * per_token + per_frame_cond

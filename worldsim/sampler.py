@@ -1,0 +1,199 @@
+"""Autoregressive next-frame sampling with a KV cache over a sliding window of context frames.
+
+For each of B sequences (one per environment) the sampler keeps the last ``context`` frames as cached keys and
+values of every DiT block, in a ring buffer. A step draws the new frame from noise and integrates the flow with
+``steps`` Euler steps, each running only the new frame's N tokens against the cache; then a "commit" pass runs the
+finished frame at the stabilisation noise level ``context_noise``, which yields the reward and termination
+predictions and the keys and values that enter the cache. Cost per step is (steps + 1) passes of N tokens, plus
+attention over the window: it does not grow with the length of the rollout.
+
+Each sequence draws its noise from its own generator, so sequence i of a batch gives exactly what a batch of one
+with the same seed gives. ``step(..., use_cache=False)`` recomputes every pass over the stored window instead (the
+reference the cache is tested and benchmarked against).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from worldsim.diffusion import add_noise
+from worldsim.models.dit import DiT
+
+
+@dataclass
+class SamplerConfig:
+    steps: int = 2  # Euler steps per new frame (1 to 8): fewer is faster, more is sharper
+    context: int = 7  # frames kept as context (at most the training window - 1)
+    context_noise: float = 0.05  # noise level context frames are kept at ("stabilisation"); 0 = clean
+    shift: float = 1.0  # timestep shift: t' = s t / (1 + (s - 1) t); >1 spends more steps at high noise
+
+    def __post_init__(self):
+        if not 1 <= self.steps <= 8:
+            raise ValueError(f"sampler steps must be 1 to 8, got {self.steps}")
+        if self.context < 1:
+            raise ValueError(f"sampler context must be at least 1 frame, got {self.context}")
+        if not 0.0 <= self.context_noise < 1.0:
+            raise ValueError(f"context_noise must be in [0, 1), got {self.context_noise}")
+
+    def schedule(self) -> list[float]:
+        """Noise levels from 1 down to 0, ``steps + 1`` of them."""
+        ts = [1.0 - i / self.steps for i in range(self.steps + 1)]
+        return [self.shift * t / (1 + (self.shift - 1) * t) for t in ts]
+
+
+class Sampler:
+    """Batched autoregressive sampler over ``batch`` sequences; see the module docstring."""
+
+    def __init__(self, model: DiT, cfg: SamplerConfig, batch: int, seeds=None, device="cpu"):
+        self.model, self.cfg, self.batch = model.eval(), cfg, int(batch)
+        self.device = torch.device(device)
+        mc = model.cfg
+        self.n = mc.tokens_per_frame
+        self.latent_shape = mc.latent_shape
+        heads, dh = mc.heads, mc.dim // mc.heads
+        lc = cfg.context * self.n
+        # per block: key / value buffers, the cache in the first lc tokens and the new frame in the last n
+        shape = (batch, heads, lc + self.n, dh)
+        self.kv = [(torch.zeros(shape, device=self.device), torch.zeros(shape, device=self.device))
+                   for _ in range(mc.depth)]  # fmt: skip
+        self.valid = torch.zeros(batch, cfg.context, dtype=torch.bool, device=self.device)  # per ring slot
+        self.count = torch.zeros(batch, dtype=torch.long, device=self.device)  # frames committed since reset
+        # the window itself, for the uncached reference path: noised latents, actions into them, positions
+        self.win_x = torch.zeros(batch, cfg.context, *self.latent_shape, device=self.device)
+        self.win_a = torch.zeros(batch, cfg.context, model.action_width, device=self.device)
+        self.win_has = torch.zeros(batch, cfg.context, dtype=torch.bool, device=self.device)
+        self.generators = [torch.Generator(device=self.device) for _ in range(batch)]
+        self.seed(seeds)
+
+    # ------------------------------------------------------------------------------------------- state
+    def seed(self, seeds=None, indices=None) -> None:
+        """Seed the noise of the given sequences (all by default); None draws fresh entropy."""
+        indices = range(self.batch) if indices is None else indices
+        seeds = [None] * len(indices) if seeds is None else list(seeds)
+        for i, s in zip(indices, seeds):
+            if s is None:
+                self.generators[i].seed()
+            else:
+                self.generators[i].manual_seed(int(s))
+
+    def _noise(self, indices=None) -> torch.Tensor:
+        idx = range(self.batch) if indices is None else indices
+        return torch.stack(
+            [torch.randn(self.latent_shape, generator=self.generators[i], device=self.device) for i in idx]
+        )
+
+    @torch.no_grad()
+    def reset(self, indices, latents: torch.Tensor | None = None, actions: torch.Tensor | None = None) -> None:
+        """Start sequences ``indices`` afresh: from a clip of latents (B', L, C, h, w) with the L-1 actions
+        between its frames (B', L-1, A), or from nothing (``latents=None``: the next step generates a first
+        frame without an action). Clips longer than the context keep their last frames."""
+        idx = torch.as_tensor(list(indices), dtype=torch.long, device=self.device)
+        self.valid[idx] = False
+        self.count[idx] = 0
+        self.win_has[idx] = False
+        if latents is None:
+            return
+        latents = latents.to(self.device).float()
+        b, length = latents.shape[:2]
+        if tuple(latents.shape[2:]) != self.latent_shape or b != len(idx):
+            raise ValueError(
+                f"reset: expected latents of shape ({len(idx)}, L, {self.latent_shape}), got {tuple(latents.shape)}"
+            )
+        width = self.model.action_width
+        acts = torch.zeros(b, length, width, device=self.device)
+        if length > 1:
+            if actions is None or tuple(actions.shape[:2]) != (b, length - 1):
+                raise ValueError(f"reset: a clip of {length} frames needs ({b}, {length - 1}, A) actions between them")
+            acts[:, 1:] = actions.to(self.device).float().reshape(b, length - 1, width)
+        has = torch.ones(b, length, dtype=torch.bool, device=self.device)
+        has[:, 0] = False
+        keep = min(length, self.cfg.context)
+        latents, acts, has = latents[:, -keep:], acts[:, -keep:], has[:, -keep:]
+        has[:, 0] = length > keep  # a trimmed clip's first kept frame did have an action into it
+        t = torch.full((b, keep), self.cfg.context_noise, device=self.device)
+        noise = torch.stack([torch.stack([self._noise([i])[0] for _ in range(keep)]) for i in idx.tolist()])
+        x = add_noise(latents, t, noise) if self.cfg.context_noise > 0 else latents
+        pos = torch.arange(keep, device=self.device).expand(b, keep)
+        _, _, _, kvs = self.model(x, t, acts, has, frame_pos=pos, return_kv=True)
+        for (kbuf, vbuf), (k, v) in zip(self.kv, kvs):
+            kbuf[idx, :, : keep * self.n] = k
+            vbuf[idx, :, : keep * self.n] = v
+        self.valid[idx, :keep] = True
+        self.count[idx] = keep
+        self.win_x[idx, :keep] = x
+        self.win_a[idx, :keep] = acts
+        self.win_has[idx, :keep] = has
+
+    # -------------------------------------------------------------------------------------------- step
+    def _mask(self) -> torch.Tensor:
+        cache = self.valid.repeat_interleave(self.n, dim=1)  # (B, Lc)
+        return torch.cat([cache, torch.ones(self.batch, self.n, dtype=torch.bool, device=self.device)], dim=1)
+
+    def _pass_cached(self, x, t, acts, has, pos, mask):
+        tt = torch.full((self.batch, 1), t, device=self.device)
+        v, r, term, kvs = self.model.forward_cached(
+            x[:, None], tt, acts[:, None], has[:, None], pos[:, None], self.kv, mask
+        )
+        return v[:, 0], r[:, 0], term[:, 0], kvs
+
+    def _pass_uncached(self, x, t, acts, has, pos):
+        """The same pass recomputed over the stored window (every sequence must hold as many frames)."""
+        w = self.cfg.context
+        keeps = self.valid.sum(dim=1)
+        if not bool((keeps == keeps[0]).all()):
+            raise NotImplementedError("the uncached path needs every sequence to hold the same number of frames")
+        keep = int(keeps[0])
+        order = torch.argsort(torch.where(self.valid, self._slot_pos(), -1), dim=1)[:, w - keep :]  # oldest first
+        bi = torch.arange(self.batch, device=self.device)[:, None]
+        xs = torch.cat([self.win_x[bi, order], x[:, None]], 1)
+        ts = torch.cat([torch.full((self.batch, keep), self.cfg.context_noise, device=self.device),
+                        torch.full((self.batch, 1), t, device=self.device)], 1)  # fmt: skip
+        a = torch.cat([self.win_a[bi, order], acts[:, None]], 1)
+        h = torch.cat([self.win_has[bi, order], has[:, None]], 1)
+        p = torch.cat([self._slot_pos()[bi, order], pos[:, None]], 1)
+        v, r, term = self.model(xs, ts, a, h, frame_pos=p)
+        return v[:, -1], r[:, -1], term[:, -1], None
+
+    def _slot_pos(self) -> torch.Tensor:
+        """Absolute frame position held by each ring slot (B, context)."""
+        w = self.cfg.context
+        slots = torch.arange(w, device=self.device)[None]
+        c = self.count[:, None]
+        # the frame committed last sits at slot (c - 1) % w; slot s holds the latest frame f < c with f % w == s
+        return c - 1 - ((c - 1 - slots) % w)
+
+    @torch.no_grad()
+    def step(self, actions: torch.Tensor, use_cache: bool = True):
+        """Generate one frame per sequence given the action into it: actions (B, A) float (as FrameStore
+        stores them). Returns (latents (B, C, h, w), reward (B,), termination probability (B,))."""
+        acts = actions.to(self.device).float().reshape(self.batch, self.model.action_width)
+        has = self.count > 0  # a sequence started from nothing gets no action for its first frame
+        pos = self.count.clone()
+        mask = self._mask()
+        run = (lambda x, t: self._pass_cached(x, t, acts, has, pos, mask)) if use_cache else (
+            lambda x, t: self._pass_uncached(x, t, acts, has, pos))  # fmt: skip
+        x = self._noise()  # (B, C, h, w) at t = 1
+        ts = self.cfg.schedule()
+        for t_cur, t_next in zip(ts[:-1], ts[1:]):
+            v = run(x, t_cur)[0]
+            x = x + (t_next - t_cur) * v  # Euler step of dx/dt = v toward t = 0
+        # commit: the finished frame at the stabilisation level -> reward, termination, and its cache entry
+        tc = self.cfg.context_noise
+        noise = self._noise()
+        xc = add_noise(x[:, None], torch.full((self.batch, 1), tc, device=self.device), noise[:, None])[:, 0]
+        _, r, term, kvs = run(xc, tc)
+        slot = pos % self.cfg.context
+        bi = torch.arange(self.batch, device=self.device)
+        if kvs is not None:
+            lc = self.cfg.context * self.n
+            for (kbuf, vbuf), (k, v) in zip(self.kv, kvs):  # the frame's N tokens into its ring slot
+                kbuf[:, :, :lc].unflatten(2, (self.cfg.context, self.n))[bi, :, slot] = k
+                vbuf[:, :, :lc].unflatten(2, (self.cfg.context, self.n))[bi, :, slot] = v
+        self.valid[bi, slot] = True
+        self.win_x[bi, slot] = xc
+        self.win_a[bi, slot] = acts
+        self.win_has[bi, slot] = has
+        self.count += 1
+        return x, r, torch.sigmoid(term)

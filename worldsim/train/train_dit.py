@@ -1,0 +1,202 @@
+"""`worldsim train`: train the action-conditioned DiT on the latent cache; the loop is all here, top to bottom.
+
+    worldsim train                                        # the voxel defaults (configs/train.yaml)
+    worldsim train steps=300 run_dir=runs/dit-test dit=tiny
+    torchrun --nproc_per_node=2 -m worldsim.cli train     # data-parallel (gloo on CPU, nccl on GPUs)
+
+Writes ``run_dir/model.safetensors`` (EMA weights: what sampling uses; its metadata names the VAE, the window and
+the sampler defaults), ``run_dir/train_state.safetensors`` (raw weights, optimizer, step, RNGs: exact resume),
+and TensorBoard logs (losses, and dream rollouts against the real frames as image strips) in ``run_dir/tb``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from worldsim.checkpoint import (
+    CheckpointError,
+    load_model,
+    load_state_into,
+    load_train_state,
+    save_model,
+    save_train_state,
+)
+from worldsim.data.latents import file_sha256, open_latent_cache, window_batch
+from worldsim.diffusion import DiffusionConfig, diffusion_loss
+from worldsim.models.dit import PRESETS, DiT, DiTConfig
+from worldsim.sampler import SamplerConfig
+
+
+@dataclass
+class TrainDiTConfig:
+    latents: str = "data/latents/voxel-mix"  # latent cache folder (worldsim encode)
+    vae: str = "runs/vae-voxel"  # the VAE the cache was made with (checked by hash)
+    run_dir: str = "runs/dit-voxel"
+    dit: str = "cpu"  # size preset: tiny, cpu, base, large
+    window: int = 8  # frames per training window
+    steps: int = 60000  # optimizer steps in total (a resumed run continues up to this)
+    batch_size: int = 32  # windows per step (per process under torchrun)
+    lr: float = 3e-4
+    min_lr_ratio: float = 0.05
+    warmup: int = 1000
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999  # EMA of the weights, used for sampling and saved as the model
+    log_every: int = 50
+    sample_every: int = 2000  # log a dream rollout strip to TensorBoard
+    ckpt_every: int = 500
+    seed: int = 0
+    threads: int = 2  # torch CPU threads per process
+    resume: bool = True
+    progress: bool = True
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)  # defaults saved with the model
+
+
+def lr_at(step: int, cfg: TrainDiTConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); initialises the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    return (torch.distributed.get_rank() if world > 1 else 0), world
+
+
+@torch.no_grad()
+def dream_strip(model: DiT, vae, store, start: int, cfg: TrainDiTConfig, horizon: int = 8) -> np.ndarray:
+    """A rollout from real context with the recorded actions: real frames over dreamed frames (uint8 image)."""
+    from worldsim.sampler import Sampler
+
+    ctx = cfg.window - 1
+    w = window_batch(store, np.array([start]), ctx + horizon)
+    s = Sampler(model, SamplerConfig(**{**asdict(cfg.sampler), "context": ctx}), 1, seeds=[0])
+    s.reset([0], w["latents"][:, :ctx], w["actions"][:, 1:ctx])
+    dreamed = [s.step(w["actions"][:, ctx + k])[0] for k in range(horizon)]
+    real = vae.decode(w["latents"][0, ctx:])
+    fake = vae.decode(torch.cat(dreamed))
+    return np.concatenate([np.concatenate(list(real.numpy()), 1), np.concatenate(list(fake.numpy()), 1)], 0)
+
+
+def train_dit(cfg: TrainDiTConfig) -> dict:
+    rank, world = _distributed()
+    torch.set_num_threads(cfg.threads)
+    run = Path(cfg.run_dir)
+    model_path, state_path = run / "model.safetensors", run / "train_state.safetensors"
+
+    # ---- data: the latent cache, training episodes only
+    from worldsim.assets import resolve_model_file
+    from worldsim.models.vae import load_vae
+
+    vae_file = resolve_model_file(cfg.vae, "vae")
+    store, meta = open_latent_cache(cfg.latents, vae_sha256=file_sha256(vae_file))
+    train_eps = np.asarray(meta["train_episodes"])
+    starts = store.window_starts(cfg.window)
+    episode_of = np.searchsorted(store.ep_start, starts, side="right") - 1
+    train_starts = starts[np.isin(episode_of, train_eps)]
+    eval_starts = starts[~np.isin(episode_of, train_eps)]
+    if len(train_starts) == 0:
+        raise ValueError(f"the latent cache {cfg.latents} has no training window of {cfg.window} frames")
+
+    # ---- model, EMA, optimizer, resume
+    if cfg.dit not in PRESETS:
+        raise ValueError(f"unknown DiT preset {cfg.dit!r}; choose from {sorted(PRESETS)}")
+    dcfg = DiTConfig(latent_shape=tuple(meta["latent_shape"]), action_space=meta["action_space"], **PRESETS[cfg.dit])
+    torch.manual_seed(cfg.seed)
+    data_rng = np.random.default_rng([cfg.seed, rank])
+    model = DiT(dcfg)
+    ema = DiT(dcfg).eval().requires_grad_(False)
+    ema.load_state_dict(model.state_dict())
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or "embed" in name or name.endswith(".none") else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
+    gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)  # noise levels and noise of the objective
+    step = 0
+    if cfg.resume and state_path.exists():
+        saved_cfg, ema_state, _ = load_model(model_path, "dit")
+        if saved_cfg != asdict(dcfg) | {"latent_shape": list(dcfg.latent_shape)}:
+            raise CheckpointError(f"{run} holds a DiT with config {saved_cfg}, not {asdict(dcfg)}; use another run_dir")
+        load_state_into(ema, ema_state, model_path)
+        step, raw, _ = load_train_state(state_path, opt, data_rng)
+        load_state_into(model, {k[len("model.") :]: v for k, v in raw.items() if k.startswith("model.")}, state_path)
+        gen.set_state(raw["generator"])
+        if rank == 0:
+            print(f"resumed {run} at step {step}", flush=True)
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model)
+
+    def checkpoint() -> None:
+        info = {"vae_file": str(vae_file), "vae_sha256": meta["vae_sha256"], "dataset_id": meta["dataset_id"],
+                "latents": str(cfg.latents), "step": step, "preset": cfg.dit}  # fmt: skip
+        extra = {"window": cfg.window, "sampler": asdict(cfg.sampler), "info": info}
+        save_model(model_path, "dit", dcfg, ema.state_dict(), extra=extra)
+        raw = {f"model.{k}": v for k, v in model.state_dict().items()} | {"generator": gen.get_state()}
+        save_train_state(state_path, step, opt, data_rng, extra_tensors=raw)
+
+    tb = bar = None
+    if rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+        from tqdm import tqdm
+
+        run.mkdir(parents=True, exist_ok=True)
+        tb = SummaryWriter(str(run / "tb"))
+        bar = tqdm(total=cfg.steps, initial=step, desc="train-dit", disable=not cfg.progress, smoothing=0.05)
+    t_last, logs = time.perf_counter(), {}
+    model.train()
+    while step < cfg.steps:
+        # ---- one optimizer step on a batch of windows
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        batch = window_batch(store, train_starts[data_rng.integers(0, len(train_starts), cfg.batch_size)], cfg.window)
+        loss, logs = diffusion_loss(net, batch, cfg.diffusion, generator=gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        with torch.no_grad():
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - cfg.ema_decay)
+        step += 1
+        if rank != 0:
+            continue
+
+        # ---- logging, checkpoints, sample rollouts (rank 0 only)
+        bar.update(1)
+        if step % cfg.log_every == 0:
+            now = time.perf_counter()
+            for k, v in logs.items():
+                tb.add_scalar(f"train/{k}", v, step)
+            tb.add_scalar("train/grad_norm", float(gnorm), step)
+            tb.add_scalar("train/lr", lr_at(step, cfg), step)
+            tb.add_scalar("train/steps_per_s", cfg.log_every / (now - t_last), step)
+            t_last = now
+            bar.set_postfix(loss=f"{logs['loss']:.4f}", flow=f"{logs['flow']:.4f}")
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            checkpoint()
+        if (step % cfg.sample_every == 0 or step == cfg.steps) and len(eval_starts):
+            vae = load_vae(str(vae_file))
+            strip = dream_strip(ema, vae, store, int(eval_starts[len(eval_starts) // 2]), cfg)
+            tb.add_image("dream/real_over_dream", strip, step, dataformats="HWC")
+    if rank == 0:
+        bar.close()
+        tb.close()
+    if world > 1:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    return {"run_dir": str(run), "step": step, "world_size": world, **{k: round(v, 5) for k, v in logs.items()}}

@@ -1,0 +1,135 @@
+"""WorldModel = VAE + DiT + sampler settings: what a trained world model is, and how to load one.
+
+    wm = worldsim.load_world_model("voxel")          # the shipped voxel model
+    wm = worldsim.load_world_model("runs/dit-voxel")  # a training run
+    sampler = wm.sampler(batch=4, seeds=[0, 1, 2, 3])
+
+A world-model folder holds ``vae.safetensors``, ``dit.safetensors`` and optionally ``clips.npz`` (real held-out
+clips to start dreams from). A DiT training run folder holds ``model.safetensors`` (EMA weights) whose metadata
+names the VAE it was trained with; the VAE's SHA-256 is checked so a DiT is never paired with another VAE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from worldsim.assets import ASSETS, shipped_models
+from worldsim.checkpoint import CheckpointError, load_model, load_state_into, save_model
+from worldsim.models.actions import check_actions, space_from_json
+from worldsim.models.dit import DiT, DiTConfig
+from worldsim.models.vae import VAE, load_vae
+from worldsim.sampler import Sampler, SamplerConfig
+
+
+@dataclass
+class WorldModel:
+    vae: VAE
+    dit: DiT
+    sampler_cfg: SamplerConfig  # the defaults a dream uses (steps, context, stabilisation noise)
+    window: int  # frames per training window (context may be at most window - 1)
+    info: dict  # provenance: dataset, steps trained, VAE hash, ...
+    clips: dict[str, np.ndarray] | None = None  # held-out real clips: frames (K, L, H, W, 3), actions (K, L-1, A)
+
+    @property
+    def action_space(self) -> gym.Space:
+        return self.dit.action_space
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        return (*self.vae.cfg.resolution, 3)
+
+    def encode(self, frames) -> torch.Tensor:
+        """uint8 frames (..., H, W, 3) -> latents (..., C, h, w)."""
+        frames = torch.as_tensor(np.asarray(frames))
+        lead = frames.shape[:-3]
+        z = self.vae.encode(frames.reshape(-1, *frames.shape[-3:]))
+        return z.reshape(*lead, *z.shape[1:])
+
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        """latents (..., C, h, w) -> uint8 frames (..., H, W, 3) as numpy."""
+        lead = latents.shape[:-3]
+        x = self.vae.decode(latents.reshape(-1, *latents.shape[-3:]))
+        return x.reshape(*lead, *x.shape[1:]).numpy()
+
+    def flat_actions(self, actions, what: str = "action") -> torch.Tensor:
+        """Validate actions (N, ...) against the action space and flatten them to float (N, A)."""
+        actions = check_actions(self.action_space, actions, what)
+        return torch.as_tensor(np.asarray(actions, dtype=np.float32).reshape(len(actions), -1))
+
+    def sampler(self, batch: int = 1, seeds=None, **overrides) -> Sampler:
+        cfg = SamplerConfig(**{**asdict(self.sampler_cfg), **overrides})
+        if cfg.context > self.window - 1:
+            raise ValueError(
+                f"sampler context {cfg.context} exceeds what the model was trained for ({self.window - 1})"
+            )
+        return Sampler(self.dit, cfg, batch, seeds)
+
+    def save(self, folder: str | Path, dtype: torch.dtype | None = torch.float16) -> Path:
+        """Write a self-contained world-model folder (fp16 weights by default)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_model(folder / "vae.safetensors", "vae", self.vae.cfg, self.vae.state_dict(), dtype=dtype)
+        extra = {"window": self.window, "sampler": asdict(self.sampler_cfg), "info": self.info}
+        save_model(folder / "dit.safetensors", "dit", self.dit.cfg, self.dit.state_dict(), extra=extra, dtype=dtype)
+        if self.clips is not None:
+            np.savez_compressed(folder / "clips.npz", **self.clips)
+        return folder
+
+
+def build_dit(config: dict, path) -> DiT:
+    try:
+        cfg = DiTConfig(**config)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: its DiT config does not fit this worldsim: {exc}") from exc
+    return DiT(cfg)
+
+
+def load_world_model(name_or_path: str, device: str = "cpu") -> WorldModel:
+    """A world model by shipped name (``"voxel"``), world-model folder, or DiT training run folder."""
+    p = Path(name_or_path)
+    folder = ASSETS / str(name_or_path) if (ASSETS / str(name_or_path)).is_dir() else p
+    if (folder / "dit.safetensors").is_file():
+        dit_file, vae_file = folder / "dit.safetensors", folder / "vae.safetensors"
+    elif (folder / "model.safetensors").is_file():
+        dit_file = folder / "model.safetensors"
+        vae_file = None
+    elif p.is_file():
+        dit_file, vae_file = p, None
+    else:
+        raise FileNotFoundError(f"no world model at {name_or_path!r}: not a shipped name (shipped: "
+                                f"{shipped_models() or 'none'}), a world-model folder or a DiT run folder")  # fmt: skip
+    config, state, extra = load_model(dit_file, "dit")
+    dit = build_dit(config, dit_file)
+    load_state_into(dit, state, dit_file)
+    if vae_file is None:
+        vae_file = Path(extra.get("info", {}).get("vae_file", ""))
+        if not vae_file.is_file():
+            raise CheckpointError(f"{dit_file} names its VAE as {str(vae_file)!r}, which does not exist")
+    vae = load_vae(str(vae_file), device)
+    if tuple(vae.cfg.latent_shape) != tuple(dit.cfg.latent_shape):
+        raise CheckpointError(f"{dit_file} dreams latents {tuple(dit.cfg.latent_shape)}, but the VAE {vae_file} "
+                              f"makes {tuple(vae.cfg.latent_shape)}")  # fmt: skip
+    clips = None
+    if (folder / "clips.npz").is_file():
+        with np.load(folder / "clips.npz") as z:
+            clips = {k: z[k] for k in z.files}
+    sampler_cfg = SamplerConfig(**extra.get("sampler", {}))
+    return WorldModel(vae, dit.to(device).eval(), sampler_cfg, int(extra.get("window", sampler_cfg.context + 1)),
+                      extra.get("info", {}), clips)  # fmt: skip
+
+
+def action_space_of(name_or_path: str) -> gym.Space:
+    """The action space a world model dreams, read from its DiT checkpoint without building the model."""
+    p = Path(name_or_path)
+    folder = ASSETS / str(name_or_path) if (ASSETS / str(name_or_path)).is_dir() else p
+    f = folder / "dit.safetensors" if (folder / "dit.safetensors").is_file() else folder / "model.safetensors"
+    config, _, _ = load_model(f if f.is_file() else p, "dit")
+    return space_from_json(config["action_space"])
+
+
+__all__ = ["WorldModel", "action_space_of", "load_world_model"]
