@@ -90,3 +90,48 @@ def test_resume_with_another_dit_config_is_refused(chain, tmp_path):
 def test_missing_world_model_is_named():
     with pytest.raises(FileNotFoundError, match="no world model"):
         load_world_model("no-such-model")
+
+
+def test_eval_export_and_bench_on_the_tiny_chain(chain, tmp_path):
+    from worldsim.eval.fidelity import evaluate_fidelity
+    from worldsim.eval.speed import bench_sampler, bench_vae
+    from worldsim.world_model import export_world_model
+
+    train_dit(dit_cfg(chain, tmp_path / "run", 4))
+    res = evaluate_fidelity(str(tmp_path / "run"), root=str(chain / "minari"), horizon=4, clips=3,
+                            out=str(tmp_path / "eval"), eval_fraction=0.25)  # fmt: skip
+    assert {"next_frame_psnr", "action_gap_at_8", "gain_over_copy_at_8", "vae_ceiling"} <= set(res)
+    assert (tmp_path / "eval" / "fidelity.png").stat().st_size > 1000
+    full = __import__("json").loads((tmp_path / "eval" / "fidelity.json").read_text())
+    assert len(full["psnr"]) == len(full["psnr_copy_last"]) == len(full["psnr_wrong_actions"]) == 4
+
+    exp = export_world_model(str(tmp_path / "run"), str(tmp_path / "wm"), root=str(chain / "minari"), clips=2,
+                             clip_length=5, eval_fraction=0.25)  # fmt: skip
+    wm = load_world_model(exp["out"])
+    assert wm.clips["frames"].shape == (2, 5, 16, 16, 3) and wm.clips["actions"].shape == (2, 4, 3)
+    assert next(wm.dit.parameters()).dtype == torch.float32  # fp16 on disk, fp32 to run
+
+    b = bench_sampler(exp["out"], steps=[1], repeats=1, threads=1)
+    assert b["fps_b1"] is None or b["fps_b1"] > 0
+    assert b["kv_cache_speedup"] > 0 and b["matmul_peak_gflops"] > 0
+    v = bench_vae(exp["out"], repeats=1, threads=1)
+    assert v["decode_fps_b32"] > 0
+
+
+@pytest.mark.slow
+def test_data_parallel_training_with_two_cpu_processes(chain, tmp_path):
+    """torchrun with two gloo processes trains the DiT and writes one checkpoint."""
+    import json
+    import subprocess
+    import sys
+
+    args = [f"latents={chain / 'latents'}", f"vae={chain / 'vae'}", f"run_dir={tmp_path}", "dit=tiny", "window=4",
+            "steps=4", "batch_size=2", "warmup=1", "ckpt_every=2", "sample_every=1000", "progress=false", "threads=1"]  # fmt: skip
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+           "-m", "worldsim.cli", "train", *args]  # fmt: skip
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    results = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+    assert len(results) == 2 and all(r["world_size"] == 2 and r["step"] == 4 for r in results)
+    _, _, extra = load_model(tmp_path / "model.safetensors", "dit")
+    assert extra["info"]["step"] == 4

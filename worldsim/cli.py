@@ -21,7 +21,9 @@ COMMANDS = {
     "train-vae": "train the per-frame VAE on a recorded dataset (resumes from its run_dir)",
     "encode": "encode a dataset with a trained VAE into the latent cache the DiT trains on",
     "train": "train the action-conditioned DiT on the latent cache (resumes; torchrun for data-parallel)",
-    "bench": "speed benchmarks: `bench env`, `bench record`",
+    "export": "make a shippable world-model folder from a DiT run (fp16 + held-out start clips)",
+    "eval": "fidelity of a world model against held-out real play, with baselines (JSON + PNG plot)",
+    "bench": "speed benchmarks: `bench env`, `bench record`, `bench vae`, `bench sampler`",
 }
 
 
@@ -52,7 +54,11 @@ def cmd_bench(cfg: DictConfig) -> dict:
         return speed.bench_env(cfg.env_id, steps=cfg.steps, seed=cfg.seed, **kwargs)
     if cfg.what == "record":
         return speed.bench_record(**OmegaConf.to_container(cfg.record, resolve=True))
-    raise SystemExit(f"worldsim bench: unknown benchmark {cfg.what!r}; choose from: env, record")
+    if cfg.what == "vae":
+        return speed.bench_vae(cfg.model, threads=cfg.threads)
+    if cfg.what == "sampler":
+        return speed.bench_sampler(cfg.model, cfg.preset, list(cfg.steps_list), threads=cfg.threads)
+    raise SystemExit(f"worldsim bench: unknown benchmark {cfg.what!r}; choose from: env, record, vae, sampler")
 
 
 def cmd_record(cfg: DictConfig) -> dict:
@@ -87,7 +93,19 @@ def cmd_train(cfg: DictConfig) -> dict:
     return train_dit(TrainDiTConfig(**fields))
 
 
-HANDLERS = {"demo": cmd_demo, "record": cmd_record, "train-vae": cmd_train_vae, "encode": cmd_encode,
+def cmd_eval(cfg: DictConfig) -> dict:
+    from worldsim.eval.fidelity import evaluate_fidelity
+
+    return evaluate_fidelity(**OmegaConf.to_container(cfg, resolve=True))
+
+
+def cmd_export(cfg: DictConfig) -> dict:
+    from worldsim.world_model import export_world_model
+
+    return export_world_model(**OmegaConf.to_container(cfg, resolve=True))
+
+
+HANDLERS = {"export": cmd_export, "eval": cmd_eval, "demo": cmd_demo, "record": cmd_record, "train-vae": cmd_train_vae, "encode": cmd_encode,
             "train": cmd_train, "bench": cmd_bench}  # fmt: skip
 
 

@@ -133,3 +133,23 @@ def action_space_of(name_or_path: str) -> gym.Space:
 
 
 __all__ = ["WorldModel", "action_space_of", "load_world_model"]
+
+
+def export_world_model(run_dir: str, out: str, root: str = "data/minari", clips: int = 16, clip_length: int = 16,
+                       eval_fraction: float = 0.05, split_seed: int = 0, seed: int = 0, fp16: bool = True) -> dict:  # fmt: skip
+    """Make a self-contained world-model folder from a DiT run: fp16 VAE + DiT, and ``clips`` real held-out
+    clips of ``clip_length`` frames (with their actions) to start dreams from."""
+    from worldsim.data import load_frames, open_dataset, split_episodes
+    from worldsim.eval.fidelity import pick_clips
+
+    wm = load_world_model(run_dir)
+    dataset = open_dataset(wm.info["dataset_id"], root=root)
+    ids = np.asarray(dataset.episode_indices)
+    _, eval_idx = split_episodes(len(ids), eval_fraction, split_seed)
+    store = load_frames(dataset, ids[eval_idx], expect_shape=wm.frame_shape)
+    starts = pick_clips(store, clip_length, clips, seed)
+    idx = starts[:, None] + np.arange(clip_length)[None]
+    wm.clips = {"frames": store.frames[idx], "actions": store.actions[idx[:, :-1]]}
+    folder = wm.save(out, dtype=torch.float16 if fp16 else None)
+    size = sum(f.stat().st_size for f in Path(folder).iterdir())
+    return {"out": str(folder), "clips": len(starts), "megabytes": round(size / 2**20, 2)}

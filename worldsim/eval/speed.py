@@ -111,3 +111,112 @@ def bench_record(episodes: int = 32, processes: int = 2, envs_per_process: int =
         "efficiency": round(summary["frames_per_s"] / env_fps, 3),
         "env_benchmark_steps_per_s": bench_env(steps=3000, seed=seed)["steps_per_s"],
     }
+
+
+def _world_model(model: str, preset: str = "cpu"):
+    """A trained world model by name/path, or ``random``: the default VAE and DiT preset with random weights
+    (speed does not depend on the weights)."""
+    import gymnasium as gym
+
+    from worldsim.models.actions import space_to_json
+    from worldsim.models.dit import PRESETS, DiT, DiTConfig
+    from worldsim.models.vae import VAE, VAEConfig
+    from worldsim.sampler import SamplerConfig
+    from worldsim.world_model import WorldModel, load_world_model
+
+    if model != "random":
+        return load_world_model(model)
+    vae = VAE(VAEConfig()).eval()
+    space = space_to_json(gym.spaces.MultiDiscrete([5, 5, 4]))
+    dit = DiT(DiTConfig(latent_shape=vae.cfg.latent_shape, action_space=space, **PRESETS[preset])).eval()
+    return WorldModel(vae, dit, SamplerConfig(), window=8, info={"model": "random"})
+
+
+def matmul_peak_gflops(n: int = 1024, repeats: int = 20) -> float:
+    """This machine's fp32 matmul speed with torch's current thread count (the ceiling for the DiT)."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - t0) / 1e9
+
+
+def _time(fn, repeats: int) -> float:
+    fn()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t0) / repeats
+
+
+def bench_vae(model: str = "voxel", repeats: int = 20, threads: int = 2) -> dict:
+    """Encode and decode frames/s at batch 1 and 32 (the decoder runs on every dream step)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    wm_vae = _world_model(model).vae
+    h, w = wm_vae.cfg.resolution
+    out = {"benchmark": "vae", "model": model, "resolution": [h, w], "latent_shape": list(wm_vae.cfg.latent_shape)}
+    with torch.inference_mode():
+        for b in (1, 32):
+            frames = torch.randint(0, 255, (b, h, w, 3), dtype=torch.uint8)
+            z = wm_vae.encode(frames)
+            enc = _time(lambda f=frames: wm_vae.encode(f), repeats)
+            dec = _time(lambda z=z: wm_vae.decode(z), repeats)
+            out[f"encode_fps_b{b}"] = round(b / enc, 1)
+            out[f"decode_fps_b{b}"] = round(b / dec, 1)
+            if b == 1:
+                out["decode_ms_b1"] = round(dec * 1e3, 3)
+    return out
+
+
+def bench_sampler(model: str = "voxel", preset: str = "cpu", steps: list | None = None, repeats: int = 10,
+                  threads: int = 2) -> dict:  # fmt: skip
+    """Dream frames/s (sampler + decode) at batch 1 and 32 for several sampler step counts, the KV cache's
+    speed-up over recomputing the window, and the DiT's achieved GFLOP/s against this CPU's fp32 matmul peak."""
+    import torch
+
+    torch.set_num_threads(threads)
+    wm = _world_model(model, preset)
+    steps = list(steps or [1, 2, 4])
+    ctx = wm.window - 1
+    dit = wm.dit
+    out = {"benchmark": "sampler", "model": model, "params_m": round(sum(p.numel() for p in dit.parameters()) / 1e6, 2),
+           "tokens_per_frame": dit.cfg.tokens_per_frame, "context": ctx, "default_steps": wm.sampler_cfg.steps}  # fmt: skip
+    curve = []
+    with torch.inference_mode():
+        for b in (1, 32):
+            for k in steps:
+                s = wm.sampler(batch=b, seeds=list(range(b)), steps=k)
+                s.reset(range(b), torch.randn(b, ctx, *dit.cfg.latent_shape), torch.zeros(b, ctx - 1, dit.action_width))
+                acts = torch.zeros(b, dit.action_width)
+                dt = _time(lambda s=s, a=acts: wm.decode(s.step(a)[0]), repeats)
+                dit_only = _time(lambda s=s, a=acts: s.step(a), repeats)
+                curve.append({"batch": b, "steps": k, "fps": round(b / dt, 1), "dit_fps": round(b / dit_only, 1),
+                              "gflops": round(dit.flops_per_frame() * (k + 1) * b / dit_only / 1e9, 1)})  # fmt: skip
+        # the KV cache against recomputing the whole window of ctx + 1 frames on every pass
+        b = 1
+        s = wm.sampler(batch=b, seeds=[0])
+        s.reset([0], torch.randn(b, ctx, *dit.cfg.latent_shape), torch.zeros(b, ctx - 1, dit.action_width))
+        acts = torch.zeros(b, dit.action_width)
+        cached = _time(lambda: s.step(acts, use_cache=True), repeats)
+        s.reset([0], torch.randn(b, ctx, *dit.cfg.latent_shape), torch.zeros(b, ctx - 1, dit.action_width))
+        uncached = _time(lambda: s.step(acts, use_cache=False), repeats)
+    default = {(c["batch"], c["steps"]): c for c in curve}
+    k = wm.sampler_cfg.steps
+    peak = matmul_peak_gflops()
+    out.update({
+        "fps_b1": default.get((1, k), {}).get("fps"),
+        "fps_b32": default.get((32, k), {}).get("fps"),
+        "kv_cache_speedup": round(uncached / cached, 2),
+        "window": ctx + 1,
+        "dit_gflops_b32": default.get((32, k), {}).get("gflops"),
+        "matmul_peak_gflops": round(peak, 1),
+        "curve": curve,
+    })  # fmt: skip
+    out["dit_fraction_of_peak_b32"] = round(out["dit_gflops_b32"] / peak, 3) if out["dit_gflops_b32"] else None
+    return out
