@@ -125,8 +125,20 @@ def test_data_parallel_training_with_two_cpu_processes(chain, tmp_path):
     import subprocess
     import sys
 
-    args = [f"latents={chain / 'latents'}", f"vae={chain / 'vae'}", f"run_dir={tmp_path}", "dit=tiny", "window=4",
-            "steps=4", "batch_size=2", "warmup=1", "ckpt_every=2", "sample_every=1000", "progress=false", "threads=1"]  # fmt: skip
+    args = [
+        f"latents={chain / 'latents'}",
+        f"vae={chain / 'vae'}",
+        f"run_dir={tmp_path}",
+        "dit=tiny",
+        "window=4",
+        "steps=4",
+        "batch_size=2",
+        "warmup=1",
+        "ckpt_every=2",
+        "sample_every=1000",
+        "progress=false",
+        "threads=1",
+    ]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
            "-m", "worldsim.cli", "train", *args]  # fmt: skip
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

@@ -105,8 +105,16 @@ def cmd_export(cfg: DictConfig) -> dict:
     return export_world_model(**OmegaConf.to_container(cfg, resolve=True))
 
 
-HANDLERS = {"export": cmd_export, "eval": cmd_eval, "demo": cmd_demo, "record": cmd_record, "train-vae": cmd_train_vae, "encode": cmd_encode,
-            "train": cmd_train, "bench": cmd_bench}  # fmt: skip
+HANDLERS = {
+    "demo": cmd_demo,
+    "record": cmd_record,
+    "train-vae": cmd_train_vae,
+    "encode": cmd_encode,
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "export": cmd_export,
+    "bench": cmd_bench,
+}
 
 
 def usage() -> str:

@@ -135,8 +135,17 @@ def action_space_of(name_or_path: str) -> gym.Space:
 __all__ = ["WorldModel", "action_space_of", "load_world_model"]
 
 
-def export_world_model(run_dir: str, out: str, root: str = "data/minari", clips: int = 16, clip_length: int = 16,
-                       eval_fraction: float = 0.05, split_seed: int = 0, seed: int = 0, fp16: bool = True) -> dict:  # fmt: skip
+def export_world_model(
+    run_dir: str,
+    out: str,
+    root: str = "data/minari",
+    clips: int = 16,
+    clip_length: int = 16,
+    eval_fraction: float = 0.05,
+    split_seed: int = 0,
+    seed: int = 0,
+    fp16: bool = True,
+) -> dict:
     """Make a self-contained world-model folder from a DiT run: fp16 VAE + DiT, and ``clips`` real held-out
     clips of ``clip_length`` frames (with their actions) to start dreams from."""
     from worldsim.data import load_frames, open_dataset, split_episodes

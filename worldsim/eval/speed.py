@@ -185,8 +185,14 @@ def bench_sampler(model: str = "voxel", preset: str = "cpu", steps: list | None 
     steps = list(steps or [1, 2, 4])
     ctx = wm.window - 1
     dit = wm.dit
-    out = {"benchmark": "sampler", "model": model, "params_m": round(sum(p.numel() for p in dit.parameters()) / 1e6, 2),
-           "tokens_per_frame": dit.cfg.tokens_per_frame, "context": ctx, "default_steps": wm.sampler_cfg.steps}  # fmt: skip
+    out = {
+        "benchmark": "sampler",
+        "model": model,
+        "params_m": round(sum(p.numel() for p in dit.parameters()) / 1e6, 2),
+        "tokens_per_frame": dit.cfg.tokens_per_frame,
+        "context": ctx,
+        "default_steps": wm.sampler_cfg.steps,
+    }
     curve = []
     with torch.inference_mode():
         for b in (1, 32):
