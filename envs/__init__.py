@@ -1,6 +1,11 @@
 """Gymnasium environments of worldsim, registered when ``worldsim`` is imported.
 
 - ``worldsim/Voxel-v0``: the Minecraft-style voxel world (``worldsim.envs.voxel``).
+- ``worldsim/VoxelDream-v0``: the shipped voxel world model, dreamed (``worldsim.envs.world_model_env``).
+- ``worldsim/Dream-v0``: any world model: ``gymnasium.make("worldsim/Dream-v0", model="runs/dit-voxel")``.
+
+Both dream ids have a ``vector_entry_point``: ``gymnasium.make_vec(id, num_envs=16)`` gives one batched
+``WorldModelVectorEnv``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,12 @@ def register_envs() -> None:
             entry_point="worldsim.envs.voxel.env:VoxelEnv",
             max_episode_steps=1000,
         )
+    dream = {"entry_point": "worldsim.envs.world_model_env:WorldModelEnv",
+             "vector_entry_point": "worldsim.envs.world_model_vector_env:WorldModelVectorEnv"}  # fmt: skip
+    if "worldsim/VoxelDream-v0" not in gym.registry:
+        gym.register(id="worldsim/VoxelDream-v0", kwargs={"model": "voxel"}, **dream)
+    if "worldsim/Dream-v0" not in gym.registry:
+        gym.register(id="worldsim/Dream-v0", **dream)
 
 
 register_envs()

@@ -1,0 +1,168 @@
+"""`worldsim/VoxelDream-v0` and `worldsim/Dream-v0`: a trained world model stepped as a Gymnasium environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+
+def _load(model):
+    from worldsim.world_model import WorldModel, load_world_model
+
+    if model is None:
+        raise ValueError("a dream env needs model=<world model name, folder or run path>")
+    return model if isinstance(model, WorldModel) else load_world_model(str(model))
+
+
+def check_clip(wm, frames, actions) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a starting clip against a world model: uint8 frames (T, H, W, 3) and T-1 actions in its space."""
+    frames = np.asarray(frames)
+    shape = wm.frame_shape
+    if frames.dtype != np.uint8 or frames.ndim != 4 or tuple(frames.shape[1:]) != shape or len(frames) < 1:
+        raise ValueError(f"options['frames'] must be uint8 of shape (T, {', '.join(map(str, shape))}) with T >= 1, "
+                         f"got {frames.dtype} {frames.shape}")  # fmt: skip
+    n = len(frames) - 1
+    actions = np.asarray(actions if actions is not None else np.zeros((0, *wm.action_space.shape)))
+    if len(actions) != n:
+        raise ValueError(
+            f"options['actions'] must hold {n} actions (one between each pair of frames), got {len(actions)}"
+        )
+    flat = wm.flat_actions(actions, "options['actions']") if n else np.zeros((0, wm.dit.action_width), np.float32)
+    return frames, np.asarray(flat)
+
+
+class WorldModelEnv(gym.Env[np.ndarray, np.ndarray]):
+    """A dream: each step the world model's DiT generates the next frame from the frames before it and the
+    action, with reward and termination from its heads.
+
+    Observation: uint8 frames of the world the model was trained on (H, W, 3). Action space: that world's, read
+    from the checkpoint.
+
+    ``reset(seed=None, options=None)`` starts from a real held-out clip shipped with the model, chosen by the
+    seed; or, with options:
+    - ``{"frames": uint8 (T, H, W, 3), "actions": T-1 actions}``: continue exactly this clip (``actions[i]`` was
+      taken between ``frames[i]`` and ``frames[i+1]``);
+    - ``{"image": uint8 (H, W, 3)}``: animate a single still;
+    - ``{"from_scratch": True}``: generate the first frame from noise.
+
+    ``step`` returns the predicted reward, ``terminated`` when the predicted termination probability passes
+    ``termination_threshold``, and ``truncated`` after ``horizon`` steps. ``info``: ``sampler_steps``,
+    ``reward_pred``, ``termination_prob`` and ``dream_step``.
+
+    Args:
+        model: a world-model name (``"voxel"``), a folder or run path, or a loaded ``WorldModel``.
+        render_mode: ``"rgb_array"`` or ``"human"`` (a pygame window).
+        horizon: steps before truncation.
+        sampler_steps: Euler steps per frame (None: the model's default).
+        context: frames of context the sampler keeps (None: the model's default).
+        termination_threshold: termination probability that ends an episode.
+    """
+
+    metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 20}
+
+    def __init__(self, model=None, render_mode: str | None = None, horizon: int = 1000,
+                 sampler_steps: int | None = None, context: int | None = None, termination_threshold: float = 0.5,
+                 window_scale: int = 8):  # fmt: skip
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
+        if horizon < 1:
+            raise ValueError(f"horizon must be at least 1, got {horizon}")
+        self.wm = _load(model)
+        self.render_mode = render_mode
+        self.horizon = int(horizon)
+        self.termination_threshold = float(termination_threshold)
+        self.window_scale = int(window_scale)
+        overrides = {k: v for k, v in (("steps", sampler_steps), ("context", context)) if v is not None}
+        self.sampler = self.wm.sampler(batch=1, seeds=[0], **overrides)
+        self.observation_space = gym.spaces.Box(0, 255, self.wm.frame_shape, np.uint8)
+        self.action_space = self.wm.action_space
+        self._frame: np.ndarray | None = None
+        self._window = None
+
+    # ------------------------------------------------------------------------------------------ reset/step
+    def start_clip(self, options: dict | None) -> tuple[np.ndarray | None, np.ndarray]:
+        """The (frames, flat actions) a reset starts from; frames is None for ``from_scratch``."""
+        options = options or {}
+        known = {"frames", "actions", "image", "from_scratch"}
+        if set(options) - known:
+            raise ValueError(f"unknown reset options {sorted(set(options) - known)}; use one of {sorted(known)}")
+        if options.get("from_scratch"):
+            return None, np.zeros((0, self.wm.dit.action_width), np.float32)
+        if "image" in options:
+            image = np.asarray(options["image"])
+            if image.dtype != np.uint8 or image.shape != self.wm.frame_shape:
+                raise ValueError(
+                    f"options['image'] must be uint8 of shape {self.wm.frame_shape}, got {image.dtype} {image.shape}"
+                )
+            return image[None], np.zeros((0, self.wm.dit.action_width), np.float32)
+        if "frames" in options:
+            return check_clip(self.wm, options["frames"], options.get("actions"))
+        if self.wm.clips is None:
+            raise ValueError("this world model ships no start clips: reset with options frames/image/from_scratch")
+        k = int(self.np_random.integers(len(self.wm.clips["frames"])))
+        ctx = self.sampler.cfg.context
+        return self.wm.clips["frames"][k, :ctx], self.wm.clips["actions"][k, : ctx - 1]
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        import torch
+
+        frames, actions = self.start_clip(options)
+        self.sampler.seed([int(self.np_random.integers(2**62))])
+        self._t = 0
+        if frames is None:
+            self.sampler.reset([0])
+            z, _, _ = self.sampler.step(torch.zeros(1, self.wm.dit.action_width))  # a first frame from nothing
+            self._frame = self.wm.decode(z)[0]
+        else:
+            z = self.wm.encode(frames)[None]
+            self.sampler.reset([0], z, torch.as_tensor(actions, dtype=torch.float32)[None])
+            self._frame = frames[-1].copy()
+        if self.render_mode == "human":
+            self._show()
+        return self._frame.copy(), {"sampler_steps": self.sampler.cfg.steps, "dream_step": 0}
+
+    def step(self, action):
+        if self._frame is None:
+            raise gym.error.ResetNeeded("WorldModelEnv: call reset() before step()")
+        flat = self.wm.flat_actions(np.asarray(action)[None])
+        z, reward, term_prob = self.sampler.step(flat)
+        self._frame = self.wm.decode(z)[0]
+        self._t += 1
+        p, r = float(term_prob[0]), float(reward[0])
+        info = {"sampler_steps": self.sampler.cfg.steps, "reward_pred": r, "termination_prob": p, "dream_step": self._t}
+        if self.render_mode == "human":
+            self._show()
+        return self._frame.copy(), r, p > self.termination_threshold, self._t >= self.horizon, info
+
+    # ------------------------------------------------------------------------------------------- rendering
+    def render(self):
+        if self._frame is None:
+            raise gym.error.ResetNeeded("WorldModelEnv: call reset() before render()")
+        if self.render_mode == "rgb_array":
+            return self._frame.copy()
+        if self.render_mode == "human":
+            self._show()
+        return None
+
+    def _show(self) -> None:
+        import pygame
+
+        h, w = self._frame.shape[0] * self.window_scale, self._frame.shape[1] * self.window_scale
+        if self._window is None:
+            pygame.init()
+            pygame.display.set_caption("worldsim: dream")
+            self._window = pygame.display.set_mode((w, h))
+        pygame.event.pump()
+        surf = pygame.surfarray.make_surface(np.ascontiguousarray(self._frame.transpose(1, 0, 2)))
+        self._window.blit(pygame.transform.scale(surf, (w, h)), (0, 0))
+        pygame.display.flip()
+
+    def close(self) -> None:
+        if self._window is not None:
+            import pygame
+
+            pygame.display.quit()
+            self._window = None

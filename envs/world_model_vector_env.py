@@ -1,0 +1,192 @@
+"""N dreams stepped in one batched model call: a Gymnasium VectorEnv, and a stable-baselines3 VecEnv adapter.
+
+    envs = gymnasium.make_vec("worldsim/VoxelDream-v0", num_envs=16)     # WorldModelVectorEnv
+    venv = SB3VecEnv(envs)                                               # PPO("CnnPolicy", venv) trains on it
+
+Each env resets on its own (autoreset mode NEXT_STEP: the step after an episode ends returns the first frame of
+the next one and ignores that action). Sub-env i seeded with s behaves as ``WorldModelEnv`` seeded with s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from worldsim.envs.world_model_env import WorldModelEnv, _load
+
+
+class WorldModelVectorEnv(VectorEnv):
+    """``num_envs`` dreams of one world model, batched; arguments as ``WorldModelEnv``."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20, "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(self, num_envs: int = 1, model=None, render_mode: str | None = None, horizon: int = 1000,
+                 sampler_steps: int | None = None, context: int | None = None,
+                 termination_threshold: float = 0.5):  # fmt: skip
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be at least 1, got {num_envs}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"WorldModelVectorEnv renders rgb_array only, got {render_mode!r}")
+        self.wm = _load(model)
+        self.num_envs = int(num_envs)
+        self.render_mode = render_mode
+        self.horizon, self.termination_threshold = int(horizon), float(termination_threshold)
+        # one single env per slot keeps each env's RNG and its start-clip logic, without a sampler of its own
+        self._singles = [WorldModelEnv.__new__(WorldModelEnv) for _ in range(self.num_envs)]
+        overrides = {k: v for k, v in (("steps", sampler_steps), ("context", context)) if v is not None}
+        self.sampler = self.wm.sampler(batch=self.num_envs, seeds=list(range(self.num_envs)), **overrides)
+        for e in self._singles:
+            e.wm, e.sampler = self.wm, self.sampler
+        self.single_observation_space = gym.spaces.Box(0, 255, self.wm.frame_shape, np.uint8)
+        self.single_action_space = self.wm.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._frames = np.zeros((self.num_envs, *self.wm.frame_shape), np.uint8)
+        self._t = np.zeros(self.num_envs, dtype=np.int64)
+        self._needs_reset = np.zeros(self.num_envs, dtype=bool)
+        self._started = False
+
+    # ---------------------------------------------------------------------------------------------- reset
+    def _reset_indices(self, indices, seeds=None, options=None) -> None:
+        """Start new episodes in the given envs (each with its own seed and start clip)."""
+        seeds = [None] * len(indices) if seeds is None else seeds
+        scratch, clips = [], []
+        for i, s in zip(indices, seeds):
+            single = self._singles[i]
+            gym.Env.reset(single, seed=s)
+            frames, actions = single.start_clip(options)
+            self.sampler.seed([int(single.np_random.integers(2**62))], [i])
+            (scratch if frames is None else clips).append((i, frames, actions))
+            self._t[i] = 0
+        if scratch:
+            idx = [i for i, _, _ in scratch]
+            self.sampler.reset(idx)
+            first = self._first_frames(idx)
+            self._frames[idx] = first
+        by_length: dict[int, list] = {}
+        for item in clips:
+            by_length.setdefault(len(item[1]), []).append(item)
+        for length, group in by_length.items():  # clips of one length reset together
+            idx = [i for i, _, _ in group]
+            z = self.wm.encode(np.stack([f for _, f, _ in group]))
+            acts = torch.as_tensor(np.stack([a for _, _, a in group]), dtype=torch.float32)
+            self.sampler.reset(idx, z, acts if length > 1 else None)
+            self._frames[idx] = np.stack([f[-1] for _, f, _ in group])
+
+    def _first_frames(self, idx) -> np.ndarray:
+        """Generate first frames from nothing for envs ``idx`` (the others are stepped and restored)."""
+        raise ValueError("from_scratch resets are supported by WorldModelEnv, not by the vector env")
+
+    def reset(self, *, seed: int | list | None = None, options: dict[str, Any] | None = None):
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        indices = list(range(self.num_envs)) if mask is None else list(np.flatnonzero(mask))
+        if seed is None:
+            seeds = [None] * len(indices)
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in indices]
+        else:
+            if len(seed) != self.num_envs:
+                raise ValueError(f"reset: {len(seed)} seeds for {self.num_envs} envs")
+            seeds = [seed[i] for i in indices]
+        self._reset_indices(indices, seeds, options or None)
+        self._needs_reset[indices] = False
+        self._started = True
+        return self._frames.copy(), {}
+
+    # ----------------------------------------------------------------------------------------------- step
+    def step(self, actions):
+        if not self._started:
+            raise gym.error.ResetNeeded("WorldModelVectorEnv: call reset() before step()")
+        actions = np.asarray(actions)
+        if len(actions) != self.num_envs:
+            raise ValueError(f"expected {self.num_envs} actions, got {len(actions)}")
+        flat = self.wm.flat_actions(actions)  # ValueError naming the first action outside the space
+        rewards = np.zeros(self.num_envs)
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        truncated = np.zeros(self.num_envs, dtype=bool)
+        z, r, p = self.sampler.step(flat)
+        self._frames[:] = self.wm.decode(z)
+        self._t += 1
+        rewards[:] = r.numpy()
+        terminated[:] = p.numpy() > self.termination_threshold
+        truncated[:] = self._t >= self.horizon
+        # envs whose episode ended on the previous step start their next episode now (NEXT_STEP)
+        restart = np.flatnonzero(self._needs_reset)
+        if len(restart):
+            self._reset_indices(list(restart))
+            rewards[restart], terminated[restart], truncated[restart] = 0.0, False, False
+        self._needs_reset = terminated | truncated
+        info = {"reward_pred": r.numpy().astype(np.float64), "termination_prob": p.numpy().astype(np.float64),
+                "dream_step": self._t.copy()}  # fmt: skip
+        return self._frames.copy(), rewards, terminated, truncated, info
+
+    def render(self):
+        return self._frames.copy() if self.render_mode == "rgb_array" else None
+
+
+class SB3VecEnv:
+    """A stable-baselines3 ``VecEnv`` over a ``WorldModelVectorEnv``: one batched model call per step, no
+    process per env. Ended episodes restart at once and their last frame goes in ``terminal_observation``."""
+
+    def __new__(cls, venv: WorldModelVectorEnv):
+        from stable_baselines3.common.vec_env.base_vec_env import VecEnv
+
+        class _Adapter(VecEnv):
+            def __init__(self, venv):
+                self.venv = venv
+                super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
+                self._actions = None
+                self._seeds: list | None = None
+
+            def reset(self):
+                obs, _ = self.venv.reset(seed=self._seeds)
+                self._seeds = None
+                return obs
+
+            def seed(self, seed=None):
+                self._seeds = None if seed is None else [seed + i for i in range(self.num_envs)]
+                return self._seeds
+
+            def step_async(self, actions):
+                self._actions = actions
+
+            def step_wait(self):
+                v = self.venv
+                v._needs_reset[:] = False  # this adapter restarts ended episodes itself, at once
+                obs, rew, term, trunc, info = v.step(self._actions)
+                done = term | trunc
+                infos = [{"TimeLimit.truncated": bool(trunc[i] and not term[i])} for i in range(self.num_envs)]
+                if done.any():
+                    idx = list(np.flatnonzero(done))
+                    for i in idx:
+                        infos[i]["terminal_observation"] = obs[i].copy()
+                    v._reset_indices(idx)
+                    v._needs_reset[:] = False
+                    obs = v._frames.copy()
+                return obs, rew.astype(np.float32), done, infos
+
+            def close(self):
+                self.venv.close()
+
+            def get_attr(self, attr_name, indices=None):
+                return [getattr(self.venv, attr_name) for _ in self._get_indices(indices)]
+
+            def set_attr(self, attr_name, value, indices=None):
+                setattr(self.venv, attr_name, value)
+
+            def env_method(self, method_name, *args, indices=None, **kwargs):
+                return [getattr(self.venv, method_name)(*args, **kwargs) for _ in self._get_indices(indices)]
+
+            def env_is_wrapped(self, wrapper_class, indices=None):
+                return [False for _ in self._get_indices(indices)]
+
+            def get_images(self):
+                return list(self.venv._frames.copy())
+
+        return _Adapter(venv)

@@ -1,0 +1,149 @@
+"""The dream as Gymnasium environments: API checkers, determinism, options, vector env, SB3, bad input."""
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import worldsim  # noqa: F401
+from worldsim.envs.world_model_env import WorldModelEnv
+from worldsim.envs.world_model_vector_env import SB3VecEnv, WorldModelVectorEnv
+
+
+def test_gymnasium_and_sb3_checkers(tiny_world_model):
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = gym.make("worldsim/Dream-v0", model=tiny_world_model, render_mode="rgb_array")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped, skip_render_check=False)
+        sb3_check_env(WorldModelEnv(tiny_world_model), warn=True)
+
+
+def test_spaces_come_from_the_checkpoint(tiny_world_model):
+    env = WorldModelEnv(tiny_world_model)
+    assert env.observation_space.shape == (64, 64, 3) and env.observation_space.dtype == np.uint8
+    assert env.action_space == gym.spaces.MultiDiscrete([5, 5, 4])
+
+
+def rollout(env, seed, actions, options=None):
+    obs, _ = env.reset(seed=seed, options=options)
+    frames = [obs]
+    for a in actions:
+        obs, r, term, trunc, info = env.step(a)
+        frames.append(obs)
+    return np.stack(frames)
+
+
+def test_same_seed_same_actions_same_frames(tiny_world_model):
+    actions = [np.array([1, 0, 0]), np.array([0, 2, 1]), np.array([3, 0, 2])] * 2
+    env = WorldModelEnv(tiny_world_model)
+    a, b = rollout(env, 5, actions), rollout(WorldModelEnv(tiny_world_model), 5, actions)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a[1:], rollout(env, 6, actions)[1:])
+
+
+def test_reset_options(tiny_world_model):
+    env = WorldModelEnv(tiny_world_model, horizon=3)
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (4, 64, 64, 3), dtype=np.uint8)
+    obs, info = env.reset(seed=0, options={"frames": frames, "actions": np.zeros((3, 3), np.int64)})
+    assert np.array_equal(obs, frames[-1]) and info["dream_step"] == 0
+    obs, _ = env.reset(seed=0, options={"image": frames[0]})
+    assert np.array_equal(obs, frames[0])
+    obs, _ = env.reset(seed=0, options={"from_scratch": True})
+    assert obs.shape == (64, 64, 3) and obs.dtype == np.uint8
+    for k in range(3):
+        obs, r, term, trunc, info = env.step(env.action_space.sample())
+        assert isinstance(r, float) and 0.0 <= info["termination_prob"] <= 1.0
+    assert trunc and info["dream_step"] == 3
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"frames": np.zeros((3, 64, 64, 3), np.float32), "actions": np.zeros((2, 3), np.int64)}, "uint8"),
+        ({"frames": np.zeros((3, 32, 32, 3), np.uint8), "actions": np.zeros((2, 3), np.int64)}, "shape"),
+        ({"frames": np.zeros((3, 64, 64, 3), np.uint8), "actions": np.zeros((1, 3), np.int64)}, "2 actions"),
+        ({"frames": np.zeros((3, 64, 64, 3), np.uint8), "actions": np.full((2, 3), 7)}, "outside the action space"),
+        ({"image": np.zeros((64, 64), np.uint8)}, "image"),
+        ({"clip": 1}, "unknown reset options"),
+    ],
+)
+def test_bad_reset_options(tiny_world_model, options, match):
+    with pytest.raises(ValueError, match=match):
+        WorldModelEnv(tiny_world_model).reset(seed=0, options=options)
+
+
+def test_bad_actions_and_models(tiny_world_model, tmp_path):
+    env = WorldModelEnv(tiny_world_model)
+    with pytest.raises(gym.error.ResetNeeded):
+        env.step(np.array([0, 0, 0]))
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="outside the action space"):
+        env.step(np.array([5, 0, 0]))
+    with pytest.raises(FileNotFoundError, match="no world model"):
+        WorldModelEnv(str(tmp_path / "missing"))
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "dit.safetensors").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        WorldModelEnv(str(tmp_path / "junk"))
+    with pytest.raises(ValueError, match="needs model="):
+        gym.make("worldsim/Dream-v0")
+
+
+def test_vector_env_equals_single_envs(tiny_world_model):
+    n, seeds = 3, [11, 12, 13]
+    rng = np.random.default_rng(0)
+    actions = rng.integers([5, 5, 4], size=(6, n, 3))
+    venv = gym.make_vec("worldsim/Dream-v0", num_envs=n, model=tiny_world_model)
+    assert isinstance(venv, WorldModelVectorEnv)
+    obs, _ = venv.reset(seed=seeds)
+    vframes = [obs]
+    for a in actions:
+        vframes.append(venv.step(a)[0])
+    vframes = np.stack(vframes, 1)  # (N, T, H, W, 3)
+    for i in range(n):  # the same env alone, restarting as NEXT_STEP does: the step after an end is a reset
+        env = WorldModelEnv(tiny_world_model)
+        obs, _ = env.reset(seed=seeds[i])
+        frames, done = [obs], False
+        for a in actions[:, i]:
+            if done:
+                obs, _ = env.reset()
+                done = False
+            else:
+                obs, _, term, trunc, _ = env.step(a)
+                done = term or trunc
+            frames.append(obs)
+        single = np.stack(frames)
+        diff = np.abs(single.astype(int) - vframes[i].astype(int))
+        assert diff.max() <= 2 and diff.mean() < 0.05  # batched float math may round a pixel differently
+
+
+def test_vector_env_autoresets_on_its_own(tiny_world_model):
+    venv = WorldModelVectorEnv(2, tiny_world_model, horizon=2)
+    venv.reset(seed=0)
+    a = np.zeros((2, 3), np.int64)
+    venv.step(a)
+    _, _, _, trunc, _ = venv.step(a)
+    assert trunc.all()
+    obs, r, term, trunc, info = venv.step(a)  # NEXT_STEP: the reset step
+    assert not trunc.any() and (r == 0).all() and (info["dream_step"] == 0).all()
+    with pytest.raises(ValueError, match="outside the action space"):
+        venv.step(np.array([[0, 0, 0], [0, 9, 0]]))
+
+
+def test_sb3_ppo_learns_on_the_vector_env(tiny_world_model):
+    from stable_baselines3 import PPO
+
+    venv = SB3VecEnv(WorldModelVectorEnv(4, tiny_world_model, horizon=16))
+    venv.seed(0)
+    model = PPO("CnnPolicy", venv, n_steps=32, batch_size=32, n_epochs=1, seed=0, device="cpu",
+                policy_kwargs={"normalize_images": True, "features_extractor_kwargs": {"features_dim": 32}})  # fmt: skip
+    model.learn(total_timesteps=256)
+    assert model.num_timesteps >= 256
+    obs = venv.reset()
+    actions, _ = model.predict(obs)
+    assert actions.shape == (4, 3)
