@@ -20,13 +20,21 @@ def test_bench_env_prints_json_last():
     assert result["benchmark"] == "env" and result["steps_per_s"] > 0 and result["obs_shape"] == [64, 64, 3]
 
 
-def test_demo_writes_video_and_contact_sheet(tmp_path):
-    p = run("demo", "steps=40", f"out={tmp_path}", "video=real.gif")
+def test_demo_real_vs_dream(tmp_path, tiny_world_model):
+    p = run("demo", f"model={tiny_world_model}", "steps=12", f"out={tmp_path}", "video=real_vs_dream.gif")
     assert p.returncode == 0, p.stderr
     summary = json.loads(p.stdout.strip().splitlines()[-1])
-    assert summary["steps"] == 40
-    assert (tmp_path / "real.gif").stat().st_size > 1000
-    assert (tmp_path / "contact_sheet.png").stat().st_size > 1000
+    assert summary["demo"] == "real_vs_dream" and summary["steps"] == 12 and summary["dream_fps"] > 0
+    assert len(summary["psnr_first_8"]) == 8
+    for name in ("real_vs_dream.gif", "real_vs_dream.png", "psnr.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+
+
+def test_demo_without_a_model_shows_the_real_world(tmp_path):
+    p = run("demo", f"model={tmp_path / 'none'}", "steps=20", f"out={tmp_path}")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout.strip().splitlines()[-1])["demo"] == "real_only"
+    assert (tmp_path / "real.mp4").stat().st_size > 1000 and (tmp_path / "contact_sheet.png").stat().st_size > 1000
 
 
 @pytest.mark.parametrize("args", [["nosuchcommand"], ["demo", "nosuchkey=1"], ["bench", "warp"]])
