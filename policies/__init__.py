@@ -2,10 +2,11 @@
 
 from worldsim.policies.base import Policy, batch_info
 from worldsim.policies.explorer import ExplorerPolicy
+from worldsim.policies.human import HumanPolicy
 from worldsim.policies.random import RandomPolicy
 from worldsim.policies.sb3 import SB3Policy
 
-__all__ = ["ExplorerPolicy", "Policy", "RandomPolicy", "SB3Policy", "batch_info", "make_policy"]
+__all__ = ["ExplorerPolicy", "HumanPolicy", "Policy", "RandomPolicy", "SB3Policy", "batch_info", "make_policy"]
 
 
 def make_policy(spec: str, action_space, num_envs: int = 1, seed: int | None = None) -> Policy:

@@ -22,6 +22,7 @@ COMMANDS = {
     "encode": "encode a dataset with a trained VAE into the latent cache the DiT trains on",
     "train": "train the action-conditioned DiT on the latent cache (resumes; torchrun for data-parallel)",
     "export": "make a shippable world-model folder from a DiT run (fp16 + held-out start clips)",
+    "play": "play the dream and the real world in a pygame window (keyboard and mouse)",
     "eval": "fidelity of a world model against held-out real play, with baselines (JSON + PNG plot)",
     "bench": "speed benchmarks: `bench env`, `bench record`, `bench vae`, `bench sampler`",
 }
@@ -99,6 +100,12 @@ def cmd_eval(cfg: DictConfig) -> dict:
     return evaluate_fidelity(**OmegaConf.to_container(cfg, resolve=True))
 
 
+def cmd_play(cfg: DictConfig) -> dict:
+    from worldsim.play import play
+
+    return play(**OmegaConf.to_container(cfg, resolve=True))
+
+
 def cmd_export(cfg: DictConfig) -> dict:
     from worldsim.world_model import export_world_model
 
@@ -112,6 +119,7 @@ HANDLERS = {
     "encode": cmd_encode,
     "train": cmd_train,
     "eval": cmd_eval,
+    "play": cmd_play,
     "export": cmd_export,
     "bench": cmd_bench,
 }
