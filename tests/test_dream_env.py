@@ -55,7 +55,7 @@ def test_reset_options(tiny_world_model):
     assert np.array_equal(obs, frames[0])
     obs, _ = env.reset(seed=0, options={"from_scratch": True})
     assert obs.shape == (64, 64, 3) and obs.dtype == np.uint8
-    for k in range(3):
+    for _ in range(3):
         obs, r, term, trunc, info = env.step(env.action_space.sample())
         assert isinstance(r, float) and 0.0 <= info["termination_prob"] <= 1.0
     assert trunc and info["dream_step"] == 3
@@ -140,8 +140,8 @@ def test_sb3_ppo_learns_on_the_vector_env(tiny_world_model):
 
     venv = SB3VecEnv(WorldModelVectorEnv(4, tiny_world_model, horizon=16))
     venv.seed(0)
-    model = PPO("CnnPolicy", venv, n_steps=32, batch_size=32, n_epochs=1, seed=0, device="cpu",
-                policy_kwargs={"normalize_images": True, "features_extractor_kwargs": {"features_dim": 32}})  # fmt: skip
+    kwargs = {"normalize_images": True, "features_extractor_kwargs": {"features_dim": 32}}
+    model = PPO("CnnPolicy", venv, n_steps=32, batch_size=32, n_epochs=1, seed=0, device="cpu", policy_kwargs=kwargs)
     model.learn(total_timesteps=256)
     assert model.num_timesteps >= 256
     obs = venv.reset()
