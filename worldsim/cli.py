@@ -23,6 +23,8 @@ COMMANDS = {
     "train": "train the action-conditioned DiT on the latent cache (resumes; torchrun for data-parallel)",
     "export": "make a shippable world-model folder from a DiT run (fp16 + held-out start clips)",
     "play": "play the dream and the real world in a pygame window (keyboard and mouse)",
+    "evaluate": "score a policy in the real world and in the dream: mean return, 95% CI, the gap",
+    "ppo": "train PPO inside the dream, evaluate it in the real world against random and real-trained PPO",
     "eval": "fidelity of a world model against held-out real play, with baselines (JSON + PNG plot)",
     "bench": "speed benchmarks: `bench env`, `bench record`, `bench vae`, `bench sampler`",
 }
@@ -106,6 +108,18 @@ def cmd_play(cfg: DictConfig) -> dict:
     return play(**OmegaConf.to_container(cfg, resolve=True))
 
 
+def cmd_evaluate(cfg: DictConfig) -> dict:
+    from worldsim.eval.policy import evaluate_policy
+
+    return evaluate_policy(**OmegaConf.to_container(cfg, resolve=True))
+
+
+def cmd_ppo(cfg: DictConfig) -> dict:
+    from worldsim.train.ppo import ppo_in_dream
+
+    return ppo_in_dream(**OmegaConf.to_container(cfg, resolve=True))
+
+
 def cmd_export(cfg: DictConfig) -> dict:
     from worldsim.world_model import export_world_model
 
@@ -120,6 +134,8 @@ HANDLERS = {
     "train": cmd_train,
     "eval": cmd_eval,
     "play": cmd_play,
+    "evaluate": cmd_evaluate,
+    "ppo": cmd_ppo,
     "export": cmd_export,
     "bench": cmd_bench,
 }

@@ -1,0 +1,69 @@
+"""Every example runs as a subprocess on a tiny budget; the evaluation's statistics are right."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from worldsim.eval.policy import mean_ci
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_example(name, *args):
+    p = subprocess.run([sys.executable, str(ROOT / "examples" / name), *args], capture_output=True, text=True,
+                       timeout=600)  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def test_confidence_interval_of_a_known_sequence():
+    ci = mean_ci([1.0, 2.0, 3.0, 4.0, 5.0])
+    # mean 3, sample std sqrt(2.5), t(0.975, 4) = 2.7764451
+    assert ci["mean"] == pytest.approx(3.0)
+    assert ci["ci95"] == pytest.approx(2.7764451 * np.sqrt(2.5) / np.sqrt(5), rel=1e-6)
+    assert mean_ci([7.0])["ci95"] == 0.0
+    with pytest.raises(ValueError):
+        mean_ci([])
+
+
+def test_evaluate_policy_example(tiny_world_model, tmp_path):
+    out = run_example("evaluate_policy.py", "policy=explorer", f"model={tiny_world_model}", "episodes=3", "steps=6",
+                      "videos=1", f"out={tmp_path}")  # fmt: skip
+    assert out["episodes"] == 3 and out["real_return"]["n"] == 3 and out["dream_return"]["n"] == 3
+    full = json.loads((tmp_path / "evaluate.json").read_text())
+    assert len(full["real_lengths"]) == 3 and (tmp_path / "returns.png").stat().st_size > 1000
+    assert Path(full["videos"][0]).stat().st_size > 1000
+
+
+def test_ppo_in_dream_example(tiny_world_model, tmp_path):
+    out = run_example("ppo_in_dream.py", f"model={tiny_world_model}", "timesteps=64", "num_envs=2", "n_steps=32",
+                      "batch_size=32", "eval_episodes=2", "eval_steps=5", "real_envs=2", "horizon=16", f"out={tmp_path}")  # fmt: skip
+    assert {"real_return_ppo_dream", "real_return_random", "real_return_ppo_real"} <= set(out)
+    assert (tmp_path / "ppo_dream.zip").exists() and (tmp_path / "ppo_real.zip").exists()
+    assert any((tmp_path / "tb").iterdir())
+
+
+def test_sb3_model_round_trip(tiny_world_model, tmp_path):
+    import gymnasium as gym
+    from stable_baselines3 import PPO
+
+    from worldsim.envs.world_model_env import WorldModelEnv
+    from worldsim.policies import SB3Policy
+
+    env = WorldModelEnv(tiny_world_model)
+    model = PPO("CnnPolicy", env, n_steps=16, batch_size=16, seed=0, device="cpu")
+    model.save(tmp_path / "agent.zip")
+    policy = SB3Policy(env.action_space, path=str(tmp_path / "agent.zip"))
+    obs, _ = env.reset(seed=0)
+    a = policy.act_single(obs)
+    assert env.action_space.contains(a)
+    expected, _ = model.predict(obs, deterministic=True)
+    assert np.array_equal(a, expected)
+    with pytest.raises(ValueError, match="action space"):
+        SB3Policy(gym.spaces.MultiDiscrete([2, 2, 2]), path=str(tmp_path / "agent.zip"))
+    with pytest.raises(FileNotFoundError):
+        SB3Policy(env.action_space, path=str(tmp_path / "missing.zip"))
