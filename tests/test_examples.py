@@ -40,8 +40,19 @@ def test_evaluate_policy_example(tiny_world_model, tmp_path):
 
 
 def test_ppo_in_dream_example(tiny_world_model, tmp_path):
-    out = run_example("ppo_in_dream.py", f"model={tiny_world_model}", "timesteps=64", "num_envs=2", "n_steps=32",
-                      "batch_size=32", "eval_episodes=2", "eval_steps=5", "real_envs=2", "horizon=16", f"out={tmp_path}")  # fmt: skip
+    out = run_example(
+        "ppo_in_dream.py",
+        f"model={tiny_world_model}",
+        "timesteps=64",
+        "num_envs=2",
+        "n_steps=32",
+        "batch_size=32",
+        "eval_episodes=2",
+        "eval_steps=5",
+        "real_envs=2",
+        "horizon=16",
+        f"out={tmp_path}",
+    )
     assert {"real_return_ppo_dream", "real_return_random", "real_return_ppo_real"} <= set(out)
     assert (tmp_path / "ppo_dream.zip").exists() and (tmp_path / "ppo_real.zip").exists()
     assert any((tmp_path / "tb").iterdir())

@@ -70,8 +70,12 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
     }
     real_seconds = None
     if real_baseline:
-        real_venv = make_vec_env("worldsim/Voxel-v0", n_envs=real_envs, seed=seed,
-                                 env_kwargs={"width": size[1], "height": size[0], "max_episode_steps": horizon})  # fmt: skip
+        real_venv = make_vec_env(
+            "worldsim/Voxel-v0",
+            n_envs=real_envs,
+            seed=seed,
+            env_kwargs={"width": size[1], "height": size[0], "max_episode_steps": horizon},
+        )
         real_agent = PPO("CnnPolicy", real_venv, **kwargs)
         t1 = time.perf_counter()
         real_agent.learn(total_timesteps=timesteps, tb_log_name="ppo_real")
