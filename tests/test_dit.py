@@ -114,7 +114,7 @@ def test_sampler_deterministic_and_batch_equals_single():
     assert all(torch.equal(x, y) for (x, _, _), (y, _, _) in zip(a, b))
     single = run_sampler(model, True, seeds=(2,), rows=[1])  # sequence 1 of the batch, alone
     for (xb, rb, _), (xs, rs, _) in zip(a, single):
-        assert torch.allclose(xb[1:2], xs, atol=1e-5) and torch.allclose(rb[1:2], rs, atol=1e-5)
+        assert torch.allclose(xb[1:2], xs, atol=1e-4, rtol=1e-4) and torch.allclose(rb[1:2], rs, atol=1e-4, rtol=1e-4)
     c = run_sampler(model, True, seeds=(5, 6, 7))
     assert not torch.equal(a[0][0], c[0][0])
 

@@ -2,10 +2,11 @@
 
 For each of B sequences (one per environment) the sampler keeps the last ``context`` frames as cached keys and
 values of every DiT block, in a ring buffer. A step draws the new frame from noise and integrates the flow with
-``steps`` Euler steps, each running only the new frame's N tokens against the cache; then a "commit" pass runs the
-finished frame at the stabilisation noise level ``context_noise``, which yields the reward and termination
-predictions and the keys and values that enter the cache. Cost per step is (steps + 1) passes of N tokens, plus
-attention over the window: it does not grow with the length of the rollout.
+``steps`` Euler steps, each running only the new frame's N tokens against the cache. The schedule puts the last
+network evaluation at the stabilisation noise level ``context_noise``: that pass also *commits* the frame, giving
+the reward and termination predictions and the keys and values that enter the cache (with a single step, a
+separate commit pass re-noises the finished frame to that level). Cost per frame is max(steps, 2) passes of N
+tokens plus attention over the window: it does not grow with the length of the rollout.
 
 Each sequence draws its noise from its own generator, so sequence i of a batch gives exactly what a batch of one
 with the same seed gives. ``step(..., use_cache=False)`` recomputes every pass over the stored window instead (the
@@ -38,9 +39,14 @@ class SamplerConfig:
             raise ValueError(f"context_noise must be in [0, 1), got {self.context_noise}")
 
     def schedule(self) -> list[float]:
-        """Noise levels from 1 down to 0, ``steps + 1`` of them."""
-        ts = [1.0 - i / self.steps for i in range(self.steps + 1)]
-        return [self.shift * t / (1 + (self.shift - 1) * t) for t in ts]
+        """Noise levels from 1 down to 0, ``steps + 1`` of them. With two or more steps the last network
+        evaluation happens at ``context_noise``, so that one pass also commits the frame to the context."""
+        if self.steps == 1:
+            return [1.0, 0.0]
+        tc = self.context_noise
+        ts = [1.0 - i * (1.0 - tc) / (self.steps - 1) for i in range(self.steps)]
+        inner = [self.shift * t / (1 + (self.shift - 1) * t) for t in ts[1:-1]]
+        return [1.0, *inner, tc, 0.0]
 
 
 class Sampler:
@@ -176,14 +182,15 @@ class Sampler:
             lambda x, t: self._pass_uncached(x, t, acts, has, pos))  # fmt: skip
         x = self._noise()  # (B, C, h, w) at t = 1
         ts = self.cfg.schedule()
-        for t_cur, t_next in zip(ts[:-1], ts[1:]):
-            v = run(x, t_cur)[0]
-            x = x + (t_next - t_cur) * v  # Euler step of dx/dt = v toward t = 0
-        # commit: the finished frame at the stabilisation level -> reward, termination, and its cache entry
         tc = self.cfg.context_noise
-        noise = self._noise()
-        xc = add_noise(x[:, None], torch.full((self.batch, 1), tc, device=self.device), noise[:, None])[:, 0]
-        _, r, term, kvs = run(xc, tc)
+        for t_cur, t_next in zip(ts[:-1], ts[1:]):
+            v, r, term, kvs = run(x, t_cur)
+            xc = x  # with 2+ steps the last pass runs at the context level: it commits the frame as well
+            x = x + (t_next - t_cur) * v  # Euler step of dx/dt = v toward t = 0
+        if self.cfg.steps == 1:  # one step: a separate pass commits the finished frame at the context level
+            noise = self._noise()
+            xc = add_noise(x[:, None], torch.full((self.batch, 1), tc, device=self.device), noise[:, None])[:, 0]
+            _, r, term, kvs = run(xc, tc)
         slot = pos % self.cfg.context
         bi = torch.arange(self.batch, device=self.device)
         if kvs is not None:
