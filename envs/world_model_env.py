@@ -7,6 +7,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from worldsim.utils.window import RendersFrames
+
 
 def _load(model):
     from worldsim.world_model import WorldModel, load_world_model
@@ -33,7 +35,7 @@ def check_clip(wm, frames, actions) -> tuple[np.ndarray, np.ndarray]:
     return frames, np.asarray(flat)
 
 
-class WorldModelEnv(gym.Env[np.ndarray, np.ndarray]):
+class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
     """A dream: each step the world model's DiT generates the next frame from the frames before it and the
     action, with reward and termination from its heads.
 
@@ -61,6 +63,7 @@ class WorldModelEnv(gym.Env[np.ndarray, np.ndarray]):
     """
 
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 20}
+    window_title = "worldsim: dream"
 
     def __init__(self, model=None, render_mode: str | None = None, horizon: int = 1000,
                  sampler_steps: int | None = None, context: int | None = None, termination_threshold: float = 0.5,
@@ -136,33 +139,3 @@ class WorldModelEnv(gym.Env[np.ndarray, np.ndarray]):
         if self.render_mode == "human":
             self._show()
         return self._frame.copy(), r, p > self.termination_threshold, self._t >= self.horizon, info
-
-    # ------------------------------------------------------------------------------------------- rendering
-    def render(self):
-        if self._frame is None:
-            raise gym.error.ResetNeeded("WorldModelEnv: call reset() before render()")
-        if self.render_mode == "rgb_array":
-            return self._frame.copy()
-        if self.render_mode == "human":
-            self._show()
-        return None
-
-    def _show(self) -> None:
-        import pygame
-
-        h, w = self._frame.shape[0] * self.window_scale, self._frame.shape[1] * self.window_scale
-        if self._window is None:
-            pygame.init()
-            pygame.display.set_caption("worldsim: dream")
-            self._window = pygame.display.set_mode((w, h))
-        pygame.event.pump()
-        surf = pygame.surfarray.make_surface(np.ascontiguousarray(self._frame.transpose(1, 0, 2)))
-        self._window.blit(pygame.transform.scale(surf, (w, h)), (0, 0))
-        pygame.display.flip()
-
-    def close(self) -> None:
-        if self._window is not None:
-            import pygame
-
-            pygame.display.quit()
-            self._window = None

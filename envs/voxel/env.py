@@ -11,6 +11,7 @@ from worldsim.envs.voxel import blocks
 from worldsim.envs.voxel.physics import EYE_HEIGHT, box_overlaps_block, new_state, step_player
 from worldsim.envs.voxel.render import Renderer, camera_basis, raycast
 from worldsim.envs.voxel.terrain import find_spawn, generate_world
+from worldsim.utils.window import RendersFrames
 
 MOVES = ("noop", "forward", "back", "left", "right")
 CAMERAS = ("noop", "yaw_left", "yaw_right", "pitch_up", "pitch_down")
@@ -21,7 +22,7 @@ MAX_PITCH = 60.0
 REACH = 4.5
 
 
-class VoxelEnv(gym.Env[np.ndarray, np.ndarray]):
+class VoxelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
     """A seeded, first-person voxel world: hills, plains, beaches, water, mountains with snow, and trees.
 
     Observation: the first-person view, ``uint8`` array of shape (height, width, 3).
@@ -67,6 +68,7 @@ class VoxelEnv(gym.Env[np.ndarray, np.ndarray]):
     """
 
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 20}
+    window_title, window_fps = "worldsim: Voxel-v0", 20
 
     def __init__(
         self,
@@ -102,7 +104,6 @@ class VoxelEnv(gym.Env[np.ndarray, np.ndarray]):
         self.world: np.ndarray | None = None
         self._frame: np.ndarray | None = None
         self._window = None
-        self._clock = None
 
     # ----------------------------------------------------------------------------------------------- reset/step
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -238,35 +239,3 @@ class VoxelEnv(gym.Env[np.ndarray, np.ndarray]):
     # --------------------------------------------------------------------------------------------- rendering
     def _render_frame(self) -> np.ndarray:
         return self.renderer.render(self.world, self.eye, self.yaw, self.pitch, self._top)
-
-    def render(self):
-        if self._frame is None:
-            raise gym.error.ResetNeeded("VoxelEnv: call reset() before render()")
-        if self.render_mode == "rgb_array":
-            return self._frame.copy()
-        if self.render_mode == "human":
-            self._show()
-        return None
-
-    def _show(self) -> None:
-        import pygame  # only a window needs pygame
-
-        h, w = self.renderer.height * self.window_scale, self.renderer.width * self.window_scale
-        if self._window is None:
-            pygame.init()
-            pygame.display.set_caption("worldsim: Voxel-v0")
-            self._window = pygame.display.set_mode((w, h))
-            self._clock = pygame.time.Clock()
-        pygame.event.pump()
-        surf = pygame.surfarray.make_surface(np.ascontiguousarray(self._frame.transpose(1, 0, 2)))
-        self._window.blit(pygame.transform.scale(surf, (w, h)), (0, 0))
-        pygame.display.flip()
-        self._clock.tick(self.metadata["render_fps"])
-
-    def close(self) -> None:
-        if self._window is not None:
-            import pygame
-
-            pygame.display.quit()
-            pygame.quit()
-            self._window = None

@@ -11,7 +11,6 @@ and TensorBoard logs (losses, and dream rollouts against the real frames as imag
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -32,6 +31,7 @@ from worldsim.data.latents import file_sha256, open_latent_cache, window_batch
 from worldsim.diffusion import DiffusionConfig, diffusion_loss
 from worldsim.models.dit import PRESETS, DiT, DiTConfig
 from worldsim.sampler import SamplerConfig
+from worldsim.train.schedule import warmup_cosine
 
 
 @dataclass
@@ -61,10 +61,7 @@ class TrainDiTConfig:
 
 
 def lr_at(step: int, cfg: TrainDiTConfig) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+    return warmup_cosine(step, cfg.lr, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
 
 
 def _distributed() -> tuple[int, int]:

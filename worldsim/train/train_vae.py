@@ -11,7 +11,6 @@ Writes ``run_dir/model.safetensors`` (weights + config + latent normalisation), 
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from worldsim.checkpoint import (
 from worldsim.data import load_frames, open_dataset, split_episodes
 from worldsim.eval.metrics import psnr, ssim
 from worldsim.models.vae import VAE, VAEConfig
+from worldsim.train.schedule import warmup_cosine
 
 
 @dataclass
@@ -59,11 +59,7 @@ class TrainVAEConfig:
 
 
 def lr_at(step: int, cfg: TrainVAEConfig) -> float:
-    """Linear warm-up, then cosine decay to lr * min_lr_ratio."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    t = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+    return warmup_cosine(step, cfg.lr, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
 
 
 @torch.no_grad()

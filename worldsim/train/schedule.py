@@ -1,0 +1,13 @@
+"""The learning-rate schedule both training loops use."""
+
+from __future__ import annotations
+
+import math
+
+
+def warmup_cosine(step: int, lr: float, warmup: int, total: int, min_ratio: float) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to ``lr * min_ratio`` at ``total``."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
