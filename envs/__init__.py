@@ -26,7 +26,9 @@ def register_envs() -> None:
     dream = {"entry_point": "worldsim.envs.world_model_env:WorldModelEnv",
              "vector_entry_point": "worldsim.envs.world_model_vector_env:WorldModelVectorEnv"}  # fmt: skip
     if "worldsim/VoxelDream-v0" not in gym.registry:
-        gym.register(id="worldsim/VoxelDream-v0", kwargs={"model": "voxel"}, **dream)
+        gym.register(
+            id="worldsim/VoxelDream-v0", kwargs={"model": "voxel", "real_env_id": "worldsim/Voxel-v0"}, **dream
+        )
     if "worldsim/Dream-v0" not in gym.registry:
         gym.register(id="worldsim/Dream-v0", **dream)
 

@@ -35,6 +35,23 @@ def check_clip(wm, frames, actions) -> tuple[np.ndarray, np.ndarray]:
     return frames, np.asarray(flat)
 
 
+def check_compatible(wm, real_env_id: str) -> None:
+    """ValueError naming the mismatch if the world model cannot stand in for ``real_env_id``."""
+    h, w, _ = wm.frame_shape
+    kwargs = {"width": w, "height": h} if real_env_id == "worldsim/Voxel-v0" else {}
+    real = gym.make(real_env_id, **kwargs)
+    try:
+        if real.action_space != wm.action_space:
+            raise ValueError(
+                f"this world model acts in {wm.action_space}, but {real_env_id} acts in {real.action_space}"
+            )
+        shape = tuple(real.observation_space.shape or ())
+        if shape != wm.frame_shape:
+            raise ValueError(f"this world model dreams frames of {wm.frame_shape}, but {real_env_id} shows {shape}")
+    finally:
+        real.close()
+
+
 class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
     """A dream: each step the world model's DiT generates the next frame from the frames before it and the
     action, with reward and termination from its heads.
@@ -60,6 +77,8 @@ class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
         sampler_steps: Euler steps per frame (None: the model's default).
         context: frames of context the sampler keeps (None: the model's default).
         termination_threshold: termination probability that ends an episode.
+        real_env_id: the real env this dream stands in for; a model made for another action space or frame size
+            is refused (``worldsim/VoxelDream-v0`` sets ``worldsim/Voxel-v0``).
     """
 
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 20}
@@ -67,12 +86,14 @@ class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
 
     def __init__(self, model=None, render_mode: str | None = None, horizon: int = 1000,
                  sampler_steps: int | None = None, context: int | None = None, termination_threshold: float = 0.5,
-                 window_scale: int = 8):  # fmt: skip
+                 window_scale: int = 8, real_env_id: str | None = None):  # fmt: skip
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         if horizon < 1:
             raise ValueError(f"horizon must be at least 1, got {horizon}")
         self.wm = _load(model)
+        if real_env_id is not None:
+            check_compatible(self.wm, real_env_id)
         self.render_mode = render_mode
         self.horizon = int(horizon)
         self.termination_threshold = float(termination_threshold)

@@ -17,7 +17,7 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from worldsim.envs.world_model_env import WorldModelEnv, _load
+from worldsim.envs.world_model_env import WorldModelEnv, _load, check_compatible
 
 
 class WorldModelVectorEnv(VectorEnv):
@@ -27,12 +27,14 @@ class WorldModelVectorEnv(VectorEnv):
 
     def __init__(self, num_envs: int = 1, model=None, render_mode: str | None = None, horizon: int = 1000,
                  sampler_steps: int | None = None, context: int | None = None,
-                 termination_threshold: float = 0.5):  # fmt: skip
+                 termination_threshold: float = 0.5, real_env_id: str | None = None):  # fmt: skip
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"WorldModelVectorEnv renders rgb_array only, got {render_mode!r}")
         self.wm = _load(model)
+        if real_env_id is not None:
+            check_compatible(self.wm, real_env_id)
         self.num_envs = int(num_envs)
         self.render_mode = render_mode
         self.horizon, self.termination_threshold = int(horizon), float(termination_threshold)

@@ -94,6 +94,14 @@ def test_bad_actions_and_models(tiny_world_model, tmp_path):
         gym.make("worldsim/Dream-v0")
 
 
+def test_model_for_another_env_is_refused(tiny_world_model):
+    WorldModelEnv(tiny_world_model, real_env_id="worldsim/Voxel-v0")  # 64x64 voxel actions: fits
+    with pytest.raises(ValueError, match="CartPole-v1 acts in Discrete"):
+        WorldModelEnv(tiny_world_model, real_env_id="CartPole-v1")
+    with pytest.raises(ValueError, match="acts in"):
+        gym.make_vec("worldsim/Dream-v0", num_envs=2, model=tiny_world_model, real_env_id="CartPole-v1")
+
+
 def test_vector_env_equals_single_envs(tiny_world_model):
     n, seeds = 3, [11, 12, 13]
     rng = np.random.default_rng(0)

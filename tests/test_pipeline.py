@@ -116,6 +116,10 @@ def test_eval_export_and_bench_on_the_tiny_chain(chain, tmp_path):
     assert b["kv_cache_speedup"] > 0 and b["matmul_peak_gflops"] > 0
     v = bench_vae(exp["out"], repeats=1, threads=1)
     assert v["decode_fps_b32"] > 0
+    from worldsim.eval.speed import bench_dream
+
+    d = bench_dream(exp["out"], num_envs=3, steps=2, threads=1)
+    assert d["env_steps_per_s"] > 0 and d["sampler_fps"] > 0
 
 
 @pytest.mark.slow

@@ -26,7 +26,7 @@ COMMANDS = {
     "evaluate": "score a policy in the real world and in the dream: mean return, 95% CI, the gap",
     "ppo": "train PPO inside the dream, evaluate it in the real world against random and real-trained PPO",
     "eval": "fidelity of a world model against held-out real play, with baselines (JSON + PNG plot)",
-    "bench": "speed benchmarks: `bench env`, `bench record`, `bench vae`, `bench sampler`",
+    "bench": "speed benchmarks: `bench env`, `bench record`, `bench vae`, `bench sampler`, `bench dream`",
 }
 
 
@@ -61,7 +61,9 @@ def cmd_bench(cfg: DictConfig) -> dict:
         return speed.bench_vae(cfg.model, threads=cfg.threads)
     if cfg.what == "sampler":
         return speed.bench_sampler(cfg.model, cfg.preset, list(cfg.steps_list), threads=cfg.threads)
-    raise SystemExit(f"worldsim bench: unknown benchmark {cfg.what!r}; choose from: env, record, vae, sampler")
+    if cfg.what == "dream":
+        return speed.bench_dream(cfg.model, cfg.num_envs, threads=cfg.threads)
+    raise SystemExit(f"worldsim bench: unknown benchmark {cfg.what!r}; choose from: env, record, vae, sampler, dream")
 
 
 def cmd_record(cfg: DictConfig) -> dict:

@@ -226,3 +226,37 @@ def bench_sampler(model: str = "voxel", preset: str = "cpu", steps: list | None 
     })  # fmt: skip
     out["dit_fraction_of_peak_b32"] = round(out["dit_gflops_b32"] / peak, 3) if out["dit_gflops_b32"] else None
     return out
+
+
+def bench_dream(model: str = "voxel", num_envs: int = 32, steps: int = 20, threads: int = 2) -> dict:
+    """Env steps/s of ``WorldModelVectorEnv`` with ``num_envs`` dreams against the bare sampler (+ decode) at the
+    same batch: what the Gymnasium layer costs."""
+    import torch
+
+    from worldsim.envs.world_model_vector_env import WorldModelVectorEnv
+
+    torch.set_num_threads(threads)
+    wm = _world_model(model)
+    venv = WorldModelVectorEnv(num_envs, wm, horizon=10**9)
+    venv.reset(seed=0)
+    space = venv.action_space
+    space.seed(0)
+    actions = [space.sample() for _ in range(steps + 1)]
+    venv.step(actions[0])
+    t0 = time.perf_counter()
+    for a in actions[1:]:
+        venv.step(a)
+    env_fps = num_envs * steps / (time.perf_counter() - t0)
+    s = venv.sampler
+    flat = wm.flat_actions(actions[0])
+    with torch.inference_mode():
+        per_step = _time(lambda: wm.decode(s.step(flat)[0]), steps)
+    sampler_fps = num_envs / per_step
+    return {
+        "benchmark": "dream",
+        "model": model,
+        "num_envs": num_envs,
+        "env_steps_per_s": round(env_fps, 1),
+        "sampler_fps": round(sampler_fps, 1),
+        "env_fraction_of_sampler": round(env_fps / sampler_fps, 3),
+    }
