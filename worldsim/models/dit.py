@@ -83,8 +83,8 @@ class Rope3D(nn.Module):
                 f"freq_{name}", theta ** (-torch.arange(0, d, 2, dtype=torch.float64) / d), persistent=False
             )
 
-    def forward(self, frame_pos: torch.Tensor, grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """frame_pos: (B, T) absolute frame indices -> cos, sin of shape (B, 1, T*N, head_dim/2)."""
+    def forward(self, frame_pos: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """frame_pos: (B, T) absolute frame indices -> unit complex rotations (B, 1, T*N, head_dim/2)."""
         gh, gw = grid
         rows = torch.arange(gh, device=frame_pos.device, dtype=torch.float64).repeat_interleave(gw)  # (N,)
         cols = torch.arange(gw, device=frame_pos.device, dtype=torch.float64).repeat(gh)  # (N,)
@@ -95,19 +95,19 @@ class Rope3D(nn.Module):
             rows.expand(b, t, -1)[..., None] * self.freq_r,
             cols.expand(b, t, -1)[..., None] * self.freq_c,
         ], dim=-1)  # (B, T, N, head_dim/2)  # fmt: skip
-        ang = rearrange(ang, "b t n f -> b 1 (t n) f")
-        return ang.cos().float(), ang.sin().float()
+        ang = rearrange(ang, "b t n f -> b 1 (t n) f").float()
+        return torch.polar(torch.ones_like(ang), ang)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate channel pairs of x (B, H, L, dh) by the angles (B, 1, L, dh/2)."""
-    x1, x2 = x[..., 0::2], x[..., 1::2]
-    return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
+def apply_rope(x: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
+    """Rotate channel pairs of x (B, H, L, dh) by unit complex numbers rot (B, 1, L, dh/2)."""
+    xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
+    return torch.view_as_real(xc * rot).flatten(-2)
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """x: (B, T, N, D); shift, scale: (B, T, D) per frame, broadcast over the frame's tokens."""
-    return x * (1 + scale[:, :, None]) + shift[:, :, None]
+    return torch.addcmul(shift[:, :, None], x, 1 + scale[:, :, None])
 
 
 # ------------------------------------------------------------------------------------------------ blocks
@@ -118,13 +118,14 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, x, cos, sin, mask=None, kv_buffer=None):
-        """x: (B, L, D). Without ``kv_buffer`` the tokens attend among themselves under ``mask``. With it, x is
+    def forward(self, x, rot, mask=None, kv_buffer=None):
+        """x: (B, L, D); rot: RoPE rotations (B, 1, L, dh/2). Without ``kv_buffer`` the tokens attend among
+        themselves under ``mask``. With it, x is
         one frame whose keys and values are written into the last L slots of the cache buffers (B, H, Lc + L, dh)
         and attend to the whole buffer under ``mask`` (B, 1, 1, Lc + L). Returns (out, k, v), the new rotated
         keys and values (for a cache)."""
         q, k, v = rearrange(self.qkv(x), "b l (three h d) -> three b h l d", three=3, h=self.heads)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        q, k = apply_rope(q, rot), apply_rope(k, rot)
         if kv_buffer is None:
             keys, values = k, v
         else:
@@ -149,14 +150,14 @@ class Block(nn.Module):
         nn.init.zeros_(self.ada[1].weight)
         nn.init.zeros_(self.ada[1].bias)
 
-    def forward(self, x, c, cos, sin, mask=None, kv_buffer=None):
+    def forward(self, x, c, rot, mask=None, kv_buffer=None):
         # x: (B, T, N, D) tokens; c: (B, T, D) per-frame conditioning
         t = x.shape[1]
         s1, sc1, g1, s2, sc2, g2 = self.ada(c).chunk(6, dim=-1)  # each (B, T, D)
         h = rearrange(modulate(self.norm1(x), s1, sc1), "b t n d -> b (t n) d")
-        a, k, v = self.attn(h, cos, sin, mask, kv_buffer)
-        x = x + g1[:, :, None] * rearrange(a, "b (t n) d -> b t n d", t=t)
-        x = x + g2[:, :, None] * self.mlp(modulate(self.norm2(x), s2, sc2))
+        a, k, v = self.attn(h, rot, mask, kv_buffer)
+        x = torch.addcmul(x, g1[:, :, None], rearrange(a, "b (t n) d -> b t n d", t=t))
+        x = torch.addcmul(x, g2[:, :, None], self.mlp(modulate(self.norm2(x), s2, sc2)))
         return x, k, v
 
 
@@ -220,11 +221,11 @@ class DiT(nn.Module):
             frame_pos = torch.arange(nt, device=x.device).expand(b, nt)
         h = self.patch_in(self.patchify(x))  # (B, T, N, D)
         c = self.condition(t, actions, has_action)  # (B, T, D)
-        cos, sin = self.rope(frame_pos, self.cfg.grid)  # (B, 1, T*N, dh/2)
+        rot = self.rope(frame_pos, self.cfg.grid)  # (B, 1, T*N, dh/2) complex
         mask = self.block_causal_mask(nt, x.device)
         kvs = []
         for blk in self.blocks:
-            h, k, v = blk(h, c, cos, sin, mask)
+            h, k, v = blk(h, c, rot, mask)
             kvs.append((k, v))
         out = self.heads_out(h, c)
         return (*out, kvs) if return_kv else out
@@ -238,11 +239,11 @@ class DiT(nn.Module):
         outputs of ``forward`` for the new frame and its per-block (k, v)."""
         h = self.patch_in(self.patchify(x))  # (B, 1, N, D)
         c = self.condition(t, actions, has_action)  # (B, 1, D)
-        cos, sin = self.rope(frame_pos, self.cfg.grid)  # (B, 1, N, dh/2)
+        rot = self.rope(frame_pos, self.cfg.grid)  # (B, 1, N, dh/2) complex
         attn_mask = mask[:, None, None, :]  # (B, 1, 1, Lc + N)
         kvs = []
         for blk, buf in zip(self.blocks, kv_buffers):
-            h, k, v = blk(h, c, cos, sin, attn_mask, buf)
+            h, k, v = blk(h, c, rot, attn_mask, buf)
             kvs.append((k, v))
         return (*self.heads_out(h, c), kvs)
 
