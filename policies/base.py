@@ -17,11 +17,12 @@ def batch_info(info: dict[str, Any] | None) -> dict[str, np.ndarray]:
 class Policy(ABC):
     """Maps a batch of observations to a batch of actions.
 
-    ``act(obs, info)`` takes observations with a leading batch axis of ``num_envs`` and, optionally, the env's
-    ``info`` in vector-env layout (a dict of arrays whose first axis is the env index; keys may be missing, as in
-    a dream, and policies must cope). It returns actions with the same leading axis. ``reset(mask)`` forgets the
-    per-env state of the envs where ``mask`` is True (all when None): call it whenever those envs reset.
-    ``act_single`` is the same for one unbatched env.
+    ``act(obs, info, mask=None)`` takes observations with a leading batch axis of ``num_envs`` and, optionally,
+    the env's ``info`` in vector-env layout (a dict of arrays whose first axis is the env index; keys may be
+    missing, as in a dream, and policies must cope). It returns actions with the same leading axis; with ``mask``
+    (bool, one per env) only the envs where it is True need real actions, and a policy may skip the others.
+    ``reset(mask)`` forgets the per-env state of the envs where ``mask`` is True (all when None): call it whenever
+    those envs reset. ``act_single`` is the same for one unbatched env.
     """
 
     def __init__(self, action_space: gym.Space, num_envs: int = 1, seed: int | None = None):
@@ -32,7 +33,7 @@ class Policy(ABC):
         self.rng = np.random.default_rng(seed)
 
     @abstractmethod
-    def act(self, obs: np.ndarray, info: dict[str, Any] | None = None) -> np.ndarray:
+    def act(self, obs: np.ndarray, info: dict[str, Any] | None = None, mask: np.ndarray | None = None) -> np.ndarray:
         """Actions for a batch of observations (leading axis: env index)."""
 
     def reset(self, mask: np.ndarray | None = None) -> None:  # noqa: B027 - stateless policies keep this

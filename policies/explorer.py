@@ -88,7 +88,7 @@ class ExplorerPolicy(Policy):
             if self._prev is not None:
                 self._prev[i] = -1
 
-    def act(self, obs: np.ndarray, info: dict[str, Any] | None = None) -> np.ndarray:
+    def act(self, obs: np.ndarray, info: dict[str, Any] | None = None, mask: np.ndarray | None = None) -> np.ndarray:
         obs = self._check_batch(obs)
         info = info or {}
         frames = obs.astype(np.int16)
@@ -96,7 +96,7 @@ class ExplorerPolicy(Policy):
             self._prev = np.full_like(frames, -1)
         logs = log_mask(obs)
         actions = np.zeros((self.num_envs, 3), dtype=np.int64)
-        for i in range(self.num_envs):
+        for i in range(self.num_envs) if mask is None else np.flatnonzero(mask):
             actions[i] = self._act_one(i, frames[i], logs[i], {k: v[i] for k, v in info.items()})
             self.last_move[i] = actions[i, 0]
             if actions[i, 1] == PITCH_UP:

@@ -59,7 +59,7 @@ class HumanPolicy(Policy):
             self.mouse[0] += event.rel[0]
             self.mouse[1] += event.rel[1]
 
-    def act(self, obs: np.ndarray, info: dict[str, Any] | None = None) -> np.ndarray:
+    def act(self, obs: np.ndarray, info: dict[str, Any] | None = None, mask: np.ndarray | None = None) -> np.ndarray:
         self._check_batch(obs)
         a = action_from_input(self.keys, self.clicks[0], self.clicks[1], *self.mouse, self.mouse_threshold)
         self.clicks = [False, False]  # a click is one action, holding a key repeats

@@ -19,6 +19,6 @@ class RandomPolicy(Policy):
         self._space = copy.deepcopy(action_space)
         self._space.seed(int(self.rng.integers(2**31 - 1)))
 
-    def act(self, obs: np.ndarray, info: dict[str, Any] | None = None) -> np.ndarray:
+    def act(self, obs: np.ndarray, info: dict[str, Any] | None = None, mask: np.ndarray | None = None) -> np.ndarray:
         self._check_batch(obs)
         return np.stack([np.asarray(self._space.sample()) for _ in range(self.num_envs)])

@@ -56,7 +56,7 @@ class SB3Policy(Policy):
         self.deterministic = bool(deterministic)
         self.model.set_random_seed(int(self.rng.integers(2**31 - 1)))
 
-    def act(self, obs: np.ndarray, info: dict[str, Any] | None = None) -> np.ndarray:
+    def act(self, obs: np.ndarray, info: dict[str, Any] | None = None, mask: np.ndarray | None = None) -> np.ndarray:
         obs = self._check_batch(obs)
         actions, _ = self.model.predict(obs, deterministic=self.deterministic)
         return np.asarray(actions).reshape((self.num_envs, *self.action_space.shape))
