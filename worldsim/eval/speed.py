@@ -54,62 +54,63 @@ def bench_env(env_id: str = "worldsim/Voxel-v0", steps: int = 5000, seed: int = 
     }
 
 
-def _env_only(cfg, plan) -> tuple[int, float]:
-    """Step the plan's episodes with their policies and nothing else; (frames, seconds)."""
+def _replay(cfg, episodes) -> tuple[int, float]:
+    """Step the env through recorded (seed, actions) episodes and nothing else; (frames, seconds)."""
     from worldsim.data.record import make_recording_env
-    from worldsim.policies import make_policy
 
     env = make_recording_env(cfg.env_id, cfg.env_kwargs, cfg.max_episode_steps)
+    env.reset(seed=0)  # warm-up
     frames, elapsed = 0, 0.0
-    for _, ep_seed, name in plan:
-        policy = make_policy(name, env.action_space, 1, seed=ep_seed)
-        obs, info = env.reset(seed=ep_seed)
+    for seed, actions in episodes:
         t0 = time.perf_counter()
-        done = False
-        while not done:
-            obs, _, terminated, truncated, info = env.step(policy.act_single(obs, info))
-            frames += 1
-            done = terminated or truncated
+        env.reset(seed=seed)
+        for a in actions:
+            env.step(a)
         elapsed += time.perf_counter() - t0
+        frames += len(actions)
     env.close()
     return frames, elapsed
 
 
 def bench_record(episodes: int = 32, processes: int = 2, envs_per_process: int = 2, seed: int = 0,
                  policies: dict | None = None, max_episode_steps: int = 1000) -> dict:  # fmt: skip
-    """Recording throughput against the env's own speed on the same episodes (seeds and policies).
+    """Recording throughput against the env's own speed on exactly the same episodes.
 
-    ``env_frames_per_s`` steps the recipe's episodes with their policies and nothing else, in ``processes``
-    processes at once (so both see the same machine load), summing each process's frames/s;
-    ``record_frames_per_s`` is `worldsim record` on ``processes`` processes writing a real dataset (start-up
-    included); ``efficiency`` = record / env. ``env_benchmark_steps_per_s`` is `bench env` (random actions) for
-    comparison.
+    ``record_frames_per_s``: `worldsim record` on ``processes`` processes, policies acting, writing a real dataset
+    (start-up included). ``env_frames_per_s``: the recorded episodes replayed from their seeds and actions in
+    ``processes`` processes at once, the env and nothing else (summed per-process frames/s). ``efficiency`` =
+    record / env. ``vs_env_benchmark`` = record / (`bench env` x processes), the random-action benchmark.
     """
     import multiprocessing as mp
     import tempfile
 
-    from worldsim.data.record import RecordConfig, episode_plan, record
+    from worldsim.data import open_dataset
+    from worldsim.data.record import RecordConfig, record
 
     policies = dict(policies or {"explorer": 0.8, "random": 0.2})
     cfg = RecordConfig(episodes=episodes, processes=processes, envs_per_process=envs_per_process, seed=seed,
                        policies=policies, max_episode_steps=max_episode_steps, progress=False)  # fmt: skip
-    plan = episode_plan(cfg)
-    with mp.get_context("fork").Pool(processes) as pool:
-        parts = pool.starmap(_env_only, [(cfg, plan[r::processes]) for r in range(processes)])
-    env_fps = sum(f / t for f, t in parts)
     with tempfile.TemporaryDirectory() as root:
         cfg.root = root
         cfg.dataset_id = "bench/record-v0"
         summary = record(cfg)
+        ds = open_dataset(cfg.dataset_id, root=root)
+        metas = list(ds.storage.get_episode_metadata(ds.episode_indices))
+        recorded = [(m["seed"], np.asarray(ep.actions)) for m, ep in zip(metas, ds.iterate_episodes())]
+    with mp.get_context("fork").Pool(processes) as pool:
+        parts = pool.starmap(_replay, [(cfg, recorded[r::processes]) for r in range(processes)])
+    env_fps = sum(f / t for f, t in parts)
+    bench = bench_env(steps=3000, seed=seed)["steps_per_s"]
     return {
         "benchmark": "record",
         "processes": summary["processes"],
         "episodes": summary["episodes"],
         "frames": summary["frames"],
-        "env_frames_per_s": round(env_fps, 1),
         "record_frames_per_s": summary["frames_per_s"],
+        "env_frames_per_s": round(env_fps, 1),
         "efficiency": round(summary["frames_per_s"] / env_fps, 3),
-        "env_benchmark_steps_per_s": bench_env(steps=3000, seed=seed)["steps_per_s"],
+        "env_benchmark_steps_per_s": bench,
+        "vs_env_benchmark": round(summary["frames_per_s"] / (bench * summary["processes"]), 3),
     }
 
 
