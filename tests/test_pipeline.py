@@ -151,3 +151,17 @@ def test_data_parallel_training_with_two_cpu_processes(chain, tmp_path):
     assert len(results) == 2 and all(r["world_size"] == 2 and r["step"] == 4 for r in results)
     _, _, extra = load_model(tmp_path / "model.safetensors", "dit")
     assert extra["info"]["step"] == 4
+
+
+def test_warm_start_from_an_exported_world_model(chain, tmp_path):
+    from worldsim.world_model import export_world_model
+
+    train_dit(dit_cfg(chain, tmp_path / "a", 3))
+    exp = export_world_model(str(tmp_path / "a"), str(tmp_path / "wm"), root=str(chain / "minari"), clips=1,
+                             clip_length=4, eval_fraction=0.25)  # fmt: skip
+    cfg = dit_cfg(chain, tmp_path / "c", 5)
+    cfg.init_from = exp["out"]
+    out = train_dit(cfg)
+    assert out["step"] == 5
+    _, _, extra = load_model(tmp_path / "c" / "model.safetensors", "dit")
+    assert extra["info"]["step"] == 5

@@ -69,11 +69,14 @@ class WorldModel:
             )
         return Sampler(self.dit, cfg, batch, seeds)
 
-    def save(self, folder: str | Path, dtype: torch.dtype | None = torch.float16) -> Path:
-        """Write a self-contained world-model folder (fp16 weights by default)."""
+    def save(
+        self, folder: str | Path, dtype: torch.dtype | None = torch.float16, vae_dtype: torch.dtype | None = None
+    ) -> Path:
+        """Write a self-contained world-model folder: the DiT in ``dtype`` (fp16 by default), the VAE in
+        ``vae_dtype`` (fp32 by default: it is small, and a latent cache built with it matches the training one)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        save_model(folder / "vae.safetensors", "vae", self.vae.cfg, self.vae.state_dict(), dtype=dtype)
+        save_model(folder / "vae.safetensors", "vae", self.vae.cfg, self.vae.state_dict(), dtype=vae_dtype)
         extra = {"window": self.window, "sampler": asdict(self.sampler_cfg), "info": self.info}
         save_model(folder / "dit.safetensors", "dit", self.dit.cfg, self.dit.state_dict(), extra=extra, dtype=dtype)
         if self.clips is not None:

@@ -55,6 +55,7 @@ class TrainDiTConfig:
     seed: int = 0
     threads: int = 2  # torch CPU threads per process
     resume: bool = True
+    init_from: str | None = None  # with no checkpoint to resume: start from this world model's DiT (and its step)
     progress: bool = True
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)  # defaults saved with the model
@@ -134,6 +135,17 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         gen.set_state(raw["generator"])
         if rank == 0:
             print(f"resumed {run} at step {step}", flush=True)
+    elif cfg.init_from:
+        from worldsim.world_model import load_world_model
+
+        donor = load_world_model(cfg.init_from).dit
+        if donor.cfg != dcfg:
+            raise CheckpointError(f"init_from={cfg.init_from} holds a DiT with config {donor.cfg}, not {dcfg}")
+        model.load_state_dict(donor.state_dict())
+        ema.load_state_dict(donor.state_dict())
+        step = int(load_model(resolve_model_file(cfg.init_from, "dit"), "dit")[2].get("info", {}).get("step", 0))
+        if rank == 0:
+            print(f"warm start from {cfg.init_from} at step {step} (fresh optimizer)", flush=True)
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model)
