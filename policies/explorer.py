@@ -21,6 +21,7 @@ from worldsim.policies.base import Policy
 NOOP, FORWARD, BACK, LEFT, RIGHT = range(5)
 CAM_NOOP, YAW_LEFT, YAW_RIGHT, PITCH_UP, PITCH_DOWN = range(5)
 ACT_NOOP, JUMP, BREAK, PLACE = range(4)
+INFO_KEYS = ("target_block", "blocked", "in_water")  # what the explorer reads of the env's info, when it is there
 
 
 def log_mask(frames: np.ndarray) -> np.ndarray:
@@ -97,7 +98,7 @@ class ExplorerPolicy(Policy):
         logs = log_mask(obs)
         actions = np.zeros((self.num_envs, 3), dtype=np.int64)
         for i in range(self.num_envs) if mask is None else np.flatnonzero(mask):
-            actions[i] = self._act_one(i, frames[i], logs[i], {k: v[i] for k, v in info.items()})
+            actions[i] = self._act_one(i, frames[i], logs[i], {k: info[k][i] for k in INFO_KEYS if k in info})
             self.last_move[i] = actions[i, 0]
             if actions[i, 1] == PITCH_UP:
                 self.pitch[i] = min(self.pitch[i] + PITCH_STEP, MAX_PITCH)

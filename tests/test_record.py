@@ -62,7 +62,8 @@ def test_resume_skips_recorded_episodes(tmp_path):
     assert len(open_dataset(cfg.dataset_id, root=tmp_path)) == 3
 
 
-def test_interrupted_recording_stays_loadable(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_interrupted_recording_stays_loadable(tmp_path, sig):
     args = ["episodes=200", "max_episode_steps=40", "processes=2", "envs_per_process=1", f"root={tmp_path}",
             "dataset_id=test/stop-v0", "progress=false", "flush_every=1"]  # fmt: skip
     cmd = [sys.executable, "-m", "worldsim.cli", "record", *args]
@@ -77,13 +78,16 @@ def test_interrupted_recording_stays_loadable(tmp_path):
             except json.JSONDecodeError:
                 pass
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-    summary = json.loads(out.strip().splitlines()[-1])
-    assert summary["interrupted"] and 2 <= summary["episodes"] < 200
     ds = open_dataset("test/stop-v0", root=tmp_path)
-    assert len(ds) == summary["episodes"]
+    if sig == signal.SIGKILL:  # no goodbye: what was written stays loadable
+        assert proc.returncode == -signal.SIGKILL and 2 <= len(ds) < 200
+    else:
+        assert proc.returncode == 0, err
+        summary = json.loads(out.strip().splitlines()[-1])
+        assert summary["interrupted"] and 2 <= summary["episodes"] < 200
+        assert len(ds) == summary["episodes"]
     store = load_frames(ds)
     assert np.all(np.diff(store.ep_start) == 41)  # every episode complete: 40 steps, 41 frames
 
