@@ -1,0 +1,134 @@
+"""The latent cache: every frame of a dataset encoded once by the VAE and stored memory-mapped.
+
+The DiT trains on this cache only: it never runs the encoder or touches an image. A cache folder holds
+``latents.npy`` (float16, (N, C, h, w), opened memory-mapped), ``index.npz`` (the FrameStore layout: episode
+offsets, actions, rewards, terminations) and ``meta.json`` (which dataset and which VAE file, by SHA-256, made it;
+the train/eval split). A cache made by another VAE, or for another dataset, is refused rather than mixed.
+
+    worldsim encode vae=runs/vae-voxel dataset_id=worldsim/voxel-mix-v0 out=data/latents/voxel-mix
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from worldsim.data.dataset import FrameStore, load_frames, open_dataset, split_episodes
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build_latent_cache(dataset_id: str, vae_path: str, out: str, root: str = "data/minari", batch: int = 256,
+                       eval_fraction: float = 0.05, split_seed: int = 0, max_episodes: int | None = None,
+                       episodes_per_chunk: int = 20, progress: bool = True) -> dict:  # fmt: skip
+    """Encode every frame of ``dataset_id`` with the VAE at ``vae_path`` into the cache folder ``out``."""
+    from tqdm import tqdm
+
+    from worldsim.assets import resolve_model_file
+    from worldsim.models.vae import load_vae
+
+    vae_file = resolve_model_file(vae_path, "vae")
+    vae = load_vae(str(vae_file))
+    dataset = open_dataset(dataset_id, root=root)
+    ids = np.asarray(dataset.episode_indices)[:max_episodes]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    # the layout first (actions, rewards, offsets), episode by episode, then the frames encoded chunk by chunk
+    steps = np.array([m["total_steps"] for m in dataset.storage.get_episode_metadata(ids)])
+    total = int((steps + 1).sum())
+    c, h, w = vae.cfg.latent_shape
+    tmp = out / "latents.npy.partial"
+    latents = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(total, c, h, w))
+    parts, offset = [], 0
+    t0 = time.perf_counter()
+    bar = tqdm(total=total, unit="frame", desc="encode", disable=not progress)
+    for i in range(0, len(ids), episodes_per_chunk):
+        store = load_frames(dataset, ids[i : i + episodes_per_chunk], expect_shape=(*vae.cfg.resolution, 3))
+        for j in range(0, len(store.frames), batch):
+            z = vae.encode(store.frames[j : j + batch]).numpy()
+            latents[offset + j : offset + j + len(z)] = z.astype(np.float16)
+            bar.update(len(z))
+        parts.append(store)
+        offset += len(store.frames)
+        store.frames = None  # the images are not kept
+    bar.close()
+    latents.flush()
+    del latents
+    tmp.rename(out / "latents.npy")
+    starts = np.concatenate([[0], np.cumsum([p.ep_start[-1] for p in parts])])
+    index = FrameStore(
+        frames=np.empty(0),
+        ep_start=np.concatenate([p.ep_start[:-1] + s for p, s in zip(parts, starts[:-1])] + [[starts[-1]]]),
+        actions=np.concatenate([p.actions for p in parts]),
+        rewards=np.concatenate([p.rewards for p in parts]),
+        terminations=np.concatenate([p.terminations for p in parts]),
+        episode_ids=ids,
+    )
+    index.save_index(out / "index.npz")
+    train_idx, eval_idx = split_episodes(len(ids), eval_fraction, split_seed)
+    meta = {
+        "dataset_id": str(dataset_id),
+        "vae_file": str(vae_file),
+        "vae_sha256": file_sha256(vae_file),
+        "vae_config": dataclasses.asdict(vae.cfg),
+        "latent_shape": [c, h, w],
+        "frames": total,
+        "episodes": len(ids),
+        "action_space": _space_json(dataset.action_space),
+        "frame_shape": list(dataset.observation_space.shape),
+        "train_episodes": train_idx.tolist(),
+        "eval_episodes": eval_idx.tolist(),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=1))
+    return {"out": str(out), "frames": total, "episodes": len(ids), "seconds": meta["seconds"],
+            "frames_per_s": round(total / max(meta["seconds"], 1e-3), 1)}  # fmt: skip
+
+
+def _space_json(space) -> dict:
+    from worldsim.models.actions import space_to_json
+
+    return space_to_json(space)
+
+
+def open_latent_cache(path: str | Path, vae_sha256: str | None = None) -> tuple[FrameStore, dict]:
+    """(FrameStore over the memory-mapped latents, meta). With ``vae_sha256``, refuse a cache made by another VAE."""
+    path = Path(path)
+    if not (path / "meta.json").exists() or not (path / "latents.npy").exists():
+        raise FileNotFoundError(f"no latent cache at {path}; build one with `worldsim encode`")
+    meta = json.loads((path / "meta.json").read_text())
+    if vae_sha256 is not None and meta["vae_sha256"] != vae_sha256:
+        raise ValueError(f"the latent cache at {path} was made by another VAE ({meta['vae_file']}); rebuild it")
+    latents = np.load(path / "latents.npy", mmap_mode="r")
+    return FrameStore.with_index(latents, path / "index.npz"), meta
+
+
+def window_batch(store: FrameStore, starts: np.ndarray, length: int) -> dict[str, torch.Tensor]:
+    """Training windows starting at ``starts``: latents (B, T, C, h, w) and per-frame actions, has_action,
+    rewards and terminations (B, T), each frame's entry describing the transition that led into it."""
+    idx = starts[:, None] + np.arange(length)[None]  # (B, T)
+    x = torch.from_numpy(np.asarray(store.frames[idx.ravel()], dtype=np.float32)).reshape(len(starts), length, *store.frames.shape[1:])
+    prev = idx - 1  # the transition into frame j is stored at j - 1
+    has = np.ones_like(idx, dtype=bool)
+    has[:, 0] = False  # the first frame of a window is conditioned on "no action"
+    prev = np.maximum(prev, 0)
+    actions = torch.from_numpy(store.actions[prev]) * torch.from_numpy(has[..., None])
+    return {
+        "latents": x,
+        "actions": actions.float(),
+        "has_action": torch.from_numpy(has),
+        "rewards": torch.from_numpy(store.rewards[prev] * has).float(),
+        "terminations": torch.from_numpy(store.terminations[prev] & has),
+    }
