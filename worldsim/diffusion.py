@@ -4,11 +4,14 @@ Noising: ``x_t = (1 - t) * x_0 + t * eps`` with ``t`` in [0, 1] (0 clean, 1 pure
 velocity ``v = eps - x_0``, so sampling integrates ``dx/dt = v`` from t = 1 down to 0 (Euler steps in
 ``sampler.py``).
 
-Noise levels, drawn per frame of a training window:
-- with probability ``context_prob`` a frame is *context*: ``t ~ U[0, context_max_t]``, the lightly noised
-  history the sampler conditions on (its "stabilisation" level lies in that range);
-- otherwise ``t = sigmoid(n)``, ``n ~ N(logit_mean, logit_std)`` (logit-normal, as in SD3), which puts most of
-  the weight on mid-range noise where the velocity is hardest to predict.
+Noise levels, per frame of a training window (diffusion forcing), in one of two patterns:
+- *rollout* (probability ``prefix_prob``): the window is cut at a random frame k; frames before k are *context*,
+  ``t ~ U[0, context_max_t]`` (the lightly noised history the sampler conditions on; its "stabilisation" level
+  lies in that range), frames from k on are *targets*. This is exactly the situation of a dream step.
+- *independent*: every frame is context with probability ``context_prob`` and a target otherwise.
+A target's level is drawn from a mixture: with probability ``uniform_prob`` ``t ~ U[0, 1]``, else
+``t = sigmoid(n)``, ``n ~ N(logit_mean, logit_std)`` (logit-normal, as in SD3). The uniform share keeps the ends of
+[0, 1] trained, which a few-step sampler visits: it starts at t = 1 and commits at the context level.
 Because every frame has its own level and attention is causal, one window trains all three uses at once:
 generating a first frame from nothing (no earlier frames), continuing a clip (earlier frames clean or lightly
 noised), and denoising under noised context.
@@ -31,8 +34,10 @@ import torch.nn.functional as F
 class DiffusionConfig:
     logit_mean: float = 0.0  # logit-normal location of training noise levels
     logit_std: float = 1.0  # logit-normal scale
-    context_prob: float = 0.3  # share of frames drawn as lightly noised context
+    context_prob: float = 0.3  # independent pattern: share of frames drawn as lightly noised context
     context_max_t: float = 0.1  # context frames get t ~ U[0, this]
+    prefix_prob: float = 0.5  # share of windows in the rollout pattern (a context prefix, then targets)
+    uniform_prob: float = 0.5  # share of target levels drawn uniformly from [0, 1] rather than logit-normal
     reward_weight: float = 1.0  # weight of the reward MSE
     termination_weight: float = 0.1  # weight of the termination BCE
 
@@ -44,12 +49,18 @@ def add_noise(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.T
 
 
 def sample_noise_levels(shape, cfg: DiffusionConfig, generator=None, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-frame noise levels (B, T) and the mask of frames drawn as context."""
+    """Per-frame noise levels (B, T) and the mask of frames drawn as context (see the module docstring)."""
+    b, t_len = shape
     u = torch.rand(shape, generator=generator, device=device)
-    ctx = torch.rand(shape, generator=generator, device=device) < cfg.context_prob
-    n = torch.randn(shape, generator=generator, device=device) * cfg.logit_std + cfg.logit_mean
-    t = torch.where(ctx, u * cfg.context_max_t, torch.sigmoid(n))
-    return t, ctx
+    logit = torch.sigmoid(torch.randn(shape, generator=generator, device=device) * cfg.logit_std + cfg.logit_mean)
+    pick_uniform = torch.rand(shape, generator=generator, device=device) < cfg.uniform_prob
+    target_t = torch.where(pick_uniform, torch.rand(shape, generator=generator, device=device), logit)
+    independent = torch.rand(shape, generator=generator, device=device) < cfg.context_prob
+    cut = torch.randint(1, max(t_len, 2), (b, 1), generator=generator, device=device)  # rollout: context before cut
+    prefix = torch.arange(t_len, device=device)[None] < cut
+    rollout = torch.rand((b, 1), generator=generator, device=device) < cfg.prefix_prob
+    ctx = torch.where(rollout, prefix, independent)
+    return torch.where(ctx, u * cfg.context_max_t, target_t), ctx
 
 
 def diffusion_loss(model, batch: dict[str, torch.Tensor], cfg: DiffusionConfig, generator=None):

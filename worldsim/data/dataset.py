@@ -23,7 +23,9 @@ def dataset_path(dataset_id: str, root: str | os.PathLike = "data/minari") -> Pa
 
 def image_observation_space(space: gym.Space) -> bool:
     """Whether observations are RGB images: uint8 Box of shape (H, W, 3)."""
-    return isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3 and space.shape[-1] == 3
+    return (
+        isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3 and space.shape[-1] == 3
+    )
 
 
 def open_dataset(id_or_path: str | os.PathLike, root: str | os.PathLike = "data/minari"):
@@ -40,7 +42,9 @@ def open_dataset(id_or_path: str | os.PathLike, root: str | os.PathLike = "data/
         json.loads(meta.read_text())
         return minari.MinariDataset(path / "data")
     except (json.JSONDecodeError, KeyError, ValueError, OSError) as exc:
-        raise ValueError(f"the Minari dataset at {path} is corrupt or unreadable ({type(exc).__name__}: {exc})") from exc
+        raise ValueError(
+            f"the Minari dataset at {path} is corrupt or unreadable ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def check_compatible(dataset, observation_space: gym.Space, action_space: gym.Space, what: str = "dataset") -> None:
@@ -104,7 +108,9 @@ class FrameStore:
         """Every j such that frames j .. j+length-1 lie in one episode."""
         if length < 1:
             raise ValueError(f"window length must be at least 1, got {length}")
-        starts = [np.arange(s, e - length + 1) for s, e in zip(self.ep_start[:-1], self.ep_start[1:]) if e - s >= length]
+        starts = [
+            np.arange(s, e - length + 1) for s, e in zip(self.ep_start[:-1], self.ep_start[1:]) if e - s >= length
+        ]
         if not starts:
             raise ValueError(f"no episode has {length} frames; the longest has {np.diff(self.ep_start).max()}")
         return np.concatenate(starts)

@@ -119,7 +119,9 @@ def window_batch(store: FrameStore, starts: np.ndarray, length: int) -> dict[str
     """Training windows starting at ``starts``: latents (B, T, C, h, w) and per-frame actions, has_action,
     rewards and terminations (B, T), each frame's entry describing the transition that led into it."""
     idx = starts[:, None] + np.arange(length)[None]  # (B, T)
-    x = torch.from_numpy(np.asarray(store.frames[idx.ravel()], dtype=np.float32)).reshape(len(starts), length, *store.frames.shape[1:])
+    x = torch.from_numpy(np.asarray(store.frames[idx.ravel()], dtype=np.float32)).reshape(
+        len(starts), length, *store.frames.shape[1:]
+    )
     prev = idx - 1  # the transition into frame j is stored at j - 1
     has = np.ones_like(idx, dtype=bool)
     has[:, 0] = False  # the first frame of a window is conditioned on "no action"

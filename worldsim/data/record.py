@@ -224,7 +224,9 @@ class _Writer:
 
     def __init__(self, cfg: RecordConfig, observation_space: gym.Space, action_space: gym.Space):
         self.cfg, self.obs_space, self.action_space = cfg, observation_space, action_space
-        self.dataset = open_dataset(cfg.dataset_id, root=cfg.root) if dataset_path(cfg.dataset_id, cfg.root).exists() else None
+        self.dataset = (
+            open_dataset(cfg.dataset_id, root=cfg.root) if dataset_path(cfg.dataset_id, cfg.root).exists() else None
+        )
 
     def write(self, episodes: list[dict]) -> None:
         import minari
@@ -291,9 +293,15 @@ def record(cfg: RecordConfig) -> dict:
     done_seeds: set[int] = set()
     if writer.dataset is not None:
         check_compatible(writer.dataset, obs_space, action_space, what=f"dataset {cfg.dataset_id}")
-        done_seeds = {int(m.get("seed", -1)) for m in writer.dataset.storage.get_episode_metadata(writer.dataset.episode_indices)}
+        done_seeds = {
+            int(m.get("seed", -1)) for m in writer.dataset.storage.get_episode_metadata(writer.dataset.episode_indices)
+        }
     plan = [p for p in episode_plan(cfg) if p[1] not in done_seeds]
-    summary = {"dataset_id": cfg.dataset_id, "path": str(dataset_path(cfg.dataset_id, cfg.root)), "skipped": cfg.episodes - len(plan)}
+    summary = {
+        "dataset_id": cfg.dataset_id,
+        "path": str(dataset_path(cfg.dataset_id, cfg.root)),
+        "skipped": cfg.episodes - len(plan),
+    }
     if not plan:
         return {**summary, "episodes": 0, "frames": 0, "frames_per_s": 0.0, "interrupted": False}
 
@@ -301,14 +309,18 @@ def record(cfg: RecordConfig) -> dict:
     # fork starts workers with this process's imports and compiled renderer already loaded
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     out, stop = ctx.Queue(maxsize=64), ctx.Event()
-    workers = [ctx.Process(target=_worker, args=(r, cfg, plan[r::n_proc], out, stop), daemon=True) for r in range(n_proc)]
+    workers = [
+        ctx.Process(target=_worker, args=(r, cfg, plan[r::n_proc], out, stop), daemon=True) for r in range(n_proc)
+    ]
     for w in workers:
         w.start()
 
     from tqdm import tqdm
 
     limit = cfg.max_episode_steps or gym.spec(cfg.env_id).max_episode_steps or 1000
-    bar = tqdm(total=len(plan) * limit, unit="frame", desc=f"record {cfg.dataset_id}", disable=not cfg.progress, smoothing=0.05)
+    bar = tqdm(
+        total=len(plan) * limit, unit="frame", desc=f"record {cfg.dataset_id}", disable=not cfg.progress, smoothing=0.05
+    )
     pending: list[dict] = []
     written = frames = 0
     finished = 0
