@@ -151,14 +151,11 @@ def export_world_model(
 ) -> dict:
     """Make a self-contained world-model folder from a DiT run: fp16 VAE + DiT, and ``clips`` real held-out
     clips of ``clip_length`` frames (with their actions) to start dreams from."""
-    from worldsim.data import load_frames, open_dataset, split_episodes
+    from worldsim.data.dataset import load_held_out
     from worldsim.eval.fidelity import pick_clips
 
     wm = load_world_model(run_dir)
-    dataset = open_dataset(wm.info["dataset_id"], root=root)
-    ids = np.asarray(dataset.episode_indices)
-    _, eval_idx = split_episodes(len(ids), eval_fraction, split_seed)
-    store = load_frames(dataset, ids[eval_idx], expect_shape=wm.frame_shape)
+    store = load_held_out(wm.info["dataset_id"], root, eval_fraction, split_seed, wm.frame_shape)
     starts = pick_clips(store, clip_length, clips, seed)
     idx = starts[:, None] + np.arange(clip_length)[None]
     wm.clips = {"frames": store.frames[idx], "actions": store.actions[idx[:, :-1]]}

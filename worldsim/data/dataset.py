@@ -172,3 +172,14 @@ def load_frames(dataset, episode_ids=None, expect_shape: tuple[int, int, int] | 
         terminations=np.concatenate(terms),
         episode_ids=ids,
     )
+
+
+def load_held_out(dataset_id: str, root: str | os.PathLike, eval_fraction: float, split_seed: int,
+                  expect_shape: tuple[int, int, int] | None = None) -> FrameStore:  # fmt: skip
+    """The held-out episodes of a dataset (the split every training and evaluation step uses), as frames."""
+    dataset = open_dataset(dataset_id, root=root)
+    ids = np.asarray(dataset.episode_indices)
+    _, eval_idx = split_episodes(len(ids), eval_fraction, split_seed)
+    if len(eval_idx) == 0:
+        raise ValueError(f"dataset {dataset_id} has no held-out episode")
+    return load_frames(dataset, ids[eval_idx], expect_shape=expect_shape)

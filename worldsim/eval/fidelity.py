@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from worldsim.data import load_frames, open_dataset
-from worldsim.data.dataset import split_episodes
+from worldsim.data.dataset import load_held_out
 from worldsim.eval.metrics import psnr, ssim
 
 
@@ -66,12 +65,7 @@ def evaluate_fidelity(model: str = "voxel", dataset_id: str | None = None, root:
     dataset_id = dataset_id or wm.info.get("dataset_id")
     if not dataset_id:
         raise ValueError("the model does not name its dataset: pass dataset_id=")
-    dataset = open_dataset(dataset_id, root=root)
-    ids = np.asarray(dataset.episode_indices)
-    _, eval_idx = split_episodes(len(ids), eval_fraction, split_seed)
-    if len(eval_idx) == 0:
-        raise ValueError(f"dataset {dataset_id} has no held-out episode")
-    store = load_frames(dataset, ids[eval_idx], expect_shape=wm.frame_shape)
+    store = load_held_out(dataset_id, root, eval_fraction, split_seed, wm.frame_shape)
     length = context + horizon
     starts = pick_clips(store, length, clips, seed)
     idx = starts[:, None] + np.arange(length)[None]  # (B, L)
