@@ -14,7 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from worldsim.envs.voxel.blocks import LOG
-from worldsim.envs.voxel.env import MAX_PITCH, PITCH_STEP
+from worldsim.envs.voxel.env import MAX_PITCH, PITCH_STEP, YAW_STEP
 from worldsim.policies.base import Policy
 
 # action columns of VoxelEnv
@@ -22,6 +22,8 @@ NOOP, FORWARD, BACK, LEFT, RIGHT = range(5)
 CAM_NOOP, YAW_LEFT, YAW_RIGHT, PITCH_UP, PITCH_DOWN = range(5)
 ACT_NOOP, JUMP, BREAK, PLACE = range(4)
 INFO_KEYS = ("target_block", "blocked", "in_water")  # what the explorer reads of the env's info, when it is there
+TURN = max(1, round(15.0 / YAW_STEP))  # camera steps per 15 degrees: the plans below are written in 15-degree units
+TILT = max(1, round(15.0 / PITCH_STEP))
 
 
 def log_mask(frames: np.ndarray) -> np.ndarray:
@@ -79,6 +81,8 @@ class ExplorerPolicy(Policy):
             self.last_move = np.zeros(n, dtype=int)
             self.chopping = np.zeros(n, dtype=int)  # steps spent on the current tree
             self.ignore = np.zeros(n, dtype=int)  # steps left to ignore logs (after giving up on a tree)
+            self.aim = np.full(n, -1)  # column of the trunk aimed at, where it will be after this step's turn
+            self.near = np.zeros(n, dtype=bool)  # was that trunk near (hysteresis against dithering)
         for i in np.flatnonzero(mask):
             self.pitch[i] = 0.0
             self.plan[i] = []
@@ -86,6 +90,8 @@ class ExplorerPolicy(Policy):
             self.last_move[i] = NOOP
             self.chopping[i] = 0
             self.ignore[i] = 0
+            self.aim[i] = -1
+            self.near[i] = False
             if self._prev is not None:
                 self._prev[i] = -1
 
@@ -129,13 +135,15 @@ class ExplorerPolicy(Policy):
         ahead = frame[h // 2 :, w // 4 : 3 * w // 4].astype(np.uint8)
         if water_mask(ahead).mean() > 0.5 and rng.random() < 0.3:  # water ahead: head for land
             turn = YAW_LEFT if rng.random() < 0.5 else YAW_RIGHT
-            self.plan[i] = [[NOOP, turn, ACT_NOOP]] * int(rng.integers(2, 7))
+            self.plan[i] = [[NOOP, turn, ACT_NOOP]] * int(rng.integers(2, 7) * TURN)
             return np.array([FORWARD, CAM_NOOP, JUMP])
         if self.ignore[i] > 0:
             self.ignore[i] -= 1
         elif self.chop and logs.sum() >= 2:
             return self._chop(i, logs, info, blocked)
         self.chopping[i] = 0
+        self.aim[i] = -1
+        self.near[i] = False
         return self._wander(i, h, blocked, info)
 
     def _chop(self, i: int, logs: np.ndarray, info: dict[str, Any], blocked: bool) -> np.ndarray:
@@ -146,7 +154,7 @@ class ExplorerPolicy(Policy):
             self.chopping[i] = 0
             self.ignore[i] = 40
             turn = YAW_LEFT if self.rng.random() < 0.5 else YAW_RIGHT
-            self.plan[i] = [[NOOP, turn, ACT_NOOP]] * 6 + [[FORWARD, CAM_NOOP, ACT_NOOP]] * 10
+            self.plan[i] = [[NOOP, turn, ACT_NOOP]] * (6 * TURN) + [[FORWARD, CAM_NOOP, ACT_NOOP]] * 10
             return np.array([BACK, CAM_NOOP, ACT_NOOP])
         if "target_block" in info:
             on_log = int(info["target_block"]) == LOG
@@ -156,16 +164,25 @@ class ExplorerPolicy(Policy):
             self.chopping[i] = 0
             return np.array([NOOP, CAM_NOOP, BREAK])
         cols = logs.sum(axis=0)
-        # aim at the trunk with the most bark, and at its bark pixel nearest the crosshair's row
-        col = int(np.argmax(np.convolve(cols, np.ones(3), mode="same")))
+        # aim at the trunk with the most bark (or, to not dither between two trees, at the one aimed at last,
+        # where it still shows at least half as much), and at its bark pixel nearest the crosshair's row
+        mass = np.convolve(cols, np.ones(3), mode="same")
+        col = int(np.argmax(mass))
+        if self.aim[i] >= 0:
+            lo_, hi_ = max(self.aim[i] - 6, 0), min(self.aim[i] + 7, w)
+            near_last = lo_ + int(np.argmax(mass[lo_:hi_]))
+            if mass[near_last] >= 0.5 * mass[col]:
+                col = near_last
         lo, hi = col, col
         while lo > 0 and cols[lo - 1] > 0:
             lo -= 1
         while hi < w - 1 and cols[hi + 1] > 0:
             hi += 1
         col, width = (lo + hi) // 2, hi - lo + 1
-        near = width >= w // 8  # a trunk this wide is within a few blocks
+        near = width >= (w // 10 if self.near[i] else w // 8)  # a trunk this wide is within a few blocks
+        self.near[i] = near
         dx = col - cx
+        self.aim[i] = col - int(np.sign(dx)) * round(w * YAW_STEP / 70.0) if abs(dx) > w * 0.11 else col
         if abs(dx) > w * 0.11:
             return np.array([NOOP if near else FORWARD, YAW_LEFT if dx < 0 else YAW_RIGHT, ACT_NOOP])
         if near and abs(dx) > max(width // 2 - 1, 1):
@@ -189,27 +206,31 @@ class ExplorerPolicy(Policy):
         rng = self.rng
         if blocked:
             if self.stuck[i] > 3:  # a wall or a cliff: turn away
-                k = int(rng.integers(3, 9))
+                k = int(rng.integers(3, 9)) * TURN
                 turn = YAW_LEFT if rng.random() < 0.5 else YAW_RIGHT
                 self.plan[i] = [[NOOP, turn, ACT_NOOP]] * k
                 return np.array([BACK, CAM_NOOP, ACT_NOOP])
             return np.array([FORWARD, CAM_NOOP, JUMP])
         u = rng.random()
         if u < 0.06:  # turn for a while
-            k = int(rng.integers(1, 7))
+            k = int(rng.integers(1, 7)) * TURN
             turn = YAW_LEFT if rng.random() < 0.5 else YAW_RIGHT
             self.plan[i] = [[FORWARD if rng.random() < 0.5 else NOOP, turn, ACT_NOOP] for _ in range(k)]
         elif u < 0.075:  # look around: up, then down, then level again
-            k = int(rng.integers(1, 4))
+            k = int(rng.integers(1, 4)) * TILT
             up = [[NOOP, PITCH_UP, ACT_NOOP]] * k
             down = [[NOOP, PITCH_DOWN, ACT_NOOP]] * k
             self.plan[i] = up + down + [[NOOP, CAM_NOOP, ACT_NOOP]] + down + up
         elif u < 0.09:  # dig the ground in front, then put a block back
-            self.plan[i] = [[NOOP, PITCH_DOWN, ACT_NOOP]] * 3 + [[NOOP, CAM_NOOP, BREAK]] * int(rng.integers(1, 3))
-            self.plan[i] += [[NOOP, CAM_NOOP, PLACE]] + [[NOOP, PITCH_UP, ACT_NOOP]] * 3
+            self.plan[i] = [[NOOP, PITCH_DOWN, ACT_NOOP]] * (3 * TILT) + [[NOOP, CAM_NOOP, BREAK]] * int(
+                rng.integers(1, 3)
+            )
+            self.plan[i] += [[NOOP, CAM_NOOP, PLACE]] + [[NOOP, PITCH_UP, ACT_NOOP]] * (3 * TILT)
         elif u < 0.10:  # build a little: place blocks in front
-            self.plan[i] = [[NOOP, PITCH_DOWN, ACT_NOOP]] * 2 + [[NOOP, CAM_NOOP, PLACE]]
-            self.plan[i] += [[BACK, CAM_NOOP, PLACE]] * int(rng.integers(1, 4)) + [[NOOP, PITCH_UP, ACT_NOOP]] * 2
+            self.plan[i] = [[NOOP, PITCH_DOWN, ACT_NOOP]] * (2 * TILT) + [[NOOP, CAM_NOOP, PLACE]]
+            self.plan[i] += [[BACK, CAM_NOOP, PLACE]] * int(rng.integers(1, 4)) + [[NOOP, PITCH_UP, ACT_NOOP]] * (
+                2 * TILT
+            )
         elif u < 0.12:  # sidestep or step back
             move = int(rng.choice([BACK, LEFT, RIGHT]))
             self.plan[i] = [[move, CAM_NOOP, ACT_NOOP]] * int(rng.integers(2, 6))

@@ -16,8 +16,8 @@ from worldsim.utils.window import RendersFrames
 MOVES = ("noop", "forward", "back", "left", "right")
 CAMERAS = ("noop", "yaw_left", "yaw_right", "pitch_up", "pitch_down")
 INTERACTIONS = ("noop", "jump", "break", "place")
-YAW_STEP = 15.0
-PITCH_STEP = 15.0
+YAW_STEP = 5.0  # degrees per camera step: about 100 deg/s at 20 steps/s, a brisk mouse turn
+PITCH_STEP = 5.0
 MAX_PITCH = 60.0
 REACH = 4.5
 
@@ -33,14 +33,15 @@ class VoxelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
     value  0: movement     1: camera        2: interaction
     =====  ==============  ===============  ==============
     0      noop            noop             noop
-    1      forward         yaw left 15 deg  jump
-    2      back            yaw right 15deg  break block
-    3      strafe left     pitch up 15 deg  place block
-    4      strafe right    pitch down 15deg
+    1      forward         yaw left 5 deg   jump
+    2      back            yaw right 5 deg  break block
+    3      strafe left     pitch up 5 deg   place block
+    4      strafe right    pitch down 5deg
     =====  ==============  ===============  ==============
 
     Movement is 0.2 blocks a step (swimming is slower), gravity and collisions act every step, and a jump
-    clears one block. Yaw steps are 15 degrees (24 make a full turn); pitch is clamped to +-60 degrees. *Break*
+    clears one block. Camera steps are 5 degrees (72 yaw steps make a full turn; small steps keep consecutive
+    frames close, as a mouse does, which keeps the dynamics learnable); pitch is clamped to +-60 degrees. *Break*
     removes the solid block under the crosshair within 4.5 blocks (bedrock excepted) and adds it to the
     inventory; *place* puts the selected inventory block (the last one collected that is still held) against the
     face under the crosshair, unless it would overlap the player.
@@ -122,7 +123,7 @@ class VoxelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
         c = self.world_size // 2
         x, y, z = find_spawn(self.world, c, c)
         self.state = new_state(x + 0.5, float(y), z + 0.5)
-        self.yaw = float(self.np_random.integers(0, 24)) * YAW_STEP
+        self.yaw = float(self.np_random.integers(0, round(360 / YAW_STEP))) * YAW_STEP
         self.pitch = 0.0
         self.inventory = self.start_inventory.copy()
         self.selected = int(np.flatnonzero(self.inventory)[0]) if self.inventory.any() else 0

@@ -5,7 +5,7 @@ The DiT trains on this cache only: it never runs the encoder or touches an image
 offsets, actions, rewards, terminations) and ``meta.json`` (which dataset and which VAE file, by SHA-256, made it;
 the train/eval split). A cache made by another VAE, or for another dataset, is refused rather than mixed.
 
-    worldsim encode vae=runs/vae-voxel dataset_id=worldsim/voxel-mix-v0 out=data/latents/voxel-mix
+    worldsim encode vae=runs/vae-voxel dataset_id=worldsim/voxel-mix-v1 out=data/latents/voxel-mix-v1
 """
 
 from __future__ import annotations

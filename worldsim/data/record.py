@@ -34,9 +34,9 @@ from worldsim.data.dataset import check_compatible, dataset_path, image_observat
 class RecordConfig:
     env_id: str = "worldsim/Voxel-v0"  # any registered Gymnasium env with image observations or rgb_array render
     env_kwargs: dict = field(default_factory=dict)  # passed to gymnasium.make
-    dataset_id: str = "worldsim/voxel-mix-v0"  # Minari dataset id (namespace/name-vN)
+    dataset_id: str = "worldsim/voxel-mix-v1"  # Minari dataset id (namespace/name-vN)
     root: str = "data/minari"  # where datasets live (MINARI_DATASETS_PATH)
-    episodes: int = 200  # episodes in the recipe (existing ones are kept and skipped)
+    episodes: int = 300  # episodes in the recipe (existing ones are kept and skipped)
     max_episode_steps: int | None = None  # cap per episode (None: the env's registered limit)
     policies: dict = field(default_factory=lambda: {"explorer": 0.8, "random": 0.2})  # name or SB3 .zip -> weight
     processes: int = 2  # worker processes

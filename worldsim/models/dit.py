@@ -105,9 +105,10 @@ def apply_rope(x: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
     return torch.view_as_real(xc * rot).flatten(-2)
 
 
-def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """x: (B, T, N, D); shift, scale: (B, T, D) per frame, broadcast over the frame's tokens."""
-    return torch.addcmul(shift[:, :, None], x, 1 + scale[:, :, None])
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale1p: torch.Tensor) -> torch.Tensor:
+    """x * (1 + scale) + shift, with ``scale1p`` = 1 + scale. x: (B, T, N, D); shift, scale1p: (B, T, D) per
+    frame, broadcast over the frame's tokens."""
+    return torch.addcmul(shift[:, :, None], x, scale1p[:, :, None])
 
 
 # ------------------------------------------------------------------------------------------------ blocks
@@ -124,8 +125,10 @@ class Attention(nn.Module):
         one frame whose keys and values are written into the last L slots of the cache buffers (B, H, Lc + L, dh)
         and attend to the whole buffer under ``mask`` (B, 1, 1, Lc + L). Returns (out, k, v), the new rotated
         keys and values (for a cache)."""
-        q, k, v = rearrange(self.qkv(x), "b l (three h d) -> three b h l d", three=3, h=self.heads)
-        q, k = apply_rope(q, rot), apply_rope(k, rot)
+        b, length, d = x.shape
+        qkv = self.qkv(x).view(b, length, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)  # (3, B, H, L, dh)
+        q, k = apply_rope(qkv[:2], rot).unbind(0)  # queries and keys rotated in one go
+        v = qkv[2]
         if kv_buffer is None:
             keys, values = k, v
         else:
@@ -133,7 +136,7 @@ class Attention(nn.Module):
             keys[:, :, -x.shape[1] :] = k
             values[:, :, -x.shape[1] :] = v
         o = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)  # (B, H, L, dh)
-        return self.out(rearrange(o, "b h l d -> b l (h d)")), k, v
+        return self.out(o.transpose(1, 2).flatten(2)), k, v
 
 
 class Block(nn.Module):
@@ -150,13 +153,18 @@ class Block(nn.Module):
         nn.init.zeros_(self.ada[1].weight)
         nn.init.zeros_(self.ada[1].bias)
 
-    def forward(self, x, c, rot, mask=None, kv_buffer=None):
-        # x: (B, T, N, D) tokens; c: (B, T, D) per-frame conditioning
+    def modulation(self, c: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(shift, 1 + scale, gate) for attention and for the MLP, each (B, T, D), from c (B, T, D)."""
+        s1, sc1, g1, s2, sc2, g2 = self.ada(c).chunk(6, dim=-1)
+        return s1, 1 + sc1, g1, s2, 1 + sc2, g2
+
+    def forward(self, x, c, rot, mask=None, kv_buffer=None, mods=None):
+        # x: (B, T, N, D) tokens; c: (B, T, D) per-frame conditioning; mods: precomputed self.modulation(c)
         t = x.shape[1]
-        s1, sc1, g1, s2, sc2, g2 = self.ada(c).chunk(6, dim=-1)  # each (B, T, D)
-        h = rearrange(modulate(self.norm1(x), s1, sc1), "b t n d -> b (t n) d")
+        s1, sc1, g1, s2, sc2, g2 = self.modulation(c) if mods is None else mods
+        h = modulate(self.norm1(x), s1, sc1).flatten(1, 2)  # (B, T*N, D)
         a, k, v = self.attn(h, rot, mask, kv_buffer)
-        x = torch.addcmul(x, g1[:, :, None], rearrange(a, "b (t n) d -> b t n d", t=t))
+        x = torch.addcmul(x, g1[:, :, None], a.unflatten(1, (t, -1)))
         x = torch.addcmul(x, g2[:, :, None], self.mlp(modulate(self.norm2(x), s2, sc2)))
         return x, k, v
 
@@ -185,6 +193,24 @@ class DiT(nn.Module):
         for m in (self.ada_out[1], self.patch_out):  # adaLN-Zero: the network starts as the zero map
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
+        self._fused_ada = None  # (weights' identity, weight, bias) of every block's adaLN linear in one
+
+    def modulations(self, c: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """Every block's ``modulation(c)``. Without autograd it is one matmul for all blocks, from a fused copy
+        of their weights that is rebuilt whenever they change (a batch-1 dream step is bound by per-op
+        overhead, and these are 3 of its ~25 ops per block)."""
+        if torch.is_grad_enabled():
+            return [blk.modulation(c) for blk in self.blocks]
+        lins = [blk.ada[1] for blk in self.blocks]
+        key = tuple((m.weight.data_ptr(), m.weight._version, m.bias.data_ptr(), m.bias._version) for m in lins)
+        if self._fused_ada is None or self._fused_ada[0] != key:
+            weight = torch.cat([m.weight for m in lins])
+            bias = torch.cat([m.bias for m in lins]).clone()
+            bias.view(len(lins), 6, -1)[:, [1, 4]] += 1  # fold the 1 of (1 + scale) into the bias
+            self._fused_ada = (key, weight, bias)
+        _, weight, bias = self._fused_ada
+        out = F.linear(F.silu(c), weight, bias).chunk(6 * len(lins), dim=-1)
+        return [out[6 * i : 6 * i + 6] for i in range(len(lins))]
 
     # ------------------------------------------------------------------------------------------- pieces
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
@@ -207,7 +233,7 @@ class DiT(nn.Module):
     def heads_out(self, h: torch.Tensor, c: torch.Tensor):
         """Final hidden tokens (B, T, N, D) -> velocity (B, T, C, h, w), reward (B, T), termination logit (B, T)."""
         shift, scale = self.ada_out(c).chunk(2, dim=-1)
-        v = self.unpatchify(self.patch_out(modulate(self.norm_out(h), shift, scale)))
+        v = self.unpatchify(self.patch_out(modulate(self.norm_out(h), shift, 1 + scale)))
         pooled = h.mean(dim=2)  # (B, T, D)
         return v, self.reward_head(pooled)[..., 0], self.term_head(pooled)[..., 0]
 
@@ -224,8 +250,8 @@ class DiT(nn.Module):
         rot = self.rope(frame_pos, self.cfg.grid)  # (B, 1, T*N, dh/2) complex
         mask = self.block_causal_mask(nt, x.device)
         kvs = []
-        for blk in self.blocks:
-            h, k, v = blk(h, c, rot, mask)
+        for blk, mods in zip(self.blocks, self.modulations(c)):
+            h, k, v = blk(h, c, rot, mask, mods=mods)
             kvs.append((k, v))
         out = self.heads_out(h, c)
         return (*out, kvs) if return_kv else out
@@ -242,8 +268,8 @@ class DiT(nn.Module):
         rot = self.rope(frame_pos, self.cfg.grid)  # (B, 1, N, dh/2) complex
         attn_mask = mask[:, None, None, :]  # (B, 1, 1, Lc + N)
         kvs = []
-        for blk, buf in zip(self.blocks, kv_buffers):
-            h, k, v = blk(h, c, rot, attn_mask, buf)
+        for blk, buf, mods in zip(self.blocks, kv_buffers, self.modulations(c)):
+            h, k, v = blk(h, c, rot, attn_mask, buf, mods)
             kvs.append((k, v))
         return (*self.heads_out(h, c), kvs)
 

@@ -36,7 +36,7 @@ from worldsim.train.schedule import warmup_cosine
 
 @dataclass
 class TrainDiTConfig:
-    latents: str = "data/latents/voxel-mix"  # latent cache folder (worldsim encode)
+    latents: str = "data/latents/voxel-mix-v1"  # latent cache folder (worldsim encode)
     vae: str = "runs/vae-voxel"  # the VAE the cache was made with (checked by hash)
     run_dir: str = "runs/dit-voxel"
     dit: str = "cpu"  # size preset: tiny, cpu, base, large

@@ -34,7 +34,7 @@ from worldsim.train.schedule import warmup_cosine
 
 @dataclass
 class TrainVAEConfig:
-    dataset_id: str = "worldsim/voxel-mix-v0"  # Minari dataset id (or a dataset folder)
+    dataset_id: str = "worldsim/voxel-mix-v1"  # Minari dataset id (or a dataset folder)
     root: str = "data/minari"  # where datasets live
     run_dir: str = "runs/vae-voxel"  # checkpoints and logs
     steps: int = 20000  # optimizer steps in total (a resumed run continues up to this)
