@@ -13,6 +13,7 @@ import pytest
 
 import worldsim  # noqa: F401
 from worldsim.data import load_frames, open_dataset
+from worldsim.data.dataset import load_held_out
 from worldsim.data.record import RecordConfig, episode_plan, make_recording_env, record
 
 
@@ -41,6 +42,24 @@ def test_record_round_trip_is_bit_exact(tmp_path):
         replay = [obs] + [env.step(a)[0] for a in ep.actions]
         assert np.array_equal(np.stack(replay), frames)
         np.testing.assert_allclose(ep.infos["position"][0], info["position"])
+
+
+def test_held_out_episodes_by_policy(tmp_path):
+    cfg = small_cfg(tmp_path, episodes=4, policies={"explorer": 0.5, "random": 0.5})
+    record(cfg)
+    ds = open_dataset(cfg.dataset_id, root=tmp_path)
+    by_policy = {m["policy"] for m in ds.storage.get_episode_metadata(ds.episode_indices)}
+    everything = load_held_out(cfg.dataset_id, tmp_path, 0.5, 0)
+    assert everything.num_episodes == 2
+    counts = {}
+    for policy in by_policy:
+        try:
+            counts[policy] = load_held_out(cfg.dataset_id, tmp_path, 0.5, 0, policy=policy).num_episodes
+        except ValueError as err:  # a policy that played none of the held-out episodes
+            assert "no held-out episode" in str(err)
+    assert sum(counts.values()) == 2
+    with pytest.raises(ValueError, match="policy 'nobody'"):
+        load_held_out(cfg.dataset_id, tmp_path, 0.5, 0, policy="nobody")
 
 
 def test_episode_plan_is_fixed_by_seed():

@@ -174,12 +174,29 @@ def load_frames(dataset, episode_ids=None, expect_shape: tuple[int, int, int] | 
     )
 
 
-def load_held_out(dataset_id: str, root: str | os.PathLike, eval_fraction: float, split_seed: int,
-                  expect_shape: tuple[int, int, int] | None = None) -> FrameStore:  # fmt: skip
-    """The held-out episodes of a dataset (the split every training and evaluation step uses), as frames."""
+def load_held_out(
+    dataset_id: str,
+    root: str | os.PathLike,
+    eval_fraction: float,
+    split_seed: int,
+    expect_shape: tuple[int, int, int] | None = None,
+    policy: str | None = None,
+) -> FrameStore:
+    """The held-out episodes of a dataset (the split every training and evaluation step uses), as frames; with
+    ``policy``, only those that `worldsim record` played with that policy (episode metadata ``policy``)."""
     dataset = open_dataset(dataset_id, root=root)
     ids = np.asarray(dataset.episode_indices)
     _, eval_idx = split_episodes(len(ids), eval_fraction, split_seed)
     if len(eval_idx) == 0:
         raise ValueError(f"dataset {dataset_id} has no held-out episode")
-    return load_frames(dataset, ids[eval_idx], expect_shape=expect_shape)
+    chosen = ids[eval_idx]
+    if policy is not None:
+        metas = dataset.storage.get_episode_metadata(chosen.tolist())
+        played = [m.get("policy") for m in metas]
+        chosen = chosen[[p == policy for p in played]]
+        if len(chosen) == 0:
+            raise ValueError(
+                f"no held-out episode of {dataset_id} was played by policy {policy!r} "
+                f"(held-out policies: {sorted({str(p) for p in played})})"
+            )
+    return load_frames(dataset, chosen, expect_shape=expect_shape)

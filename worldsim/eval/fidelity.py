@@ -10,7 +10,9 @@ Beside it, in the same run:
 - *wrong actions*: the same model fed the actions of another clip; the gap between true and wrong actions
   measures how much the model follows the controls (as Genie measured controllability);
 - *VAE ceiling*: the real frames through the VAE alone, the best any dream in this latent space can score.
-Writes ``fidelity.json`` and ``fidelity.png`` under ``out`` and returns the summary (printed as one JSON object).
+``policy=random`` scores only the held-out episodes recorded with the random policy (dreams driven by random
+actions); by default every held-out episode counts. Writes ``fidelity.json`` and ``fidelity.png`` under ``out``
+and returns the summary (printed as one JSON object).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def rollout(wm, frames: np.ndarray, actions: np.ndarray, context: int, horizon: 
 def evaluate_fidelity(model: str = "voxel", dataset_id: str | None = None, root: str = "data/minari",
                       horizon: int = 32, context: int | None = None, clips: int = 32, seed: int = 0,
                       steps: int | None = None, eval_fraction: float = 0.05, split_seed: int = 0,
-                      out: str = "outputs/eval", plot: bool = True) -> dict:  # fmt: skip
+                      policy: str | None = None, out: str = "outputs/eval", plot: bool = True) -> dict:  # fmt: skip
     from worldsim.world_model import load_world_model
 
     t0 = time.perf_counter()
@@ -65,7 +67,7 @@ def evaluate_fidelity(model: str = "voxel", dataset_id: str | None = None, root:
     dataset_id = dataset_id or wm.info.get("dataset_id")
     if not dataset_id:
         raise ValueError("the model does not name its dataset: pass dataset_id=")
-    store = load_held_out(dataset_id, root, eval_fraction, split_seed, wm.frame_shape)
+    store = load_held_out(dataset_id, root, eval_fraction, split_seed, wm.frame_shape, policy)
     length = context + horizon
     starts = pick_clips(store, length, clips, seed)
     idx = starts[:, None] + np.arange(length)[None]  # (B, L)
@@ -88,6 +90,7 @@ def evaluate_fidelity(model: str = "voxel", dataset_id: str | None = None, root:
         "model": model,
         "dataset_id": dataset_id,
         "clips": int(len(starts)),
+        "policy": policy or "all held-out episodes",
         "context": context,
         "horizon": horizon,
         "sampler_steps": steps or wm.sampler_cfg.steps,
@@ -118,7 +121,7 @@ def evaluate_fidelity(model: str = "voxel", dataset_id: str | None = None, root:
         rows = min(4, len(starts))
         grid = np.concatenate([np.concatenate([target[i, :8], dream[i, :8]], 0) for i in range(rows)], 0)
         save_png(out_dir / "real_vs_dream.png", contact_sheet(grid, cols=min(8, horizon), scale=2))
-    return {"benchmark": "fidelity", **result["summary"], "out": str(out_dir)}
+    return {"benchmark": "fidelity", "policy": result["policy"], **result["summary"], "out": str(out_dir)}
 
 
 def _plot(result: dict, path: Path) -> None:
