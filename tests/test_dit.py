@@ -104,8 +104,9 @@ def run_sampler(model, use_cache, seeds=(1, 2, 3), steps=4, rows=None):
 def test_kv_cache_matches_uncached_computation():
     model = tiny()
     for (x1, r1, p1), (x2, r2, p2) in zip(run_sampler(model, True), run_sampler(model, False)):
-        assert torch.allclose(x1, x2, atol=1e-4) and torch.allclose(r1, r2, atol=1e-4)
-        assert torch.allclose(p1, p2, atol=1e-5)
+        # float32 round-off only: the perturbed tiny model's outputs reach tens, so the tolerance is relative
+        assert torch.allclose(x1, x2, rtol=1e-4, atol=1e-4) and torch.allclose(r1, r2, rtol=1e-4, atol=1e-4)
+        assert torch.allclose(p1, p2, rtol=1e-4, atol=1e-5)
 
 
 def test_sampler_deterministic_and_batch_equals_single():
@@ -166,3 +167,30 @@ def test_overfit_tiny_model_follows_the_action():
         means.append(x.mean().item())
     assert means[0] < means[1] < means[2], means  # a different action, a different next frame
     assert abs(means[0] - levels[0].item()) < 0.5 and abs(means[2] - levels[2].item()) < 0.5, means
+
+
+def test_previous_frame_input_and_warm_start_from_a_model_without_it():
+    from dataclasses import replace
+
+    from worldsim.checkpoint import CheckpointError
+    from worldsim.train.train_dit import warm_start_state
+
+    donor = tiny()
+    old_cfg = replace(donor.cfg, prev_frame=False)
+    torch.manual_seed(1)
+    old = DiT(old_cfg)
+    with torch.no_grad():
+        for p in old.parameters():
+            p.add_(torch.randn_like(p) * 0.2)
+    new = DiT(donor.cfg)
+    new.load_state_dict(warm_start_state(old.eval(), donor.cfg, "old"))
+    x, t, a, has = inputs()
+    for got, want in zip(new.eval()(x, t, a, has), old(x, t, a, has)):  # zero weights on the new input
+        assert torch.allclose(got, want, atol=1e-5)
+    # a model with the input does read the previous frame: changing frame 1 changes frame 2 at once
+    y = x.clone()
+    y[:, 1] += 1.0
+    v1, v2 = donor(x, t, a, has)[0], donor(y, t, a, has)[0]
+    assert not torch.allclose(v1[:, 2], v2[:, 2])
+    with pytest.raises(CheckpointError, match="init_from"):
+        warm_start_state(donor, replace(donor.cfg, dim=64, heads=2), "donor")

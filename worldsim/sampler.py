@@ -70,6 +70,8 @@ class Sampler:
         self.win_x = torch.zeros(batch, cfg.context, *self.latent_shape, device=self.device)
         self.win_a = torch.zeros(batch, cfg.context, model.action_width, device=self.device)
         self.win_has = torch.zeros(batch, cfg.context, dtype=torch.bool, device=self.device)
+        self.win_prev = torch.zeros(batch, cfg.context, *self.latent_shape, device=self.device)  # latent before each
+        self.last_x = torch.zeros(batch, *self.latent_shape, device=self.device)  # newest committed latent (or 0)
         self.generators = [torch.Generator(device=self.device) for _ in range(batch)]
         self.seed(seeds)
 
@@ -99,6 +101,7 @@ class Sampler:
         self.valid[idx] = False
         self.count[idx] = 0
         self.win_has[idx] = False
+        self.last_x[idx] = 0.0
         if latents is None:
             return
         latents = latents.to(self.device).float()
@@ -116,13 +119,14 @@ class Sampler:
         has = torch.ones(b, length, dtype=torch.bool, device=self.device)
         has[:, 0] = False
         keep = min(length, self.cfg.context)
-        latents, acts, has = latents[:, -keep:], acts[:, -keep:], has[:, -keep:]
-        has[:, 0] = length > keep  # a trimmed clip's first kept frame did have an action into it
-        t = torch.full((b, keep), self.cfg.context_noise, device=self.device)
-        noise = torch.stack([torch.stack([self._noise([i])[0] for _ in range(keep)]) for i in idx.tolist()])
+        t = torch.full((b, length), self.cfg.context_noise, device=self.device)
+        noise = torch.stack([torch.stack([self._noise([i])[0] for _ in range(length)]) for i in idx.tolist()])
         x = add_noise(latents, t, noise) if self.cfg.context_noise > 0 else latents
+        prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)  # the latent before each frame
+        x, prev, t, acts, has = x[:, -keep:], prev[:, -keep:], t[:, -keep:], acts[:, -keep:], has[:, -keep:]
+        has[:, 0] = length > keep  # a trimmed clip's first kept frame did have an action into it
         pos = torch.arange(keep, device=self.device).expand(b, keep)
-        _, _, _, kvs = self.model(x, t, acts, has, frame_pos=pos, return_kv=True)
+        _, _, _, kvs = self.model(x, t, acts, has, frame_pos=pos, return_kv=True, prev=prev)
         for (kbuf, vbuf), (k, v) in zip(self.kv, kvs):
             kbuf[idx, :, : keep * self.n] = k
             vbuf[idx, :, : keep * self.n] = v
@@ -131,6 +135,8 @@ class Sampler:
         self.win_x[idx, :keep] = x
         self.win_a[idx, :keep] = acts
         self.win_has[idx, :keep] = has
+        self.win_prev[idx, :keep] = prev
+        self.last_x[idx] = x[:, -1]
 
     # -------------------------------------------------------------------------------------------- step
     def _mask(self) -> torch.Tensor:
@@ -140,7 +146,7 @@ class Sampler:
     def _pass_cached(self, x, t, acts, has, pos, mask):
         tt = torch.full((self.batch, 1), t, device=self.device)
         v, r, term, kvs = self.model.forward_cached(
-            x[:, None], tt, acts[:, None], has[:, None], pos[:, None], self.kv, mask
+            x[:, None], tt, acts[:, None], has[:, None], pos[:, None], self.kv, mask, prev=self.last_x[:, None]
         )
         return v[:, 0], r[:, 0], term[:, 0], kvs
 
@@ -159,7 +165,8 @@ class Sampler:
         a = torch.cat([self.win_a[bi, order], acts[:, None]], 1)
         h = torch.cat([self.win_has[bi, order], has[:, None]], 1)
         p = torch.cat([self._slot_pos()[bi, order], pos[:, None]], 1)
-        v, r, term = self.model(xs, ts, a, h, frame_pos=p)
+        prev = torch.cat([self.win_prev[bi, order], self.last_x[:, None]], 1)
+        v, r, term = self.model(xs, ts, a, h, frame_pos=p, prev=prev)
         return v[:, -1], r[:, -1], term[:, -1], None
 
     def _slot_pos(self) -> torch.Tensor:
@@ -202,5 +209,7 @@ class Sampler:
         self.win_x[bi, slot] = xc
         self.win_a[bi, slot] = acts
         self.win_has[bi, slot] = has
+        self.win_prev[bi, slot] = self.last_x
+        self.last_x = xc.clone()
         self.count += 1
         return x, r, torch.sigmoid(term)

@@ -86,7 +86,7 @@ class WorldModel:
 
 def build_dit(config: dict, path) -> DiT:
     try:
-        cfg = DiTConfig(**config)
+        cfg = DiTConfig(**{"prev_frame": False, **config})  # saved before the field existed: no previous-frame input
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: its DiT config does not fit this worldsim: {exc}") from exc
     return DiT(cfg)

@@ -1,6 +1,9 @@
 """The action-conditioned video DiT over spacetime patches of latent frames.
 
-Tokens are p x p patches of each latent frame (N = h/p * w/p tokens a frame). Every frame carries one
+Tokens are p x p patches of each latent frame (N = h/p * w/p tokens a frame). With ``prev_frame`` a token also
+reads the same patch of the previous frame (channels concatenated, zeros before the first frame), as DIAMOND and
+GameNGen stack past frames: copying and shifting the last frame becomes a local operation that needs no
+attention, and attention is left for what moved in from elsewhere and for the longer past. Every frame carries one
 conditioning vector, the embedding of the action that led into it plus the embedding of its own noise level
 (diffusion forcing gives each frame its own), which modulates every block through adaLN-Zero. Attention is
 block-causal over frames (a frame sees itself and earlier frames only) with rotary positions over (time, row,
@@ -34,6 +37,7 @@ class DiTConfig:
     mlp_ratio: float = 4.0  # MLP hidden width / dim
     rope_theta: float = 1000.0  # RoPE base
     action_space: dict | None = None  # the action space as JSON (models.actions.space_to_json)
+    prev_frame: bool = True  # each frame's tokens also read the previous frame's latent patch (channel concat)
 
     def __post_init__(self):
         self.latent_shape = tuple(int(s) for s in self.latent_shape)
@@ -180,7 +184,7 @@ class DiT(nn.Module):
         p, d = cfg.patch, cfg.dim
         self.action_space = space_from_json(cfg.action_space)
         self.action_width = action_dim(self.action_space)  # A: width of a flattened action
-        self.patch_in = nn.Linear(c * p * p, d)
+        self.patch_in = nn.Linear(c * p * p * (2 if cfg.prev_frame else 1), d)
         self.t_embed = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         self.a_embed = ActionEmbedding(self.action_space, d)
         self.rope = Rope3D(d // cfg.heads, cfg.rope_theta)
@@ -217,6 +221,15 @@ class DiT(nn.Module):
         p = self.cfg.patch
         return rearrange(x, "b t c (gh p1) (gw p2) -> b t (gh gw) (c p1 p2)", p1=p, p2=p)
 
+    def embed(self, x: torch.Tensor, prev: torch.Tensor | None = None) -> torch.Tensor:
+        """Latents (B, T, C, h, w) -> tokens (B, T, N, D). ``prev``: the latents of the frames before each (same
+        shape); by default x shifted by one frame, with zeros before the first."""
+        if not self.cfg.prev_frame:
+            return self.patch_in(self.patchify(x))
+        if prev is None:
+            prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
+        return self.patch_in(self.patchify(torch.cat([x, prev], dim=2)))
+
     def unpatchify(self, x: torch.Tensor) -> torch.Tensor:
         p, (gh, gw) = self.cfg.patch, self.cfg.grid
         return rearrange(x, "b t (gh gw) (c p1 p2) -> b t c (gh p1) (gw p2)", gh=gh, gw=gw, p1=p, p2=p)
@@ -238,14 +251,15 @@ class DiT(nn.Module):
         return v, self.reward_head(pooled)[..., 0], self.term_head(pooled)[..., 0]
 
     # ------------------------------------------------------------------------------------------ forward
-    def forward(self, x, t, actions, has_action, frame_pos=None, return_kv: bool = False):
+    def forward(self, x, t, actions, has_action, frame_pos=None, return_kv: bool = False, prev=None):
         """x: (B, T, C, h, w) noisy latents; t: (B, T) noise levels (0 clean, 1 pure noise); actions: (B, T, A)
         the action into each frame; has_action: (B, T) bool; frame_pos: (B, T) absolute frame indices (0..T-1
-        when None). With ``return_kv`` also returns every block's rotated keys and values (for a KV cache)."""
+        when None); prev: the latents before each frame (see ``embed``). With ``return_kv`` also returns every
+        block's rotated keys and values (for a KV cache)."""
         b, nt = x.shape[:2]
         if frame_pos is None:
             frame_pos = torch.arange(nt, device=x.device).expand(b, nt)
-        h = self.patch_in(self.patchify(x))  # (B, T, N, D)
+        h = self.embed(x, prev)  # (B, T, N, D)
         c = self.condition(t, actions, has_action)  # (B, T, D)
         rot = self.rope(frame_pos, self.cfg.grid)  # (B, 1, T*N, dh/2) complex
         mask = self.block_causal_mask(nt, x.device)
@@ -256,14 +270,15 @@ class DiT(nn.Module):
         out = self.heads_out(h, c)
         return (*out, kvs) if return_kv else out
 
-    def forward_cached(self, x, t, actions, has_action, frame_pos, kv_buffers, mask):
+    def forward_cached(self, x, t, actions, has_action, frame_pos, kv_buffers, mask, prev=None):
         """One new frame per sequence against cached earlier frames.
 
         x: (B, 1, C, h, w); t, has_action, frame_pos: (B, 1); actions: (B, 1, A); kv_buffers: per block (k, v)
         buffers (B, H, Lc + N, dh) whose first Lc tokens are the cache and whose last N slots receive the new
-        frame's keys and values; mask: (B, Lc + N) bool, True where a token may be attended to. Returns the
-        outputs of ``forward`` for the new frame and its per-block (k, v)."""
-        h = self.patch_in(self.patchify(x))  # (B, 1, N, D)
+        frame's keys and values; mask: (B, Lc + N) bool, True where a token may be attended to; prev: (B, 1, C,
+        h, w) the latent of the frame before (zeros where there is none). Returns the outputs of ``forward`` for
+        the new frame and its per-block (k, v)."""
+        h = self.embed(x, torch.zeros_like(x) if prev is None else prev)  # (B, 1, N, D)
         c = self.condition(t, actions, has_action)  # (B, 1, D)
         rot = self.rope(frame_pos, self.cfg.grid)  # (B, 1, N, dh/2) complex
         attn_mask = mask[:, None, None, :]  # (B, 1, 1, Lc + N)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +59,18 @@ class TrainDiTConfig:
     progress: bool = True
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)  # defaults saved with the model
+
+
+def warm_start_state(donor, dcfg: DiTConfig, name: str) -> dict:
+    """The donor DiT's weights for a model of config ``dcfg``. A donor without the previous-frame input gets it
+    with zero weights, which leaves its function unchanged; any other difference is an error."""
+    state = donor.state_dict()
+    if replace(donor.cfg, prev_frame=dcfg.prev_frame) != dcfg or (donor.cfg.prev_frame and not dcfg.prev_frame):
+        raise CheckpointError(f"init_from={name} holds a DiT with config {donor.cfg}, not {dcfg}")
+    if dcfg.prev_frame and not donor.cfg.prev_frame:
+        w = state["patch_in.weight"]
+        state["patch_in.weight"] = torch.cat([w, torch.zeros_like(w)], dim=1)
+    return state
 
 
 def lr_at(step: int, cfg: TrainDiTConfig) -> float:
@@ -138,11 +150,9 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     elif cfg.init_from:
         from worldsim.world_model import load_world_model
 
-        donor = load_world_model(cfg.init_from).dit
-        if donor.cfg != dcfg:
-            raise CheckpointError(f"init_from={cfg.init_from} holds a DiT with config {donor.cfg}, not {dcfg}")
-        model.load_state_dict(donor.state_dict())
-        ema.load_state_dict(donor.state_dict())
+        state = warm_start_state(load_world_model(cfg.init_from).dit, dcfg, cfg.init_from)
+        model.load_state_dict(state)
+        ema.load_state_dict(state)
         step = int(load_model(resolve_model_file(cfg.init_from, "dit"), "dit")[2].get("info", {}).get("step", 0))
         if rank == 0:
             print(f"warm start from {cfg.init_from} at step {step} (fresh optimizer)", flush=True)
