@@ -12,6 +12,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from numba import njit
 
 from worldsim.envs.voxel.blocks import LOG
 from worldsim.envs.voxel.env import MAX_PITCH, PITCH_STEP, YAW_STEP
@@ -32,15 +33,48 @@ def log_mask(frames: np.ndarray) -> np.ndarray:
     Bark is a dark, saturated brown; shading and the per-block tint scale all channels alike, so the test is on
     channel ratios, which tell bark from dirt, grass sides, planks and sand.
     """
-    f = frames.astype(np.float32)
-    r, g, b = f[..., 0], f[..., 1], f[..., 2]
-    return (r > 35) & (r < 140) & (b < 0.42 * r) & (g > 0.58 * r) & (g < 0.8 * r)
+    frames = np.ascontiguousarray(frames, dtype=np.uint8)
+    flat = frames.reshape(-1, *frames.shape[-3:])
+    return _log_mask(flat).reshape(frames.shape[:-1])
 
 
 def water_mask(frames: np.ndarray) -> np.ndarray:
     """Pixels that look like water (deep blue; the sky is paler): (..., H, W, 3) uint8 -> (..., H, W) bool."""
-    f = frames.astype(np.float32)
-    return (f[..., 2] > 1.8 * f[..., 0]) & (f[..., 2] > 1.4 * f[..., 1])
+    frames = np.ascontiguousarray(frames, dtype=np.uint8)
+    flat = frames.reshape(-1, *frames.shape[-3:])
+    return _water_mask(flat).reshape(frames.shape[:-1])
+
+
+# the pixel tests run on every frame the explorer sees (recording calls it at thousands of frames/s): compiled
+@njit(cache=True)
+def _log_mask(frames):
+    n, h, w, _ = frames.shape
+    out = np.zeros((n, h, w), np.bool_)
+    for i in range(n):
+        for y in range(h):
+            for x in range(w):
+                r = np.float32(frames[i, y, x, 0])
+                g = np.float32(frames[i, y, x, 1])
+                b = np.float32(frames[i, y, x, 2])
+                out[i, y, x] = (
+                    (r > 35) and (r < 140) and (b < np.float32(0.42) * r) and (g > np.float32(0.58) * r)
+                    and (g < np.float32(0.8) * r)
+                )  # fmt: skip
+    return out
+
+
+@njit(cache=True)
+def _water_mask(frames):
+    n, h, w, _ = frames.shape
+    out = np.zeros((n, h, w), np.bool_)
+    for i in range(n):
+        for y in range(h):
+            for x in range(w):
+                r = np.float32(frames[i, y, x, 0])
+                g = np.float32(frames[i, y, x, 1])
+                b = np.float32(frames[i, y, x, 2])
+                out[i, y, x] = (b > np.float32(1.8) * r) and (b > np.float32(1.4) * g)
+    return out
 
 
 class ExplorerPolicy(Policy):
@@ -93,24 +127,24 @@ class ExplorerPolicy(Policy):
             self.aim[i] = -1
             self.near[i] = False
             if self._prev is not None:
-                self._prev[i] = -1
+                self._prev[i] = None
 
     def act(self, obs: np.ndarray, info: dict[str, Any] | None = None, mask: np.ndarray | None = None) -> np.ndarray:
         obs = self._check_batch(obs)
         info = info or {}
-        frames = obs.astype(np.int16)
         if self._prev is None:
-            self._prev = np.full_like(frames, -1)
+            self._prev = [None] * self.num_envs
         logs = log_mask(obs)
+        known = {k: info[k] for k in INFO_KEYS if k in info}  # each key once (a vector env's info builds arrays)
         actions = np.zeros((self.num_envs, 3), dtype=np.int64)
         for i in range(self.num_envs) if mask is None else np.flatnonzero(mask):
-            actions[i] = self._act_one(i, frames[i], logs[i], {k: info[k][i] for k in INFO_KEYS if k in info})
+            actions[i] = self._act_one(i, obs[i], logs[i], {k: v[i] for k, v in known.items()})
             self.last_move[i] = actions[i, 0]
             if actions[i, 1] == PITCH_UP:
                 self.pitch[i] = min(self.pitch[i] + PITCH_STEP, MAX_PITCH)
             elif actions[i, 1] == PITCH_DOWN:
                 self.pitch[i] = max(self.pitch[i] - PITCH_STEP, -MAX_PITCH)
-        self._prev = frames
+        self._prev = list(obs.copy())  # this step's frames (the pixel test for a blocked move compares them)
         return actions
 
     # -------------------------------------------------------------------------------------------------- logic
@@ -120,7 +154,7 @@ class ExplorerPolicy(Policy):
         if "blocked" in info:
             return bool(info["blocked"])
         prev = self._prev[i]
-        return bool(prev[0, 0, 0] >= 0 and np.abs(frame - prev).mean() < 1.0)
+        return bool(prev is not None and np.abs(frame.astype(np.int16) - prev).mean() < 1.0)
 
     def _act_one(self, i: int, frame: np.ndarray, logs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         rng = self.rng
@@ -132,7 +166,7 @@ class ExplorerPolicy(Policy):
         if self.plan[i]:
             return np.array(self.plan[i].pop(0))
         h, w = logs.shape
-        ahead = frame[h // 2 :, w // 4 : 3 * w // 4].astype(np.uint8)
+        ahead = frame[h // 2 :, w // 4 : 3 * w // 4]
         if water_mask(ahead).mean() > 0.5 and rng.random() < 0.3:  # water ahead: head for land
             turn = YAW_LEFT if rng.random() < 0.5 else YAW_RIGHT
             self.plan[i] = [[NOOP, turn, ACT_NOOP]] * int(rng.integers(2, 7) * TURN)

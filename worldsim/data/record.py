@@ -106,6 +106,9 @@ class _BatchInfo(Mapping):
     def __getitem__(self, key):
         return np.asarray([s.last_info[key] for s in self.stashes])
 
+    def __contains__(self, key):  # without building the array, as Mapping's default would
+        return key in self.stashes[0].last_info
+
     def __iter__(self):
         return iter(self.stashes[0].last_info)
 
