@@ -212,9 +212,10 @@ def bench_sampler(model: str = "voxel", preset: str = "cpu", steps: list | None 
                 passes = max(k, 2)  # network passes per frame (one step needs a separate commit pass)
                 curve.append({"batch": b, "steps": k, "fps": round(b / dt, 1), "dit_fps": round(b / dit_only, 1),
                               "gflops": round(dit.flops_per_frame() * passes * b / dit_only / 1e9, 1)})  # fmt: skip
-        # the KV cache against recomputing the whole window of ctx + 1 frames on every pass
+        # the KV cache against recomputing the whole window of ctx + 1 frames on every pass, by batch size: at
+        # batch 1 both paths stream every weight once per pass, which the cache cannot save
         speedups = {}
-        for b in (1, 32):
+        for b in (1, 4, 8, 32):
             s = wm.sampler(batch=b, seeds=list(range(b)))
             ctx_latents = torch.randn(b, ctx, *dit.cfg.latent_shape)
             ctx_actions = torch.zeros(b, ctx - 1, dit.action_width)
@@ -232,6 +233,7 @@ def bench_sampler(model: str = "voxel", preset: str = "cpu", steps: list | None 
         "fps_b32": default.get((32, k), {}).get("fps"),
         "kv_cache_speedup": speedups[1],
         "kv_cache_speedup_b32": speedups[32],
+        "kv_cache_speedup_by_batch": speedups,
         "window": ctx + 1,
         "dit_gflops_b32": default.get((32, k), {}).get("gflops"),
         "matmul_peak_gflops": round(peak, 1),
