@@ -35,19 +35,22 @@ def log_mask(frames: np.ndarray) -> np.ndarray:
     """
     frames = np.ascontiguousarray(frames, dtype=np.uint8)
     flat = frames.reshape(-1, *frames.shape[-3:])
-    return _log_mask(flat).reshape(frames.shape[:-1])
+    return _pixel_mask(flat, BARK).reshape(frames.shape[:-1])
 
 
 def water_mask(frames: np.ndarray) -> np.ndarray:
     """Pixels that look like water (deep blue; the sky is paler): (..., H, W, 3) uint8 -> (..., H, W) bool."""
     frames = np.ascontiguousarray(frames, dtype=np.uint8)
     flat = frames.reshape(-1, *frames.shape[-3:])
-    return _water_mask(flat).reshape(frames.shape[:-1])
+    return _pixel_mask(flat, WATER).reshape(frames.shape[:-1])
 
 
 # the pixel tests run on every frame the explorer sees (recording calls it at thousands of frames/s): compiled
+BARK, WATER = 0, 1
+
+
 @njit(cache=True)
-def _log_mask(frames):
+def _pixel_mask(frames, kind):
     n, h, w, _ = frames.shape
     out = np.zeros((n, h, w), np.bool_)
     for i in range(n):
@@ -56,24 +59,13 @@ def _log_mask(frames):
                 r = np.float32(frames[i, y, x, 0])
                 g = np.float32(frames[i, y, x, 1])
                 b = np.float32(frames[i, y, x, 2])
-                out[i, y, x] = (
-                    (r > 35) and (r < 140) and (b < np.float32(0.42) * r) and (g > np.float32(0.58) * r)
-                    and (g < np.float32(0.8) * r)
-                )  # fmt: skip
-    return out
-
-
-@njit(cache=True)
-def _water_mask(frames):
-    n, h, w, _ = frames.shape
-    out = np.zeros((n, h, w), np.bool_)
-    for i in range(n):
-        for y in range(h):
-            for x in range(w):
-                r = np.float32(frames[i, y, x, 0])
-                g = np.float32(frames[i, y, x, 1])
-                b = np.float32(frames[i, y, x, 2])
-                out[i, y, x] = (b > np.float32(1.8) * r) and (b > np.float32(1.4) * g)
+                if kind == BARK:
+                    out[i, y, x] = (
+                        (r > 35) and (r < 140) and (b < np.float32(0.42) * r) and (g > np.float32(0.58) * r)
+                        and (g < np.float32(0.8) * r)
+                    )  # fmt: skip
+                else:
+                    out[i, y, x] = (b > np.float32(1.8) * r) and (b > np.float32(1.4) * g)
     return out
 
 
