@@ -16,6 +16,11 @@ Because every frame has its own level and attention is causal, one window trains
 generating a first frame from nothing (no earlier frames), continuing a clip (earlier frames clean or lightly
 noised), and denoising under noised context.
 
+Previous-frame input (``DiTConfig.prev_frame``): with ``clean_prev`` every frame reads the *clean* latent of the
+frame before it, noised only to a context level ``U[0, context_max_t]``, whatever level that frame itself has in
+the window. That is what the sampler gives it (the newest committed latent), so every target trains in the exact
+situation of a dream step; without it a target's neighbour is often itself a noisy target.
+
 Loss: the mean squared velocity error over the frames that are not context (a velocity is undefined as t -> 0:
 it would ask the network to recover noise it cannot see), plus ``reward_weight`` times the reward MSE and
 ``termination_weight`` times the termination binary cross-entropy, on every transition in the window (the heads
@@ -38,6 +43,7 @@ class DiffusionConfig:
     context_max_t: float = 0.1  # context frames get t ~ U[0, this]
     prefix_prob: float = 0.5  # share of windows in the rollout pattern (a context prefix, then targets)
     uniform_prob: float = 0.5  # share of target levels drawn uniformly from [0, 1] rather than logit-normal
+    clean_prev: bool = True  # the previous-frame input is the clean (context-noised) latent, as when sampling
     reward_weight: float = 1.0  # weight of the reward MSE
     termination_weight: float = 0.1  # weight of the termination BCE
 
@@ -74,7 +80,14 @@ def diffusion_loss(model, batch: dict[str, torch.Tensor], cfg: DiffusionConfig, 
     b, t_len = x0.shape[:2]
     t, ctx = sample_noise_levels((b, t_len), cfg, generator, x0.device)
     noise = torch.randn(x0.shape, generator=generator, device=x0.device)
-    v_pred, r_pred, term_logit = model(add_noise(x0, t, noise), t, batch["actions"], batch["has_action"])
+    prev = None  # the model shifts its own noisy input
+    if cfg.clean_prev:
+        prev_t = torch.rand((b, t_len), generator=generator, device=x0.device) * cfg.context_max_t
+        prev_noise = torch.randn(x0.shape, generator=generator, device=x0.device)
+        prev = add_noise(x0, prev_t, prev_noise)
+        prev = torch.cat([torch.zeros_like(prev[:, :1]), prev[:, :-1]], dim=1)
+    x_t = add_noise(x0, t, noise)
+    v_pred, r_pred, term_logit = model(x_t, t, batch["actions"], batch["has_action"], prev=prev)
     target = noise - x0
     per_frame = (v_pred - target).pow(2).mean(dim=(2, 3, 4))  # (B, T)
     weight = (~ctx).float()
