@@ -21,8 +21,10 @@ class Policy(ABC):
     the env's ``info`` in vector-env layout (a dict of arrays whose first axis is the env index; keys may be
     missing, as in a dream, and policies must cope). It returns actions with the same leading axis; with ``mask``
     (bool, one per env) only the envs where it is True need real actions, and a policy may skip the others.
-    ``reset(mask)`` forgets the per-env state of the envs where ``mask`` is True (all when None): call it whenever
-    those envs reset. ``act_single`` is the same for one unbatched env.
+    ``reset(mask, seeds)`` forgets the per-env state of the envs where ``mask`` is True (all when None): call it
+    whenever those envs reset. Every env has its own random generator (``self.rngs[i]``); ``seeds`` (one per env,
+    or None) reseeds those of the reset envs, so an episode's actions follow from its seed and observations alone,
+    whichever env slot or process plays it. ``act_single`` is the same for one unbatched env.
     """
 
     def __init__(self, action_space: gym.Space, num_envs: int = 1, seed: int | None = None):
@@ -31,13 +33,27 @@ class Policy(ABC):
         self.action_space = action_space
         self.num_envs = int(num_envs)
         self.rng = np.random.default_rng(seed)
+        self.rngs = self.rng.spawn(self.num_envs)  # one generator per env
 
     @abstractmethod
     def act(self, obs: np.ndarray, info: dict[str, Any] | None = None, mask: np.ndarray | None = None) -> np.ndarray:
         """Actions for a batch of observations (leading axis: env index)."""
 
-    def reset(self, mask: np.ndarray | None = None) -> None:  # noqa: B027 - stateless policies keep this
-        """Forget the state of the envs where ``mask`` is True (all when None)."""
+    def reset(self, mask: np.ndarray | None = None, seeds=None) -> None:
+        """Forget the state of the envs where ``mask`` is True (all when None); reseed their generators from
+        ``seeds`` (a sequence with one int or None per env) where given. Subclasses extend this."""
+        if seeds is None:
+            return
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"seeds must have one entry per env ({self.num_envs}), got {len(seeds)}")
+        mask = np.ones(self.num_envs, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        for i in np.flatnonzero(mask):
+            if seeds[i] is not None:
+                self.rngs[i] = np.random.default_rng([int(seeds[i]), 0x5EED])
+                self._reseeded(i)
+
+    def _reseeded(self, i: int) -> None:  # noqa: B027 - policies with more per-env randomness extend this
+        """Env ``i``'s generator was just reseeded."""
 
     def act_single(self, obs: np.ndarray, info: dict[str, Any] | None = None):
         """The action for one unbatched observation (requires ``num_envs == 1``)."""

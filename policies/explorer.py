@@ -69,6 +69,38 @@ def _pixel_mask(frames, kind):
     return out
 
 
+@njit(cache=True)
+def _features(frames):
+    """Everything the explorer reads off its frames, in one pass: the bark mask (n, h, w), bark pixels per column
+    (n, w) and in all (n,), and the share of water in the lower middle of the view, where it would walk (n,)."""
+    n, h, w, _ = frames.shape
+    logs = np.zeros((n, h, w), np.bool_)
+    cols = np.zeros((n, w), np.int64)
+    count = np.zeros(n, np.int64)
+    water = np.zeros(n, np.float64)
+    for i in range(n):
+        wet = 0
+        for y in range(h):
+            for x in range(w):
+                r = np.float32(frames[i, y, x, 0])
+                g = np.float32(frames[i, y, x, 1])
+                b = np.float32(frames[i, y, x, 2])
+                if (
+                    (r > 35)
+                    and (r < 140)
+                    and (b < np.float32(0.42) * r)
+                    and (g > np.float32(0.58) * r)
+                    and (g < np.float32(0.8) * r)
+                ):
+                    logs[i, y, x] = True
+                    cols[i, x] += 1
+                    count[i] += 1
+                if y >= h // 2 and w // 4 <= x < 3 * w // 4 and (b > np.float32(1.8) * r) and (b > np.float32(1.4) * g):
+                    wet += 1
+        water[i] = wet / ((h - h // 2) * (3 * w // 4 - w // 4))
+    return logs, cols, count, water
+
+
 class ExplorerPolicy(Policy):
     """Explores the voxel world: walks, turns, jumps over steps, looks around, chops the trees it sees, breaks
     and places blocks now and then, and takes an occasional random action, so recordings show every action and
@@ -97,7 +129,8 @@ class ExplorerPolicy(Policy):
         self._prev = None
         self.reset()
 
-    def reset(self, mask: np.ndarray | None = None) -> None:
+    def reset(self, mask: np.ndarray | None = None, seeds=None) -> None:
+        super().reset(mask, seeds)
         mask = np.ones(self.num_envs, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
         if not hasattr(self, "pitch"):
             n = self.num_envs
@@ -126,11 +159,12 @@ class ExplorerPolicy(Policy):
         info = info or {}
         if self._prev is None:
             self._prev = [None] * self.num_envs
-        logs = log_mask(obs)
+        logs, cols, count, water = _features(np.ascontiguousarray(obs, dtype=np.uint8))
         known = {k: info[k] for k in INFO_KEYS if k in info}  # each key once (a vector env's info builds arrays)
         actions = np.zeros((self.num_envs, 3), dtype=np.int64)
         for i in range(self.num_envs) if mask is None else np.flatnonzero(mask):
-            actions[i] = self._act_one(i, obs[i], logs[i], {k: v[i] for k, v in known.items()})
+            seen = (logs[i], cols[i], int(count[i]), float(water[i]))
+            actions[i] = self._act_one(i, obs[i], seen, {k: v[i] for k, v in known.items()})
             self.last_move[i] = actions[i, 0]
             if actions[i, 1] == PITCH_UP:
                 self.pitch[i] = min(self.pitch[i] + PITCH_STEP, MAX_PITCH)
@@ -148,8 +182,10 @@ class ExplorerPolicy(Policy):
         prev = self._prev[i]
         return bool(prev is not None and np.abs(frame.astype(np.int16) - prev).mean() < 1.0)
 
-    def _act_one(self, i: int, frame: np.ndarray, logs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
-        rng = self.rng
+    def _act_one(self, i: int, frame: np.ndarray, seen: tuple, info: dict[str, Any]) -> np.ndarray:
+        """seen: the frame's bark mask, bark per column, bark pixels, water share ahead (``_features``)."""
+        logs, cols, n_logs, water_ahead = seen
+        rng = self.rngs[i]
         if rng.random() < self.epsilon:
             self.plan[i] = []
             return np.array([rng.integers(5), rng.integers(5), rng.integers(4)])
@@ -157,29 +193,28 @@ class ExplorerPolicy(Policy):
         self.stuck[i] = self.stuck[i] + 1 if blocked else 0
         if self.plan[i]:
             return np.array(self.plan[i].pop(0))
-        h, w = logs.shape
-        ahead = frame[h // 2 :, w // 4 : 3 * w // 4]
-        if water_mask(ahead).mean() > 0.5 and rng.random() < 0.3:  # water ahead: head for land
+        h = logs.shape[0]
+        if water_ahead > 0.5 and rng.random() < 0.3:  # water ahead: head for land
             turn = YAW_LEFT if rng.random() < 0.5 else YAW_RIGHT
             self.plan[i] = [[NOOP, turn, ACT_NOOP]] * int(rng.integers(2, 7) * TURN)
             return np.array([FORWARD, CAM_NOOP, JUMP])
         if self.ignore[i] > 0:
             self.ignore[i] -= 1
-        elif self.chop and logs.sum() >= 2:
-            return self._chop(i, logs, info, blocked)
+        elif self.chop and n_logs >= 2:
+            return self._chop(i, logs, cols, info, blocked)
         self.chopping[i] = 0
         self.aim[i] = -1
         self.near[i] = False
         return self._wander(i, h, blocked, info)
 
-    def _chop(self, i: int, logs: np.ndarray, info: dict[str, Any], blocked: bool) -> np.ndarray:
+    def _chop(self, i: int, logs: np.ndarray, cols: np.ndarray, info: dict[str, Any], blocked: bool) -> np.ndarray:
         h, w = logs.shape
         cy, cx = h // 2, w // 2
         self.chopping[i] += 1
         if self.chopping[i] > 120:  # this tree will not come: walk away and ignore logs for a while
             self.chopping[i] = 0
             self.ignore[i] = 40
-            turn = YAW_LEFT if self.rng.random() < 0.5 else YAW_RIGHT
+            turn = YAW_LEFT if self.rngs[i].random() < 0.5 else YAW_RIGHT
             self.plan[i] = [[NOOP, turn, ACT_NOOP]] * (6 * TURN) + [[FORWARD, CAM_NOOP, ACT_NOOP]] * 10
             return np.array([BACK, CAM_NOOP, ACT_NOOP])
         if "target_block" in info:
@@ -189,7 +224,6 @@ class ExplorerPolicy(Policy):
         if on_log:
             self.chopping[i] = 0
             return np.array([NOOP, CAM_NOOP, BREAK])
-        cols = logs.sum(axis=0)
         # aim at the trunk with the most bark (or, to not dither between two trees, at the one aimed at last,
         # where it still shows at least half as much), and at its bark pixel nearest the crosshair's row
         mass = np.convolve(cols, np.ones(3), mode="same")
@@ -229,7 +263,7 @@ class ExplorerPolicy(Policy):
         return np.array([FORWARD, pitch_fix, ACT_NOOP])
 
     def _wander(self, i: int, h: int, blocked: bool, info: dict[str, Any]) -> np.ndarray:
-        rng = self.rng
+        rng = self.rngs[i]
         if blocked:
             if self.stuck[i] > 3:  # a wall or a cliff: turn away
                 k = int(rng.integers(3, 9)) * TURN

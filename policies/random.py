@@ -16,9 +16,18 @@ class RandomPolicy(Policy):
 
     def __init__(self, action_space: gym.Space, num_envs: int = 1, seed: int | None = None):
         super().__init__(action_space, num_envs, seed)
-        self._space = copy.deepcopy(action_space)
-        self._space.seed(int(self.rng.integers(2**31 - 1)))
+        self._spaces = [copy.deepcopy(action_space) for _ in range(self.num_envs)]
+        for i in range(self.num_envs):
+            self._reseeded(i)
+        self._filler = np.zeros_like(np.asarray(action_space.sample()))  # for envs outside ``mask``
+
+    def _reseeded(self, i: int) -> None:
+        self._spaces[i].seed(int(self.rngs[i].integers(2**31 - 1)))
 
     def act(self, obs: np.ndarray, info: dict[str, Any] | None = None, mask: np.ndarray | None = None) -> np.ndarray:
         self._check_batch(obs)
-        return np.stack([np.asarray(self._space.sample()) for _ in range(self.num_envs)])
+        todo = range(self.num_envs) if mask is None else np.flatnonzero(mask)
+        actions = np.stack([self._filler] * self.num_envs)
+        for i in todo:
+            actions[i] = self._spaces[i].sample()
+        return actions

@@ -21,6 +21,29 @@ def test_random_policy_any_space_batched_and_seeded(space):
     assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda n: RandomPolicy(gym.spaces.MultiDiscrete([5, 5, 4]), n, seed=n),
+        lambda n: ExplorerPolicy(gym.spaces.MultiDiscrete([5, 5, 4]), n, seed=n),
+    ],
+)
+def test_reseeded_env_acts_the_same_in_any_batch_slot(make):
+    """After reset(seeds=...), an env's actions follow from its seed and observations, not from its slot, the
+    batch size, or the other envs (what lets the recorder hand episodes to whichever env is free)."""
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (30, 3, 16, 16, 3), dtype=np.uint8)
+    solo, batch = make(1), make(3)
+    solo.reset(seeds=[42])
+    batch.reset(np.array([False, True, False]), seeds=[None, 42, None])
+    for f in frames:
+        a = solo.act(f[1:2])
+        b = batch.act(f, mask=np.array([True, True, False]))
+        assert np.array_equal(a[0], b[1])
+    with pytest.raises(ValueError, match="one entry per env"):
+        batch.reset(seeds=[1, 2])
+
+
 def test_policy_checks_batch_size():
     pol = RandomPolicy(gym.spaces.Discrete(2), num_envs=2)
     with pytest.raises(ValueError, match="batch of 2"):

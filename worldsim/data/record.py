@@ -5,22 +5,27 @@
     worldsim record env_id=CartPole-v1 resize=[64,64] policies={random:1.0} dataset_id=cartpole/random-v0
 
 Each of ``processes`` worker processes steps a Gymnasium vector env of ``envs_per_process`` envs with batched
-policies and sends finished episodes to this process, which appends them to the dataset a few at a time. Frames
-are stored losslessly (uint8, no JPEG). Episode ``e`` of a recipe always gets seed ``seed + e`` and a policy drawn
-from the mix by that seed, so a recipe is reproducible and an interrupted recording resumes where it stopped: run
+policies; whenever one of its envs finishes an episode it takes the next episode of the recipe from a shared
+counter (so no process idles while another still has a queue) and sends the finished one to this process, which
+appends episodes to the dataset a few at a time. Frames travel through shared memory: each env renders straight
+into a frame buffer that this process reads and hands back, so an episode's frames are never pickled or piped.
+Frames are stored losslessly (uint8, no JPEG). Episode ``e`` of a recipe always gets seed ``seed + e``, a policy
+drawn from the mix by that seed, and the policy's randomness seeded by it too, so a recipe is reproducible
+whichever process plays which episode, and an interrupted recording resumes where it stopped: run
 the same command again and the episodes already on disk are skipped. Ctrl-C (or SIGTERM) loses only the episodes
 in flight; the dataset on disk stays loadable with every completed episode.
 """
 
 from __future__ import annotations
 
+import mmap
 import multiprocessing as mp
 import os
 import queue
 import signal
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +33,8 @@ import gymnasium as gym
 import numpy as np
 
 from worldsim.data.dataset import check_compatible, dataset_path, image_observation_space, open_dataset, resize_frames
+
+MAX_SHARED_BYTES = 2 << 30  # frame buffers in shared memory up to this size; beyond it frames are piped
 
 
 @dataclass
@@ -124,9 +131,10 @@ def _numeric(value) -> bool:
 class _Slot:
     """The episode one env of a worker is recording: frames in a reused buffer, the rest in lists."""
 
-    def __init__(self, job: tuple | None, frame_buffer: np.ndarray, first_obs: np.ndarray, first_info: dict):
+    def __init__(self, job: tuple | None, buffer: tuple[int, np.ndarray], first_obs: np.ndarray, first_info: dict):
         self.index, self.seed, self.policy = job if job is not None else (None, None, None)
-        self.frames = frame_buffer
+        self.buffer_id, self.frames = buffer
+        self.shared = True  # the frames are still in the shared buffer (False once an endless episode outgrew it)
         self.n = 0  # frames so far
         self.actions, self.rewards, self.terms, self.truncs, self.infos = [], [], [], [], []
         self.add_frame(first_obs, first_info)
@@ -134,6 +142,7 @@ class _Slot:
     def add_frame(self, frame: np.ndarray, info: dict) -> None:
         if self.n == len(self.frames):  # an env without a step limit: grow
             self.frames = np.concatenate([self.frames, np.empty_like(self.frames)])
+            self.shared = False
         self.frames[self.n] = frame
         self.n += 1
         self.infos.append(info)
@@ -144,9 +153,17 @@ class _Slot:
         self.terms.append(bool(terminated))
         self.truncs.append(bool(truncated))
 
-    def episode(self, resize) -> dict[str, Any]:
-        frames = self.frames[: self.n]
-        frames = resize_frames(frames, tuple(resize)) if resize is not None else frames.copy()
+    def episode(self, resize, pool) -> dict[str, Any]:
+        """The finished episode as a message for the writer: the frames stay in the shared buffer (the message
+        names it) unless they were resized, outgrew it, or there is no shared pool; then they travel in the
+        message and ``buffer`` is None (the worker keeps the buffer)."""
+        frames, buffer = self.frames[: self.n], None
+        if resize is not None:
+            frames = resize_frames(frames, tuple(resize))
+        elif self.shared and pool is not None:
+            frames, buffer = None, self.buffer_id
+        else:
+            frames = frames.copy()
         infos = {}
         for key, value in self.infos[0].items():  # numeric keys of one shape all episode long
             if not _numeric(value):
@@ -157,6 +174,8 @@ class _Slot:
                 continue
         return {
             "index": self.index,
+            "buffer": buffer,
+            "frames": self.n,
             "seed": self.seed,
             "policy": self.policy,
             "observations": frames,
@@ -168,8 +187,37 @@ class _Slot:
         }
 
 
-def _worker(rank: int, cfg: RecordConfig, plan: list, out: mp.Queue, stop: mp.Event) -> None:
-    """Record the episodes of ``plan`` and put each finished one on ``out``; None when done."""
+class _FramePool:
+    """Frame buffers in anonymous shared memory, mapped before the workers fork so that parent and workers see the
+    same pages: worker ``r`` owns buffers ``r * per, ..., r * per + per - 1``; it renders episodes into them, and the
+    writer hands each back through the worker's ``free`` queue once the episode is on disk."""
+
+    def __init__(self, ctx, workers: int, per_worker: int, frames: int, frame_shape: tuple):
+        self.per = per_worker
+        count = workers * per_worker
+        self._map = mmap.mmap(-1, max(count * frames * int(np.prod(frame_shape)), 1))
+        self.buffers = np.frombuffer(self._map, np.uint8).reshape(count, frames, *frame_shape)
+        self.free = [ctx.Queue() for _ in range(workers)]
+
+    def owned(self, rank: int) -> list[int]:
+        return list(range(rank * self.per, (rank + 1) * self.per))
+
+    def release(self, buffer_id: int) -> None:
+        self.free[buffer_id // self.per].put(buffer_id)
+
+
+def _next_job(counter, plan: list):
+    """The next episode of the recipe nobody has taken yet (shared by all workers), or None."""
+    with counter.get_lock():
+        j = counter.value
+        if j >= len(plan):
+            return None
+        counter.value = j + 1
+    return plan[j]
+
+
+def _worker(rank: int, cfg: RecordConfig, plan: list, counter, pool, out: mp.Queue, stop: mp.Event) -> None:
+    """Record episodes of ``plan`` taken from ``counter`` and put each finished one on ``out``; None when done."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     import worldsim  # noqa: F401  (registers env ids in this process)
     from worldsim.policies import make_policy
@@ -184,23 +232,59 @@ def _worker(rank: int, cfg: RecordConfig, plan: list, out: mp.Queue, stop: mp.Ev
     space = envs.single_action_space
     spec = stashes[0].spec
     limit = cfg.max_episode_steps or (spec.max_episode_steps if spec else None) or 1000
-    buffers = [np.empty((limit + 1, *envs.single_observation_space.shape), np.uint8) for _ in range(k)]
+    if pool is not None:
+        free = pool.owned(rank)
+        buffers = pool.buffers
+    else:  # no shared memory (spawned workers): private buffers, frames travel in the messages
+        free = list(range(k))
+        buffers = [np.empty((limit + 1, *envs.single_observation_space.shape), np.uint8) for _ in range(k)]
+
+    parent = os.getppid()
+    scratch: list[np.ndarray] = []  # frames of an env with no episode left to play (stepped, never kept)
+
+    def take_buffer(job) -> tuple[int, np.ndarray] | None:
+        if job is None:
+            if not scratch:
+                scratch.append(np.empty((limit + 1, *envs.single_observation_space.shape), np.uint8))
+            return -1, scratch[0]
+        while not free:  # every buffer is with the writer: wait until it hands one back
+            if stop.is_set() or os.getppid() != parent:
+                return None
+            try:
+                free.append(pool.free[rank].get(timeout=0.2))
+            except queue.Empty:
+                continue
+        b = free.pop()
+        return b, buffers[b]
+
     policies = {n: make_policy(n, space, k, seed=cfg.seed * 7919 + rank) for n in {p for _, _, p in plan}}
-    todo = list(plan)
-    jobs = [todo.pop(0) if todo else None for _ in range(k)]
+    jobs = [_next_job(counter, plan) for _ in range(k)]
     obs, _ = envs.reset(seed=[j[1] if j else None for j in jobs])
-    slots = [_Slot(jobs[i], buffers[i], obs[i], stashes[i].last_info) for i in range(k)]
+    seeds = [j[1] if j else None for j in jobs]
+    for p in policies.values():
+        p.reset(None, seeds)  # each episode's policy randomness follows from its seed
+    slots = [_Slot(jobs[i], take_buffer(jobs[i]), obs[i], stashes[i].last_info) for i in range(k)]
     batch_info = _BatchInfo(stashes)
-    parent, steps = os.getppid(), 0
+    steps = 0
+
+    def who_plays() -> dict[str, np.ndarray]:  # policy name -> the envs it plays (changes only at resets)
+        masks = {n: np.array([s.policy == n for s in slots]) for n in policies}
+        return {n: m for n, m in masks.items() if m.any()}
+
+    users = who_plays()
     while any(s.index is not None for s in slots) and not stop.is_set():
         steps += 1
         if steps % 64 == 0 and os.getppid() != parent:  # the recorder was killed: do not run on as an orphan
             out.cancel_join_thread()  # nobody reads the queue any more; exit without waiting on it
             envs.close()
             return
-        users = {n: np.array([s.policy == n for s in slots]) for n in policies}
-        proposals = {n: p.act(obs, batch_info, users[n]) for n, p in policies.items() if users[n].any()}
-        actions = np.stack([proposals[s.policy][i] if s.policy else space.sample() for i, s in enumerate(slots)])
+        proposals = [(users[n], policies[n].act(obs, batch_info, users[n])) for n in users]
+        if len(proposals) == 1 and proposals[0][0].all():  # one policy plays every env
+            actions = proposals[0][1]
+        else:
+            actions = np.stack([space.sample() for _ in slots])  # envs with no episode left: anything
+            for mask, proposal in proposals:
+                actions[mask] = proposal[mask]
         obs, rewards, terms, truncs, _ = envs.step(actions)
         done = np.logical_or(terms, truncs)
         for i, slot in enumerate(slots):
@@ -208,16 +292,29 @@ def _worker(rank: int, cfg: RecordConfig, plan: list, out: mp.Queue, stop: mp.Ev
             slot.add_frame(obs[i], stashes[i].last_info)
         if not done.any():
             continue
+        seeds = [None] * k
         for i in np.flatnonzero(done):
-            if slots[i].index is not None:
-                out.put(slots[i].episode(cfg.resize))
-            jobs[i] = todo.pop(0) if todo else None
-        obs, _ = envs.reset(seed=[jobs[i][1] if d and jobs[i] else None for i, d in enumerate(done)],
-                            options={"reset_mask": done})  # fmt: skip
-        for i in np.flatnonzero(done):
-            slots[i] = _Slot(jobs[i], buffers[i], obs[i], stashes[i].last_info)
+            slot = slots[i]
+            if slot.index is not None:
+                episode = slot.episode(cfg.resize, pool)
+                out.put(episode)
+                if episode["buffer"] is None:  # the frames went in the message: the buffer is still ours
+                    free.append(slot.buffer_id)
+            jobs[i] = _next_job(counter, plan)
+            seeds[i] = jobs[i][1] if jobs[i] else None
+        obs, _ = envs.reset(seed=seeds, options={"reset_mask": done})
         for p in policies.values():
-            p.reset(done)
+            p.reset(done, seeds)
+        for i in np.flatnonzero(done):
+            buffer = take_buffer(jobs[i])  # None: told to stop (or orphaned) while waiting for a buffer
+            slots[i] = _Slot(jobs[i], buffer, obs[i], stashes[i].last_info) if buffer is not None else None
+        if any(s is None for s in slots):
+            if os.getppid() != parent:
+                out.cancel_join_thread()
+                envs.close()
+                return
+            break
+        users = who_plays()
     envs.close()
     out.put(None)
 
@@ -285,7 +382,7 @@ def record(cfg: RecordConfig) -> dict:
     import worldsim  # noqa: F401
 
     probe = make_recording_env(cfg.env_id, cfg.env_kwargs, cfg.max_episode_steps)
-    obs_space = probe.observation_space
+    obs_space = env_obs_space = probe.observation_space
     if cfg.resize is not None:
         h, w = (int(x) for x in cfg.resize)
         obs_space = gym.spaces.Box(0, 255, (h, w, 3), np.uint8)
@@ -309,18 +406,36 @@ def record(cfg: RecordConfig) -> dict:
         return {**summary, "episodes": 0, "frames": 0, "frames_per_s": 0.0, "interrupted": False}
 
     n_proc = max(1, min(cfg.processes, len(plan)))
-    # fork starts workers with this process's imports and compiled renderer already loaded
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    out, stop = ctx.Queue(maxsize=64), ctx.Event()
+    envs_per_process = max(1, min(cfg.envs_per_process, -(-len(plan) // n_proc)))
+    limit = cfg.max_episode_steps or gym.spec(cfg.env_id).max_episode_steps or 1000
+    # fork starts workers with this process's imports and compiled renderer already loaded, and shares memory
+    fork = "fork" in mp.get_all_start_methods()
+    ctx = mp.get_context("fork" if fork else "spawn")
+    out, stop, counter = ctx.Queue(maxsize=64), ctx.Event(), ctx.Value("q", 0)
+    per_worker = envs_per_process + cfg.flush_every + 1  # envs recording + episodes waiting to be written
+    pool_bytes = n_proc * per_worker * (limit + 1) * int(np.prod(env_obs_space.shape))
+    pool = None
+    if fork and pool_bytes <= MAX_SHARED_BYTES:
+        pool = _FramePool(ctx, n_proc, per_worker, limit + 1, env_obs_space.shape)
+    run = replace(cfg, envs_per_process=envs_per_process)
     workers = [
-        ctx.Process(target=_worker, args=(r, cfg, plan[r::n_proc], out, stop), daemon=True) for r in range(n_proc)
+        ctx.Process(target=_worker, args=(r, run, plan, counter, pool, out, stop), daemon=True) for r in range(n_proc)
     ]
     for w in workers:
         w.start()
 
+    def write(episodes: list[dict]) -> None:
+        for ep in episodes:  # frames left in shared memory: read them in place
+            if ep["buffer"] is not None:
+                ep["observations"] = pool.buffers[ep["buffer"]][: ep["frames"]]
+        writer.write(episodes)
+        for ep in episodes:  # on disk now: the worker may reuse the buffer
+            if ep["buffer"] is not None:
+                ep["observations"] = None
+                pool.release(ep["buffer"])
+
     from tqdm import tqdm
 
-    limit = cfg.max_episode_steps or gym.spec(cfg.env_id).max_episode_steps or 1000
     bar = tqdm(
         total=len(plan) * limit, unit="frame", desc=f"record {cfg.dataset_id}", disable=not cfg.progress, smoothing=0.05
     )
@@ -351,7 +466,7 @@ def record(cfg: RecordConfig) -> dict:
             frames += len(ep["rewards"])
             bar.update(len(ep["rewards"]))
             if len(pending) >= cfg.flush_every:
-                writer.write(pending)
+                write(pending)
                 written += len(pending)
                 pending = []
         if requested:  # stop the workers, keep the episodes that did finish
@@ -369,7 +484,7 @@ def record(cfg: RecordConfig) -> dict:
                     pending.append(ep)
                     frames += len(ep["rewards"])
     finally:
-        writer.write(pending)
+        write(pending)
         written += len(pending)
         for sig, handler in old.items():
             signal.signal(sig, handler)
