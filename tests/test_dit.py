@@ -13,9 +13,9 @@ from worldsim.sampler import Sampler, SamplerConfig
 SPACE = gym.spaces.MultiDiscrete([5, 5, 4])
 
 
-def tiny(space=SPACE, perturb=True, seed=0) -> DiT:
+def tiny(space=SPACE, perturb=True, seed=0, output="residual") -> DiT:
     torch.manual_seed(seed)
-    model = DiT(DiTConfig(latent_shape=(4, 4, 4), action_space=space_to_json(space), **PRESETS["tiny"]))
+    model = DiT(DiTConfig(latent_shape=(4, 4, 4), action_space=space_to_json(space), output=output, **PRESETS["tiny"]))
     if perturb:  # leave the adaLN-Zero start so that every path carries signal
         with torch.no_grad():
             for p in model.parameters():
@@ -38,9 +38,23 @@ def test_shapes():
     assert v.shape == (2, 5, 4, 4, 4) and r.shape == (2, 5) and term.shape == (2, 5)
 
 
-def test_zero_output_at_adaln_zero_init():
-    v, _, _ = tiny(perturb=False)(*inputs())
+def test_zero_head_at_adaln_zero_init():
+    """adaLN-Zero: the head starts at zero. A velocity head outputs zero; a residual head's clean frame is the
+    previous frame's latent (the untrained model copies the last frame; zeros before the first frame)."""
+    x, t, a, has = inputs()
+    v, _, _ = tiny(perturb=False, output="velocity")(x, t, a, has)
     assert torch.count_nonzero(v) == 0
+    v, _, _ = tiny(perturb=False)(x, t, a, has)
+    x0 = x - t[..., None, None, None] * v
+    prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
+    torch.testing.assert_close(x0, prev, atol=1e-5, rtol=1e-5)
+
+
+def test_residual_head_needs_the_previous_frame():
+    with pytest.raises(ValueError, match="prev_frame"):
+        DiTConfig(latent_shape=(4, 4, 4), action_space=space_to_json(SPACE), prev_frame=False)
+    with pytest.raises(ValueError, match="output must be one of"):
+        DiTConfig(latent_shape=(4, 4, 4), action_space=space_to_json(SPACE), output="x0")
 
 
 def test_block_causal_later_frames_change_nothing_earlier():
@@ -175,7 +189,7 @@ def test_previous_frame_input_and_warm_start_from_a_model_without_it():
     from worldsim.checkpoint import CheckpointError
     from worldsim.train.train_dit import warm_start_state
 
-    donor = tiny()
+    donor = tiny(output="velocity")
     old_cfg = replace(donor.cfg, prev_frame=False)
     torch.manual_seed(1)
     old = DiT(old_cfg)
@@ -194,3 +208,15 @@ def test_previous_frame_input_and_warm_start_from_a_model_without_it():
     assert not torch.allclose(v1[:, 2], v2[:, 2])
     with pytest.raises(CheckpointError, match="init_from"):
         warm_start_state(donor, replace(donor.cfg, dim=64, heads=2), "donor")
+    # a velocity head becomes a residual one: the same body and reward/termination heads, and a head at zero,
+    # so the warm-started model copies the last frame until it learns the change
+    res_cfg = replace(donor.cfg, output="residual")
+    res = DiT(res_cfg)
+    res.load_state_dict(warm_start_state(donor, res_cfg, "donor"))
+    v, r, term = res.eval()(x, t, a, has)
+    _, r_old, term_old = donor(x, t, a, has)
+    prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
+    torch.testing.assert_close(x - t[..., None, None, None] * v, prev, atol=1e-5, rtol=1e-5)
+    assert torch.allclose(r, r_old, atol=1e-6) and torch.allclose(term, term_old, atol=1e-6)
+    with pytest.raises(CheckpointError, match="init_from"):
+        warm_start_state(res, donor.cfg, "residual donor")

@@ -86,7 +86,8 @@ class WorldModel:
 
 def build_dit(config: dict, path) -> DiT:
     try:
-        cfg = DiTConfig(**{"prev_frame": False, **config})  # saved before the field existed: no previous-frame input
+        # fields saved before they existed take the behaviour of that time: no previous-frame input, velocity head
+        cfg = DiTConfig(**{"prev_frame": False, "output": "velocity", **config})
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: its DiT config does not fit this worldsim: {exc}") from exc
     return DiT(cfg)

@@ -10,6 +10,13 @@ block-causal over frames (a frame sees itself and earlier frames only) with rota
 column), so neither the resolution nor the window length is baked into the weights. Two small heads predict the
 reward and the termination of the transition into each frame.
 
+Output (``output``): with ``"residual"`` the head predicts how the clean frame differs from the previous frame's
+latent, ``x0_hat = prev + head``, and ``forward`` turns that into the velocity ``(x_t - x0_hat) / t``; a frame
+where nothing moved is then the zero map (the head starts at zero: the untrained model copies the last frame),
+where a velocity head has to carry the input noise through every block and LayerNorm to cancel it again, which
+capped next-frame accuracy below what simply copying gives. ``"velocity"`` (models trained before the field
+existed) predicts the velocity directly.
+
 The network only maps (noisy latents, noise levels, actions) to a velocity; the objective lives in
 ``worldsim/diffusion.py`` and the sampler with its KV cache in ``worldsim/sampler.py``.
 """
@@ -26,6 +33,9 @@ from torch import nn
 
 from worldsim.models.actions import ActionEmbedding, action_dim, space_from_json
 
+OUTPUTS = ("residual", "velocity")
+MIN_T = 1e-3  # a residual head's velocity divides by the noise level: floor it (clean context frames have t = 0)
+
 
 @dataclass
 class DiTConfig:
@@ -38,6 +48,7 @@ class DiTConfig:
     rope_theta: float = 1000.0  # RoPE base
     action_space: dict | None = None  # the action space as JSON (models.actions.space_to_json)
     prev_frame: bool = True  # each frame's tokens also read the previous frame's latent patch (channel concat)
+    output: str = "residual"  # "residual": the head predicts x0 - previous latent; "velocity": the velocity
 
     def __post_init__(self):
         self.latent_shape = tuple(int(s) for s in self.latent_shape)
@@ -46,6 +57,10 @@ class DiTConfig:
             raise ValueError(f"latent size {h}x{w} is not divisible by patch {self.patch}")
         if self.dim % self.heads or (self.dim // self.heads) % 2:
             raise ValueError(f"dim / heads must be an even whole number (RoPE pairs), got {self.dim}/{self.heads}")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
+        if self.output == "residual" and not self.prev_frame:
+            raise ValueError("output='residual' predicts the change from the previous frame: it needs prev_frame=True")
         if self.action_space is None:
             raise ValueError("DiTConfig needs the action space (action_space=space_to_json(env.action_space))")
 
@@ -244,7 +259,7 @@ class DiT(nn.Module):
         return (f[None, :] <= f[:, None])[None, None]
 
     def heads_out(self, h: torch.Tensor, c: torch.Tensor):
-        """Final hidden tokens (B, T, N, D) -> velocity (B, T, C, h, w), reward (B, T), termination logit (B, T)."""
+        """Final hidden tokens (B, T, N, D) -> output head (B, T, C, h, w), reward (B, T), termination logit (B, T)."""
         shift, scale = self.ada_out(c).chunk(2, dim=-1)
         v = self.unpatchify(self.patch_out(modulate(self.norm_out(h), shift, 1 + scale)))
         pooled = h.mean(dim=2)  # (B, T, D)
@@ -259,6 +274,8 @@ class DiT(nn.Module):
         b, nt = x.shape[:2]
         if frame_pos is None:
             frame_pos = torch.arange(nt, device=x.device).expand(b, nt)
+        if self.cfg.prev_frame and prev is None:
+            prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
         h = self.embed(x, prev)  # (B, T, N, D)
         c = self.condition(t, actions, has_action)  # (B, T, D)
         rot = self.rope(frame_pos, self.cfg.grid)  # (B, 1, T*N, dh/2) complex
@@ -267,8 +284,17 @@ class DiT(nn.Module):
         for blk, mods in zip(self.blocks, self.modulations(c)):
             h, k, v = blk(h, c, rot, mask, mods=mods)
             kvs.append((k, v))
-        out = self.heads_out(h, c)
-        return (*out, kvs) if return_kv else out
+        out, r, term = self.heads_out(h, c)
+        out = self.velocity(out, x, t, prev)
+        return (out, r, term, kvs) if return_kv else (out, r, term)
+
+    def velocity(self, head: torch.Tensor, x: torch.Tensor, t: torch.Tensor, prev: torch.Tensor | None):
+        """The velocity from the output head (see ``output`` in the module doc): x, head, prev (B, T, C, h, w);
+        t (B, T)."""
+        if self.cfg.output == "velocity":
+            return head
+        x0 = prev + head
+        return (x - x0) / t.clamp_min(MIN_T)[..., None, None, None]
 
     def forward_cached(self, x, t, actions, has_action, frame_pos, kv_buffers, mask, prev=None):
         """One new frame per sequence against cached earlier frames.
@@ -278,7 +304,8 @@ class DiT(nn.Module):
         frame's keys and values; mask: (B, Lc + N) bool, True where a token may be attended to; prev: (B, 1, C,
         h, w) the latent of the frame before (zeros where there is none). Returns the outputs of ``forward`` for
         the new frame and its per-block (k, v)."""
-        h = self.embed(x, torch.zeros_like(x) if prev is None else prev)  # (B, 1, N, D)
+        prev = torch.zeros_like(x) if prev is None else prev
+        h = self.embed(x, prev)  # (B, 1, N, D)
         c = self.condition(t, actions, has_action)  # (B, 1, D)
         rot = self.rope(frame_pos, self.cfg.grid)  # (B, 1, N, dh/2) complex
         attn_mask = mask[:, None, None, :]  # (B, 1, 1, Lc + N)
@@ -286,7 +313,8 @@ class DiT(nn.Module):
         for blk, buf, mods in zip(self.blocks, kv_buffers, self.modulations(c)):
             h, k, v = blk(h, c, rot, attn_mask, buf, mods)
             kvs.append((k, v))
-        return (*self.heads_out(h, c), kvs)
+        out, r, term = self.heads_out(h, c)
+        return self.velocity(out, x, t, prev), r, term, kvs
 
     def flops_per_frame(self) -> float:
         """Approximate forward FLOPs for one frame's tokens (matmuls only, attention over one frame of keys)."""

@@ -55,6 +55,7 @@ class TrainDiTConfig:
     seed: int = 0
     threads: int = 2  # torch CPU threads per process
     resume: bool = True
+    output: str = "residual"  # DiT head: "residual" (x0 minus the previous latent) or "velocity" (models/dit.py)
     init_from: str | None = None  # with no checkpoint to resume: start from this world model's DiT (and its step)
     progress: bool = True
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
@@ -63,13 +64,26 @@ class TrainDiTConfig:
 
 def warm_start_state(donor, dcfg: DiTConfig, name: str) -> dict:
     """The donor DiT's weights for a model of config ``dcfg``. A donor without the previous-frame input gets it
-    with zero weights, which leaves its function unchanged; any other difference is an error."""
+    with zero weights, which leaves its function unchanged; a velocity head becomes a residual head with zero
+    weights (the model starts as copying the last frame, its body as trained); any other difference is an error."""
     state = donor.state_dict()
-    if replace(donor.cfg, prev_frame=dcfg.prev_frame) != dcfg or (donor.cfg.prev_frame and not dcfg.prev_frame):
+    same = replace(donor.cfg, prev_frame=dcfg.prev_frame, output=dcfg.output) == dcfg
+    if (
+        not same
+        or (donor.cfg.prev_frame and not dcfg.prev_frame)
+        or (donor.cfg.output, dcfg.output)
+        == (
+            "residual",
+            "velocity",
+        )
+    ):
         raise CheckpointError(f"init_from={name} holds a DiT with config {donor.cfg}, not {dcfg}")
     if dcfg.prev_frame and not donor.cfg.prev_frame:
         w = state["patch_in.weight"]
         state["patch_in.weight"] = torch.cat([w, torch.zeros_like(w)], dim=1)
+    if dcfg.output != donor.cfg.output:
+        state["patch_out.weight"] = torch.zeros_like(state["patch_out.weight"])
+        state["patch_out.bias"] = torch.zeros_like(state["patch_out.bias"])
     return state
 
 
@@ -124,7 +138,8 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     # ---- model, EMA, optimizer, resume
     if cfg.dit not in PRESETS:
         raise ValueError(f"unknown DiT preset {cfg.dit!r}; choose from {sorted(PRESETS)}")
-    dcfg = DiTConfig(latent_shape=tuple(meta["latent_shape"]), action_space=meta["action_space"], **PRESETS[cfg.dit])
+    dcfg = DiTConfig(latent_shape=tuple(meta["latent_shape"]), action_space=meta["action_space"], output=cfg.output,
+                     **PRESETS[cfg.dit])  # fmt: skip
     torch.manual_seed(cfg.seed)
     data_rng = np.random.default_rng([cfg.seed, rank])
     model = DiT(dcfg)
