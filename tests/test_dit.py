@@ -44,10 +44,16 @@ def test_zero_head_at_adaln_zero_init():
     x, t, a, has = inputs()
     v, _, _ = tiny(perturb=False, output="velocity")(x, t, a, has)
     assert torch.count_nonzero(v) == 0
-    v, _, _ = tiny(perturb=False)(x, t, a, has)
-    x0 = x - t[..., None, None, None] * v
+    model = tiny(perturb=False)
     prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
-    torch.testing.assert_close(x0, prev, atol=1e-5, rtol=1e-5)
+    ones = torch.ones_like(t)
+    v, _, _ = model(x, ones, a, has)  # from pure noise: the previous frame
+    torch.testing.assert_close(x - v, prev, atol=1e-5, rtol=1e-5)
+    v, _, _ = model(x, ones * 1e-6, a, has)  # (almost) clean: the input itself
+    torch.testing.assert_close(x - 1e-6 * v, x, atol=1e-3, rtol=1e-3)
+    v, _, _ = model(x, t, a, has)  # in between: the variance-weighted blend of the two
+    ca, cb, _ = model.precondition(t)
+    torch.testing.assert_close(x - t[..., None, None, None] * v, ca * x + cb * prev, atol=1e-5, rtol=1e-5)
 
 
 def test_residual_head_needs_the_previous_frame():
@@ -213,10 +219,10 @@ def test_previous_frame_input_and_warm_start_from_a_model_without_it():
     res_cfg = replace(donor.cfg, output="residual")
     res = DiT(res_cfg)
     res.load_state_dict(warm_start_state(donor, res_cfg, "donor"))
-    v, r, term = res.eval()(x, t, a, has)
-    _, r_old, term_old = donor(x, t, a, has)
+    v, r, term = res.eval()(x, torch.ones_like(t), a, has)
+    _, r_old, term_old = donor(x, torch.ones_like(t), a, has)
     prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
-    torch.testing.assert_close(x - t[..., None, None, None] * v, prev, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(x - v, prev, atol=1e-5, rtol=1e-5)
     assert torch.allclose(r, r_old, atol=1e-6) and torch.allclose(term, term_old, atol=1e-6)
     with pytest.raises(CheckpointError, match="init_from"):
         warm_start_state(res, donor.cfg, "residual donor")

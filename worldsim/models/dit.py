@@ -10,12 +10,17 @@ block-causal over frames (a frame sees itself and earlier frames only) with rota
 column), so neither the resolution nor the window length is baked into the weights. Two small heads predict the
 reward and the termination of the transition into each frame.
 
-Output (``output``): with ``"residual"`` the head predicts how the clean frame differs from the previous frame's
-latent, ``x0_hat = prev + head``, and ``forward`` turns that into the velocity ``(x_t - x0_hat) / t``; a frame
-where nothing moved is then the zero map (the head starts at zero: the untrained model copies the last frame),
-where a velocity head has to carry the input noise through every block and LayerNorm to cancel it again, which
-capped next-frame accuracy below what simply copying gives. ``"velocity"`` (models trained before the field
-existed) predicts the velocity directly.
+Output (``output``): with ``"residual"`` the head is preconditioned around the previous frame, as EDM
+preconditions around zero: the clean latent is estimated as ``x0_hat = a(t) x_t + b(t) prev + c(t) head``, where
+``a x_t + b prev`` is the best linear guess from the noisy frame (``x_t / (1 - t)`` is ``x0`` plus noise of scale
+``s = t / (1 - t)``) and the previous frame (``x0`` plus a change of typical size ``residual_std``), weighed by
+their variances: ``a = r^2 (1 - t) / (r^2 (1 - t)^2 + t^2)``, ``b = t^2 / (r^2 (1 - t)^2 + t^2)``, and ``c = r t /
+sqrt(r^2 (1 - t)^2 + t^2)`` is the size of what that guess still misses (r = ``residual_std``). At t = 1 (a frame
+from noise) the head predicts the change from the previous frame; at t = 0 the estimate is the input itself. The
+head starts at zero, so the untrained model copies the last frame; a frame where nothing moved is the zero map.
+``forward`` returns the velocity ``(x_t - x0_hat) / t`` the sampler integrates. ``"velocity"`` (models trained
+before the field existed) predicts the velocity directly, which has to carry the input noise through every block
+and LayerNorm to cancel it again: that capped its next-frame accuracy at about what copying the last frame gives.
 
 The network only maps (noisy latents, noise levels, actions) to a velocity; the objective lives in
 ``worldsim/diffusion.py`` and the sampler with its KV cache in ``worldsim/sampler.py``.
@@ -48,7 +53,8 @@ class DiTConfig:
     rope_theta: float = 1000.0  # RoPE base
     action_space: dict | None = None  # the action space as JSON (models.actions.space_to_json)
     prev_frame: bool = True  # each frame's tokens also read the previous frame's latent patch (channel concat)
-    output: str = "residual"  # "residual": the head predicts x0 - previous latent; "velocity": the velocity
+    output: str = "residual"  # "residual": preconditioned around the previous frame; "velocity": the velocity
+    residual_std: float = 0.5  # typical change of a latent from one frame to the next (its scale, unit latents)
 
     def __post_init__(self):
         self.latent_shape = tuple(int(s) for s in self.latent_shape)
@@ -288,12 +294,21 @@ class DiT(nn.Module):
         out = self.velocity(out, x, t, prev)
         return (out, r, term, kvs) if return_kv else (out, r, term)
 
+    def precondition(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A residual head's coefficients (a, b, c) at noise levels t (B, T), each (B, T, 1, 1, 1): ``x0_hat =
+        a x_t + b prev + c head`` (module doc)."""
+        t = t.clamp(MIN_T, 1.0)[..., None, None, None]
+        r2 = self.cfg.residual_std**2
+        den = r2 * (1 - t) ** 2 + t**2
+        return r2 * (1 - t) / den, t**2 / den, self.cfg.residual_std * t / den.sqrt()
+
     def velocity(self, head: torch.Tensor, x: torch.Tensor, t: torch.Tensor, prev: torch.Tensor | None):
         """The velocity from the output head (see ``output`` in the module doc): x, head, prev (B, T, C, h, w);
         t (B, T)."""
         if self.cfg.output == "velocity":
             return head
-        x0 = prev + head
+        a, b, c = self.precondition(t)
+        x0 = a * x + b * prev + c * head
         return (x - x0) / t.clamp_min(MIN_T)[..., None, None, None]
 
     def forward_cached(self, x, t, actions, has_action, frame_pos, kv_buffers, mask, prev=None):
