@@ -104,6 +104,7 @@ def test_eval_export_and_bench_on_the_tiny_chain(chain, tmp_path):
     assert (tmp_path / "eval" / "fidelity.png").stat().st_size > 1000
     full = __import__("json").loads((tmp_path / "eval" / "fidelity.json").read_text())
     assert len(full["psnr"]) == len(full["psnr_copy_last"]) == len(full["psnr_wrong_actions"]) == 4
+    assert len(full["psnr_copy_last_latent"]) == 4
 
     exp = export_world_model(str(tmp_path / "run"), str(tmp_path / "wm"), root=str(chain / "minari"), clips=2,
                              clip_length=5, eval_fraction=0.25)  # fmt: skip
