@@ -73,7 +73,7 @@ def _replay(cfg, episodes) -> tuple[int, float]:
 
 
 def bench_record(episodes: int = 48, processes: int = 2, envs_per_process: int = 2, seed: int = 0,
-                 policies: dict | None = None, max_episode_steps: int = 1000, repeats: int = 3) -> dict:  # fmt: skip
+                 policies: dict | None = None, max_episode_steps: int = 1000, repeats: int = 5) -> dict:  # fmt: skip
     """Recording throughput against the env's own speed on exactly the same episodes.
 
     ``record_frames_per_s``: `worldsim record` on ``processes`` processes, policies acting, writing a real dataset
