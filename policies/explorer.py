@@ -49,6 +49,16 @@ def water_mask(frames: np.ndarray) -> np.ndarray:
 BARK, WATER = 0, 1
 
 
+@njit(cache=True, inline="always")
+def _is_bark(r, g, b):  # integer form of 35 < r < 140, b < 0.42 r, 0.58 r < g < 0.8 r (same answer for every colour)
+    return r > 35 and r < 140 and 100 * b < 42 * r and 100 * g > 58 * r and 10 * g < 8 * r
+
+
+@njit(cache=True, inline="always")
+def _is_water(r, g, b):  # b > 1.8 r and b > 1.4 g
+    return 10 * b > 18 * r and 10 * b > 14 * g
+
+
 @njit(cache=True)
 def _pixel_mask(frames, kind):
     n, h, w, _ = frames.shape
@@ -56,16 +66,8 @@ def _pixel_mask(frames, kind):
     for i in range(n):
         for y in range(h):
             for x in range(w):
-                r = np.float32(frames[i, y, x, 0])
-                g = np.float32(frames[i, y, x, 1])
-                b = np.float32(frames[i, y, x, 2])
-                if kind == BARK:
-                    out[i, y, x] = (
-                        (r > 35) and (r < 140) and (b < np.float32(0.42) * r) and (g > np.float32(0.58) * r)
-                        and (g < np.float32(0.8) * r)
-                    )  # fmt: skip
-                else:
-                    out[i, y, x] = (b > np.float32(1.8) * r) and (b > np.float32(1.4) * g)
+                r, g, b = np.int32(frames[i, y, x, 0]), np.int32(frames[i, y, x, 1]), np.int32(frames[i, y, x, 2])
+                out[i, y, x] = _is_bark(r, g, b) if kind == BARK else _is_water(r, g, b)
     return out
 
 
@@ -82,23 +84,54 @@ def _features(frames):
         wet = 0
         for y in range(h):
             for x in range(w):
-                r = np.float32(frames[i, y, x, 0])
-                g = np.float32(frames[i, y, x, 1])
-                b = np.float32(frames[i, y, x, 2])
-                if (
-                    (r > 35)
-                    and (r < 140)
-                    and (b < np.float32(0.42) * r)
-                    and (g > np.float32(0.58) * r)
-                    and (g < np.float32(0.8) * r)
-                ):
+                r, g, b = np.int32(frames[i, y, x, 0]), np.int32(frames[i, y, x, 1]), np.int32(frames[i, y, x, 2])
+                if _is_bark(r, g, b):
                     logs[i, y, x] = True
                     cols[i, x] += 1
                     count[i] += 1
-                if y >= h // 2 and w // 4 <= x < 3 * w // 4 and (b > np.float32(1.8) * r) and (b > np.float32(1.4) * g):
+                if y >= h // 2 and w // 4 <= x < 3 * w // 4 and _is_water(r, g, b):
                     wet += 1
         water[i] = wet / ((h - h // 2) * (3 * w // 4 - w // 4))
     return logs, cols, count, water
+
+
+@njit(cache=True)
+def _trunk(logs, cols, aim):
+    """The trunk to aim at, from a frame's bark mask (h, w) and bark per column (w,): the column with the most bark
+    over it and its two neighbours, or, to not dither between two trees, the best column within 6 of ``aim`` (the
+    one aimed at last; -1: none) where it still has at least half as much; then that trunk's extent (the run of
+    columns with bark around it) and the row offset from the crosshair of its bark pixel nearest the crosshair's
+    row. Returns (centre column, first column, last column, dy)."""
+    h, w = logs.shape
+    mass = np.zeros(w, np.int64)
+    for x in range(w):
+        mass[x] = cols[x] + (cols[x - 1] if x > 0 else 0) + (cols[x + 1] if x < w - 1 else 0)
+    col = 0
+    for x in range(1, w):
+        if mass[x] > mass[col]:
+            col = x
+    if aim >= 0:
+        lo_, hi_ = max(aim - 6, 0), min(aim + 7, w)
+        near_last = lo_
+        for x in range(lo_ + 1, hi_):
+            if mass[x] > mass[near_last]:
+                near_last = x
+        if 2 * mass[near_last] >= mass[col]:
+            col = near_last
+    lo, hi = col, col
+    while lo > 0 and cols[lo - 1] > 0:
+        lo -= 1
+    while hi < w - 1 and cols[hi + 1] > 0:
+        hi += 1
+    cy = h // 2
+    best, dy = h + 1, 0
+    for y in range(h):  # rows in order: the first of two equally near wins
+        for x in range(lo, hi + 1):
+            if logs[y, x]:
+                if abs(y - cy) < best:
+                    best, dy = abs(y - cy), y - cy
+                break
+    return (lo + hi) // 2, lo, hi, dy
 
 
 class ExplorerPolicy(Policy):
@@ -170,7 +203,8 @@ class ExplorerPolicy(Policy):
                 self.pitch[i] = min(self.pitch[i] + PITCH_STEP, MAX_PITCH)
             elif actions[i, 1] == PITCH_DOWN:
                 self.pitch[i] = max(self.pitch[i] - PITCH_STEP, -MAX_PITCH)
-        self._prev = list(obs.copy())  # this step's frames (the pixel test for a blocked move compares them)
+        if "blocked" not in known:  # no ground truth: the pixel test for a blocked move compares frames
+            self._prev = list(obs.copy())
         return actions
 
     # -------------------------------------------------------------------------------------------------- logic
@@ -224,21 +258,8 @@ class ExplorerPolicy(Policy):
         if on_log:
             self.chopping[i] = 0
             return np.array([NOOP, CAM_NOOP, BREAK])
-        # aim at the trunk with the most bark (or, to not dither between two trees, at the one aimed at last,
-        # where it still shows at least half as much), and at its bark pixel nearest the crosshair's row
-        mass = np.convolve(cols, np.ones(3), mode="same")
-        col = int(np.argmax(mass))
-        if self.aim[i] >= 0:
-            lo_, hi_ = max(self.aim[i] - 6, 0), min(self.aim[i] + 7, w)
-            near_last = lo_ + int(np.argmax(mass[lo_:hi_]))
-            if mass[near_last] >= 0.5 * mass[col]:
-                col = near_last
-        lo, hi = col, col
-        while lo > 0 and cols[lo - 1] > 0:
-            lo -= 1
-        while hi < w - 1 and cols[hi + 1] > 0:
-            hi += 1
-        col, width = (lo + hi) // 2, hi - lo + 1
+        col, lo, hi, dy = _trunk(logs, cols, int(self.aim[i]))
+        width = hi - lo + 1
         near = width >= (w // 10 if self.near[i] else w // 8)  # a trunk this wide is within a few blocks
         self.near[i] = near
         dx = col - cx
@@ -247,8 +268,6 @@ class ExplorerPolicy(Policy):
             return np.array([NOOP if near else FORWARD, YAW_LEFT if dx < 0 else YAW_RIGHT, ACT_NOOP])
         if near and abs(dx) > max(width // 2 - 1, 1):
             return np.array([LEFT if dx < 0 else RIGHT, CAM_NOOP, ACT_NOOP])
-        rows = np.flatnonzero(logs[:, lo : hi + 1].any(axis=1))
-        dy = int(rows[np.argmin(np.abs(rows - cy))]) - cy
         if near and abs(dy) > h * 0.1:
             up = dy < 0
             if (up and self.pitch[i] < MAX_PITCH) or (not up and self.pitch[i] > -MAX_PITCH):

@@ -27,6 +27,9 @@ def test_record_round_trip_is_bit_exact(tmp_path):
     cfg = small_cfg(tmp_path, policies={"explorer": 0.5, "random": 0.5})
     summary = record(cfg)
     assert summary["episodes"] == 3 and summary["frames"] == 45
+    shares = summary["worker_time_shares"]  # where the workers' time went: env, policies, the rest
+    assert set(shares) == {"env", "policy", "other"} and shares["env"] > 0 and shares["policy"] > 0
+    assert sum(shares.values()) == pytest.approx(1.0, abs=0.01)
     ds = open_dataset(cfg.dataset_id, root=tmp_path)
     assert len(ds) == 3
     metas = list(ds.storage.get_episode_metadata(ds.episode_indices))

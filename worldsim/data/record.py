@@ -31,6 +31,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import pyarrow as pa
 
 from worldsim.data.dataset import check_compatible, dataset_path, image_observation_space, open_dataset, resize_frames
 
@@ -47,7 +48,7 @@ class RecordConfig:
     max_episode_steps: int | None = None  # cap per episode (None: the env's registered limit)
     policies: dict = field(default_factory=lambda: {"explorer": 0.8, "random": 0.2})  # name or SB3 .zip -> weight
     processes: int = 2  # worker processes
-    envs_per_process: int = 2  # envs in each worker's vector env
+    envs_per_process: int = 1  # envs in each worker's vector env (1: measured fastest, see the README)
     seed: int = 0  # episode e is seeded with seed + e
     resize: list | None = None  # [height, width] to store frames at, or None for the env's size
     data_format: str = "arrow"  # Minari storage: arrow (fast, uncompressed), parquet (compressed, slower) or hdf5
@@ -219,6 +220,8 @@ def _next_job(counter, plan: list):
 def _worker(rank: int, cfg: RecordConfig, plan: list, counter, pool, out: mp.Queue, stop: mp.Event) -> None:
     """Record episodes of ``plan`` taken from ``counter`` and put each finished one on ``out``; None when done."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    t_start = time.perf_counter()
+    clock = {"env": 0.0, "policy": 0.0}  # seconds inside the env (step and reset) and the policies
     import worldsim  # noqa: F401  (registers env ids in this process)
     from worldsim.policies import make_policy
 
@@ -259,7 +262,9 @@ def _worker(rank: int, cfg: RecordConfig, plan: list, counter, pool, out: mp.Que
 
     policies = {n: make_policy(n, space, k, seed=cfg.seed * 7919 + rank) for n in {p for _, _, p in plan}}
     jobs = [_next_job(counter, plan) for _ in range(k)]
+    t = time.perf_counter()
     obs, _ = envs.reset(seed=[j[1] if j else None for j in jobs])
+    clock["env"] += time.perf_counter() - t
     seeds = [j[1] if j else None for j in jobs]
     for p in policies.values():
         p.reset(None, seeds)  # each episode's policy randomness follows from its seed
@@ -278,6 +283,7 @@ def _worker(rank: int, cfg: RecordConfig, plan: list, counter, pool, out: mp.Que
             out.cancel_join_thread()  # nobody reads the queue any more; exit without waiting on it
             envs.close()
             return
+        t = time.perf_counter()
         proposals = [(users[n], policies[n].act(obs, batch_info, users[n])) for n in users]
         if len(proposals) == 1 and proposals[0][0].all():  # one policy plays every env
             actions = proposals[0][1]
@@ -285,7 +291,10 @@ def _worker(rank: int, cfg: RecordConfig, plan: list, counter, pool, out: mp.Que
             actions = np.stack([space.sample() for _ in slots])  # envs with no episode left: anything
             for mask, proposal in proposals:
                 actions[mask] = proposal[mask]
+        t2 = time.perf_counter()
         obs, rewards, terms, truncs, _ = envs.step(actions)
+        clock["env"] += time.perf_counter() - t2
+        clock["policy"] += t2 - t
         done = np.logical_or(terms, truncs)
         for i, slot in enumerate(slots):
             slot.add_step(actions[i], rewards[i], terms[i], truncs[i])
@@ -302,7 +311,9 @@ def _worker(rank: int, cfg: RecordConfig, plan: list, counter, pool, out: mp.Que
                     free.append(slot.buffer_id)
             jobs[i] = _next_job(counter, plan)
             seeds[i] = jobs[i][1] if jobs[i] else None
+        t = time.perf_counter()
         obs, _ = envs.reset(seed=seeds, options={"reset_mask": done})
+        clock["env"] += time.perf_counter() - t
         for p in policies.values():
             p.reset(done, seeds)
         for i in np.flatnonzero(done):
@@ -316,7 +327,7 @@ def _worker(rank: int, cfg: RecordConfig, plan: list, counter, pool, out: mp.Que
             break
         users = who_plays()
     envs.close()
-    out.put(None)
+    out.put({"done": True, "seconds": time.perf_counter() - t_start, **clock})  # where this worker's time went
 
 
 class _Writer:
@@ -440,6 +451,7 @@ def record(cfg: RecordConfig) -> dict:
         total=len(plan) * limit, unit="frame", desc=f"record {cfg.dataset_id}", disable=not cfg.progress, smoothing=0.05
     )
     pending: list[dict] = []
+    clocks: list[dict] = []  # each finished worker's time: total, in the env, in the policies
     written = frames = 0
     finished = 0
     interrupted = False
@@ -451,6 +463,10 @@ def record(cfg: RecordConfig) -> dict:
         requested.append(signum)
 
     old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # pyarrow writes each episode file through a pool of 8 I/O threads by default, which spend twice the CPU of
+    # the write itself (33 vs 14 ms per 1000-frame episode, measured) on cores the workers need: one thread here
+    io_threads = pa.io_thread_count()
+    pa.set_io_thread_count(1)
     try:
         while finished < n_proc and not requested:
             try:
@@ -459,8 +475,9 @@ def record(cfg: RecordConfig) -> dict:
                 if not any(w.is_alive() for w in workers):
                     break
                 continue
-            if ep is None:
+            if "done" in ep:
                 finished += 1
+                clocks.append(ep)
                 continue
             pending.append(ep)
             frames += len(ep["rewards"])
@@ -478,14 +495,18 @@ def record(cfg: RecordConfig) -> dict:
                     ep = out.get(timeout=0.2)
                 except queue.Empty:
                     continue
-                if ep is None:
+                if "done" in ep:
                     finished += 1
+                    clocks.append(ep)
                 else:
                     pending.append(ep)
                     frames += len(ep["rewards"])
     finally:
-        write(pending)
-        written += len(pending)
+        try:
+            write(pending)
+            written += len(pending)
+        finally:
+            pa.set_io_thread_count(io_threads)
         for sig, handler in old.items():
             signal.signal(sig, handler)
         bar.close()
@@ -494,5 +515,12 @@ def record(cfg: RecordConfig) -> dict:
             if w.is_alive():
                 w.terminate()
     elapsed = time.perf_counter() - t0
+    worker_s = sum(c["seconds"] for c in clocks)
+    shares = {}
+    if worker_s > 0:  # the workers' time by what it went to (measured in the workers, so immune to drift)
+        env_s, policy_s = sum(c["env"] for c in clocks), sum(c["policy"] for c in clocks)
+        shares = {"env": env_s / worker_s, "policy": policy_s / worker_s, "other": 1 - (env_s + policy_s) / worker_s}
+        shares = {k: round(v, 3) for k, v in shares.items()}
     return {**summary, "episodes": written, "frames": frames, "seconds": round(elapsed, 1),
-            "frames_per_s": round(frames / elapsed, 1), "processes": n_proc, "interrupted": interrupted}  # fmt: skip
+            "frames_per_s": round(frames / elapsed, 1), "processes": n_proc, "interrupted": interrupted,
+            "worker_time_shares": shares}  # fmt: skip

@@ -72,7 +72,7 @@ def _replay(cfg, episodes) -> tuple[int, float]:
     return frames, elapsed
 
 
-def bench_record(episodes: int = 48, processes: int = 2, envs_per_process: int = 2, seed: int = 0,
+def bench_record(episodes: int = 96, processes: int = 2, envs_per_process: int = 1, seed: int = 0,
                  policies: dict | None = None, max_episode_steps: int = 1000, repeats: int = 5) -> dict:  # fmt: skip
     """Recording throughput against the env's own speed on exactly the same episodes.
 
@@ -90,7 +90,7 @@ def bench_record(episodes: int = 48, processes: int = 2, envs_per_process: int =
     from worldsim.data.record import RecordConfig, record
 
     policies = dict(policies or {"explorer": 0.8, "random": 0.2})
-    rounds = []
+    rounds, shares = [], []
     for r in range(max(1, int(repeats))):
         cfg = RecordConfig(episodes=episodes, processes=processes, envs_per_process=envs_per_process,
                            seed=seed + r * episodes, policies=policies, max_episode_steps=max_episode_steps,
@@ -106,6 +106,7 @@ def bench_record(episodes: int = 48, processes: int = 2, envs_per_process: int =
             parts = pool.starmap(_replay, [(cfg, recorded[i::processes]) for i in range(processes)])
         env_fps = sum(f / t for f, t in parts)
         rounds.append((summary["frames_per_s"], env_fps, summary["frames"]))
+        shares.append(summary["worker_time_shares"])
     record_fps = float(np.median([x[0] for x in rounds]))
     env_fps = float(np.median([x[1] for x in rounds]))
     bench = bench_env(steps=3000, seed=seed)["steps_per_s"]
@@ -119,6 +120,8 @@ def bench_record(episodes: int = 48, processes: int = 2, envs_per_process: int =
         "env_frames_per_s": round(env_fps, 1),
         "efficiency": round(float(np.median([x[0] / x[1] for x in rounds])), 3),
         "efficiency_by_round": [round(x[0] / x[1], 3) for x in rounds],
+        # inside the workers (measured there, so the machine's drift cancels): env, policies, the rest
+        "worker_time_shares": {k: round(float(np.mean([s[k] for s in shares])), 3) for k in shares[0]},
         "env_benchmark_steps_per_s": bench,
         "vs_env_benchmark": round(record_fps / (bench * processes), 3),
     }
