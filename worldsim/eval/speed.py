@@ -54,22 +54,25 @@ def bench_env(env_id: str = "worldsim/Voxel-v0", steps: int = 5000, seed: int = 
     }
 
 
-def _replay(cfg, episodes) -> tuple[int, float]:
-    """Step the env through recorded (seed, actions) episodes and nothing else; (frames, seconds)."""
+def _replay(cfg, episodes) -> list[tuple[int, float]]:
+    """Step the env through recorded (seed, actions) episodes and nothing else; (frames, seconds) per episode."""
     from worldsim.data.record import make_recording_env
 
     env = make_recording_env(cfg.env_id, cfg.env_kwargs, cfg.max_episode_steps)
     env.reset(seed=0)  # warm-up
-    frames, elapsed = 0, 0.0
+    timings = []
     for seed, actions in episodes:
         t0 = time.perf_counter()
         env.reset(seed=seed)
         for a in actions:
             env.step(a)
-        elapsed += time.perf_counter() - t0
-        frames += len(actions)
+        timings.append((len(actions), time.perf_counter() - t0))
     env.close()
-    return frames, elapsed
+    return timings
+
+
+def _fps(timings: list[tuple[int, float]]) -> float:
+    return sum(f for f, _ in timings) / sum(t for _, t in timings)
 
 
 def bench_record(episodes: int = 96, processes: int = 2, envs_per_process: int = 1, seed: int = 0,
@@ -79,10 +82,11 @@ def bench_record(episodes: int = 96, processes: int = 2, envs_per_process: int =
     ``record_frames_per_s``: `worldsim record` on ``processes`` processes, policies acting, writing a real dataset
     (start-up included). ``env_frames_per_s``: the recorded episodes replayed from their seeds and actions in
     ``processes`` processes at once, the env and nothing else (summed per-process frames/s). ``efficiency`` =
-    record / env. ``vs_env_benchmark`` = record / (`bench env` x processes), the random-action benchmark. This
-    machine's speed drifts by 10-20% over minutes, so record and replay alternate ``repeats`` times and the
-    medians are reported (each round's efficiency too).
-    """
+    record / env. ``vs_env_benchmark`` = record / (`bench env` x processes), the random-action benchmark in one
+    process alone; ``env_parallel_scaling`` says how much of that gap is the env's own: its speed per process side
+    by side with the others over its speed alone, on the same episodes. This machine's speed drifts by 10-20%
+    over minutes, so record and replay alternate ``repeats`` times and the medians are reported (each round's
+    efficiency too)."""
     import multiprocessing as mp
     import tempfile
 
@@ -90,7 +94,7 @@ def bench_record(episodes: int = 96, processes: int = 2, envs_per_process: int =
     from worldsim.data.record import RecordConfig, record
 
     policies = dict(policies or {"explorer": 0.8, "random": 0.2})
-    rounds, shares = [], []
+    rounds, shares, scaling = [], [], []
     for r in range(max(1, int(repeats))):
         cfg = RecordConfig(episodes=episodes, processes=processes, envs_per_process=envs_per_process,
                            seed=seed + r * episodes, policies=policies, max_episode_steps=max_episode_steps,
@@ -104,12 +108,18 @@ def bench_record(episodes: int = 96, processes: int = 2, envs_per_process: int =
             recorded = [(m["seed"], np.asarray(ep.actions)) for m, ep in zip(metas, ds.iterate_episodes())]
         with mp.get_context("fork").Pool(processes) as pool:
             parts = pool.starmap(_replay, [(cfg, recorded[i::processes]) for i in range(processes)])
-        env_fps = sum(f / t for f, t in parts)
+        env_fps = sum(_fps(part) for part in parts)
+        # the first 2 episodes of each replay process once more, alone: how well the env itself runs side by side
+        subset = [e for i in range(processes) for e in recorded[i::processes][:2]]
+        with mp.get_context("fork").Pool(1) as pool:
+            alone = pool.apply(_replay, (cfg, subset))
+        together = [x for part in parts for x in part[:2]]
+        scaling.append(_fps(together) / _fps(alone))
         rounds.append((summary["frames_per_s"], env_fps, summary["frames"]))
         shares.append(summary["worker_time_shares"])
     record_fps = float(np.median([x[0] for x in rounds]))
     env_fps = float(np.median([x[1] for x in rounds]))
-    bench = bench_env(steps=3000, seed=seed)["steps_per_s"]
+    bench = bench_env(steps=5000, seed=seed)["steps_per_s"]
     return {
         "benchmark": "record",
         "processes": processes,
@@ -122,6 +132,9 @@ def bench_record(episodes: int = 96, processes: int = 2, envs_per_process: int =
         "efficiency_by_round": [round(x[0] / x[1], 3) for x in rounds],
         # inside the workers (measured there, so the machine's drift cancels): env, policies, the rest
         "worker_time_shares": {k: round(float(np.mean([s[k] for s in shares])), 3) for k in shares[0]},
+        # the env's own speed per process when `processes` of them run at once, over its speed alone (same episodes):
+        # below 1 where the cores share caches and memory bandwidth, whatever runs around the env
+        "env_parallel_scaling": round(float(np.median(scaling)), 3),
         "env_benchmark_steps_per_s": bench,
         "vs_env_benchmark": round(record_fps / (bench * processes), 3),
     }
