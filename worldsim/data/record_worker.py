@@ -170,7 +170,8 @@ def _next_job(counter, plan: list):
 
 
 def _worker(rank: int, cfg: RecordConfig, plan: list, counter, pool, out: mp.Queue, stop: mp.Event) -> None:
-    """Record episodes of ``plan`` taken from ``counter`` and put each finished one on ``out``; None when done."""
+    """Record episodes of ``plan`` taken from ``counter`` and put each finished one on ``out``; last, a
+    ``{"done": True, ...}`` message with the seconds it ran and spent in the env and in the policies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     t_start = time.perf_counter()
     clock = {"env": 0.0, "policy": 0.0}  # seconds inside the env (step and reset) and the policies
