@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from worldsim.diffusion import DiffusionConfig, diffusion_loss
+from worldsim.diffusion import DiffusionConfig, diffusion_loss, sample_noise_levels
 from worldsim.models.actions import ActionEmbedding, check_actions, space_from_json, space_to_json
 from worldsim.models.dit import PRESETS, DiT, DiTConfig
 from worldsim.sampler import Sampler, SamplerConfig
@@ -156,6 +156,18 @@ def test_sampler_config_checks():
     with pytest.raises(ValueError, match="1 to 8"):
         SamplerConfig(steps=9)
     assert SamplerConfig(steps=4).schedule()[0] == 1.0 and SamplerConfig(steps=4).schedule()[-1] == 0.0
+
+
+def test_one_prob_puts_that_share_of_targets_at_pure_noise_and_leaves_other_runs_unchanged():
+    shape = (4000, 8)
+    base, ctx = sample_noise_levels(shape, DiffusionConfig(), torch.Generator().manual_seed(0))
+    again, _ = sample_noise_levels(shape, DiffusionConfig(one_prob=0.0), torch.Generator().manual_seed(0))
+    assert torch.equal(base, again)  # one_prob=0 draws nothing extra: earlier runs keep their random stream
+    t, ctx = sample_noise_levels(shape, DiffusionConfig(one_prob=0.3), torch.Generator().manual_seed(0))
+    at_one = (t[~ctx] == 1.0).float().mean().item()
+    assert 0.27 < at_one < 0.33, at_one
+    assert (t[ctx] <= DiffusionConfig().context_max_t).all()  # context frames keep their light noise
+    assert (base[~ctx] == 1.0).float().mean().item() < 0.01
 
 
 def test_overfit_tiny_model_follows_the_action():

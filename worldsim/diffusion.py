@@ -11,7 +11,11 @@ Noise levels, per frame of a training window (diffusion forcing), in one of two 
 - *independent*: every frame is context with probability ``context_prob`` and a target otherwise.
 A target's level is drawn from a mixture: with probability ``uniform_prob`` ``t ~ U[0, 1]``, else
 ``t = sigmoid(n)``, ``n ~ N(logit_mean, logit_std)`` (logit-normal, as in SD3). The uniform share keeps the ends of
-[0, 1] trained, which a few-step sampler visits: it starts at t = 1 and commits at the context level.
+[0, 1] trained, which a few-step sampler visits: it starts at t = 1 and commits at the context level. Then, with
+probability ``one_prob``, a target's level is set to exactly 1, a frame from pure noise: the first pass of every
+dream step. There the velocity loss is the squared error of the clean latent itself (``x0_hat = x_1 - v``), so
+that pass is a regression onto the conditional mean of the next frame given the past and the action, which is what
+decides a few-step dream's per-pixel accuracy (the later passes only sharpen it).
 Because every frame has its own level and attention is causal, one window trains all three uses at once:
 generating a first frame from nothing (no earlier frames), continuing a clip (earlier frames clean or lightly
 noised), and denoising under noised context.
@@ -46,6 +50,7 @@ class DiffusionConfig:
     context_max_t: float = 0.1  # context frames get t ~ U[0, this]
     prefix_prob: float = 0.5  # share of windows in the rollout pattern (a context prefix, then targets)
     uniform_prob: float = 0.5  # share of target levels drawn uniformly from [0, 1] rather than logit-normal
+    one_prob: float = 0.0  # share of target levels set to exactly 1 (the first pass of every dream step)
     clean_prev: bool = True  # the previous-frame input is the clean (context-noised) latent, as when sampling
     reward_weight: float = 1.0  # weight of the reward MSE
     termination_weight: float = 0.1  # weight of the termination BCE
@@ -64,6 +69,9 @@ def sample_noise_levels(shape, cfg: DiffusionConfig, generator=None, device=None
     logit = torch.sigmoid(torch.randn(shape, generator=generator, device=device) * cfg.logit_std + cfg.logit_mean)
     pick_uniform = torch.rand(shape, generator=generator, device=device) < cfg.uniform_prob
     target_t = torch.where(pick_uniform, torch.rand(shape, generator=generator, device=device), logit)
+    if cfg.one_prob > 0:  # drawn only when used, so that runs without it keep their random stream
+        pick_one = torch.rand(shape, generator=generator, device=device) < cfg.one_prob
+        target_t = torch.where(pick_one, torch.ones_like(target_t), target_t)
     independent = torch.rand(shape, generator=generator, device=device) < cfg.context_prob
     cut = torch.randint(1, max(t_len, 2), (b, 1), generator=generator, device=device)  # rollout: context before cut
     prefix = torch.arange(t_len, device=device)[None] < cut
