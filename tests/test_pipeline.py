@@ -99,8 +99,9 @@ def test_eval_export_and_bench_on_the_tiny_chain(chain, tmp_path):
 
     train_dit(dit_cfg(chain, tmp_path / "run", 4))
     res = evaluate_fidelity(str(tmp_path / "run"), root=str(chain / "minari"), horizon=4, clips=3,
-                            out=str(tmp_path / "eval"), eval_fraction=0.25)  # fmt: skip
+                            out=str(tmp_path / "eval"), eval_fraction=0.25, oracle_shift=2)  # fmt: skip
     assert {"next_frame_psnr", "action_gap_at_8", "gain_over_copy_at_8", "vae_ceiling"} <= set(res)
+    assert res["best_shift_next_frame"] >= res["copy_last_next_frame"]  # no shift is among the candidates
     assert (tmp_path / "eval" / "fidelity.png").stat().st_size > 1000
     full = __import__("json").loads((tmp_path / "eval" / "fidelity.json").read_text())
     assert len(full["psnr"]) == len(full["psnr_copy_last"]) == len(full["psnr_wrong_actions"]) == 4

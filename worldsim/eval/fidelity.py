@@ -12,7 +12,11 @@ Beside it, in the same run:
   copy baseline above anything a latent model (capped by the VAE, ~30-33 dB per frame) can score there;
 - *wrong actions*: the same model fed the actions of another clip; the gap between true and wrong actions
   measures how much the model follows the controls (as Genie measured controllability);
-- *VAE ceiling*: the real frames through the VAE alone, the best any dream in this latent space can score.
+- *VAE ceiling*: the real frames through the VAE alone, the best any dream in this latent space can score;
+- *best shift of the last frame* (``oracle_shift=S``, off by default): the last context frame moved by whichever
+  whole-pixel shift up to S pixels matches each real frame best, chosen against that real frame. An oracle for
+  motion alone: what a model that moved the picture perfectly, but drew no parallax and nothing newly seen, would
+  score (``metrics.best_shift``).
 ``policy=random`` scores only the held-out episodes recorded with the random policy (dreams driven by random
 actions); by default every held-out episode counts. Writes ``fidelity.json`` and ``fidelity.png`` under ``out``
 and returns the summary (printed as one JSON object).
@@ -28,7 +32,7 @@ import numpy as np
 import torch
 
 from worldsim.data.dataset import load_held_out
-from worldsim.eval.metrics import psnr, ssim
+from worldsim.eval.metrics import best_shift, psnr, ssim
 
 
 def pick_clips(store, length: int, count: int, seed: int) -> np.ndarray:
@@ -61,7 +65,8 @@ def rollout(wm, frames: np.ndarray, actions: np.ndarray, context: int, horizon: 
 def evaluate_fidelity(model: str = "voxel", dataset_id: str | None = None, root: str = "data/minari",
                       horizon: int = 32, context: int | None = None, clips: int = 32, seed: int = 0,
                       steps: int | None = None, eval_fraction: float = 0.05, split_seed: int = 0,
-                      policy: str | None = None, out: str = "outputs/eval", plot: bool = True) -> dict:  # fmt: skip
+                      policy: str | None = None, out: str = "outputs/eval", plot: bool = True,
+                      oracle_shift: int = 0) -> dict:  # fmt: skip
     from worldsim.world_model import load_world_model
 
     t0 = time.perf_counter()
@@ -105,6 +110,10 @@ def evaluate_fidelity(model: str = "voxel", dataset_id: str | None = None, root:
         "psnr_wrong_actions": per_step(wrong).round(3).tolist(),
         "psnr_vae_ceiling": per_step(ceiling).round(3).tolist(),
     }
+    if oracle_shift:
+        shifted = best_shift(copy.reshape(flat.shape), flat, oracle_shift).reshape(target.shape)
+        result["oracle_shift"] = int(oracle_shift)
+        result["psnr_best_shift"] = per_step(shifted).round(3).tolist()
     h8 = min(8, horizon) - 1
     result["summary"] = {
         "next_frame_psnr": result["psnr"][0],
@@ -117,6 +126,9 @@ def evaluate_fidelity(model: str = "voxel", dataset_id: str | None = None, root:
         "vae_ceiling": round(float(np.mean(result["psnr_vae_ceiling"])), 3),
         "ssim_next_frame": result["ssim"][0],
     }
+    if oracle_shift:
+        result["summary"]["best_shift_next_frame"] = result["psnr_best_shift"][0]
+        result["summary"]["best_shift_at_8"] = result["psnr_best_shift"][h8]
     result["seconds"] = round(time.perf_counter() - t0, 1)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -144,6 +156,8 @@ def _plot(result: dict, path: Path) -> None:
     ax.plot(steps, result["psnr_copy_last"], label="copy last context frame", ls="--")
     ax.plot(steps, result["psnr_copy_last_latent"], label="copy last context frame, through the VAE", ls="-.")
     ax.plot(steps, result["psnr_vae_ceiling"], label="VAE reconstruction (ceiling)", ls=":")
+    if "psnr_best_shift" in result:
+        ax.plot(steps, result["psnr_best_shift"], label="last frame, best shift (oracle)", ls=(0, (1, 3)))
     ax.set_xlabel("steps into the dream")
     ax.set_ylabel("PSNR (dB)")
     ax.set_title(f"{result['model']}: {result['clips']} held-out clips, {result['sampler_steps']} sampler steps")
