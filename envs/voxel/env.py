@@ -240,3 +240,10 @@ class VoxelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
     # --------------------------------------------------------------------------------------------- rendering
     def _render_frame(self) -> np.ndarray:
         return self.renderer.render(self.world, self.eye, self.yaw, self.pitch, self._top)
+
+    def surface_ids(self) -> np.ndarray:
+        """Ground truth beside the current frame: which block face every pixel shows, int64 (height, width), -1
+        for sky (``render.surface_view``). Two frames show the same surface where their ids agree."""
+        if self.world is None:
+            raise gym.error.ResetNeeded("VoxelEnv: call reset() before surface_ids()")
+        return self.renderer.surfaces(self.world, self.eye, self.yaw, self.pitch, self._top)

@@ -101,25 +101,28 @@ def _tint(bx, by, bz):
     return 0.95 + 0.10 * h / 255.0
 
 
+@njit(cache=True, inline="always")
+def _pixel_ray(row, col, forward, right, up, width, height, tan_half):
+    """Unit direction (dx, dy, dz) of the ray through the centre of pixel (row, col)."""
+    v = (1.0 - 2.0 * (row + 0.5) / height) * tan_half
+    u = (2.0 * (col + 0.5) / width - 1.0) * tan_half * (width / height)
+    dx = forward[0] + u * right[0] + v * up[0]
+    dy = forward[1] + u * right[1] + v * up[1]
+    dz = forward[2] + u * right[2] + v * up[2]
+    n = math.sqrt(dx * dx + dy * dy + dz * dz)
+    return dx / n, dy / n, dz / n
+
+
 @njit(cache=True, fastmath=True)
 def render_view(world, solid, side_colors, top_colors, face_shade, sky_horizon, sky_zenith, water_color,
                 eye, forward, right, up, width, height, fov_deg, view_dist, top, out):  # fmt: skip
     """Render the view from ``eye`` into ``out`` (height, width, 3) uint8."""
     tan_half = math.tan(math.radians(fov_deg) * 0.5)
-    aspect = width / height
     fog_start = 0.5 * view_dist
     ox, oy, oz = eye[0], eye[1], eye[2]
     for row in range(height):
-        v = (1.0 - 2.0 * (row + 0.5) / height) * tan_half
         for col in range(width):
-            u = (2.0 * (col + 0.5) / width - 1.0) * tan_half * aspect
-            dx = forward[0] + u * right[0] + v * up[0]
-            dy = forward[1] + u * right[1] + v * up[1]
-            dz = forward[2] + u * right[2] + v * up[2]
-            n = math.sqrt(dx * dx + dy * dy + dz * dz)
-            dx /= n
-            dy /= n
-            dz /= n
+            dx, dy, dz = _pixel_ray(row, col, forward, right, up, width, height, tan_half)
             b, bx, by, bz, face, dist, water = _trace(world, solid, ox, oy, oz, dx, dy, dz, view_dist, top)
             if b == AIR:  # sky: horizon colour blending into the zenith's as the ray climbs
                 s = math.sqrt(dy) if dy > 0.0 else 0.0
@@ -155,6 +158,21 @@ def render_view(world, solid, side_colors, top_colors, face_shade, sky_horizon, 
             out[cy, cx + k, c] = 255 - out[cy, cx + k, c]
             if k != 0:
                 out[cy + k, cx, c] = 255 - out[cy + k, cx, c]
+
+
+@njit(cache=True)
+def surface_view(world, solid, eye, forward, right, up, width, height, fov_deg, view_dist, top, out):
+    """Which surface every pixel of the view shows, into ``out`` (height, width) int64: the face of the solid
+    block the pixel's ray hits first (beneath any water), as ``((x * size_z + z) * size_y + y) * 6 + face``, or -1
+    for sky (whose colour depends on the ray's direction alone). The world is flat-shaded, so two pixels that
+    show one surface differ only by fog and water along their rays."""
+    tan_half = math.tan(math.radians(fov_deg) * 0.5)
+    _, sz, sy = world.shape
+    for row in range(height):
+        for col in range(width):
+            dx, dy, dz = _pixel_ray(row, col, forward, right, up, width, height, tan_half)
+            b, bx, by, bz, face, _, _ = _trace(world, solid, eye[0], eye[1], eye[2], dx, dy, dz, view_dist, top)
+            out[row, col] = -1 if b == AIR else ((bx * sz + bz) * sy + by) * 6 + face
 
 
 @njit(cache=True)
@@ -202,4 +220,13 @@ class Renderer:
         palette = (SOLID, SIDE_COLORS, TOP_COLORS, FACE_SHADE, SKY_HORIZON, SKY_ZENITH, WATER_COLOR)
         camera = (eye, forward, right, up, self.width, self.height, self.fov, self.view_distance)
         render_view(world, *palette, *camera, top, out)
+        return out
+
+    def surfaces(self, world: np.ndarray, eye: np.ndarray, yaw: float, pitch: float, top: int | None = None):
+        """The surface id of every pixel of the view (int64 (height, width), -1 for sky; ``surface_view``)."""
+        top = world.shape[2] if top is None else int(top)
+        forward, right, up = camera_basis(yaw, pitch)
+        out = np.empty((self.height, self.width), dtype=np.int64)
+        camera = (eye, forward, right, up, self.width, self.height, self.fov, self.view_distance)
+        surface_view(world, SOLID, *camera, top, out)
         return out

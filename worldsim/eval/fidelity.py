@@ -16,7 +16,10 @@ Beside it, in the same run:
 - *best shift of the last frame* (``oracle_shift=S``, off by default): the last context frame moved by whichever
   whole-pixel shift up to S pixels matches each real frame best, chosen against that real frame. An oracle for
   motion alone: what a model that moved the picture perfectly, but drew no parallax and nothing newly seen, would
-  score (``metrics.best_shift``).
+  score (``metrics.best_shift``);
+- *what the context showed* (``oracle_visible=true``, voxel-world datasets only): every pixel whose block face the
+  context frames showed drawn exactly, the rest copied or set to its true mean, raw and through the VAE, and the
+  share of pixels nothing in the context showed (``worldsim/eval/visibility.py``): a ceiling for any model.
 ``policy=random`` scores only the held-out episodes recorded with the random policy (dreams driven by random
 actions); by default every held-out episode counts. Writes ``fidelity.json`` and ``fidelity.png`` under ``out``
 and returns the summary (printed as one JSON object).
@@ -66,7 +69,7 @@ def evaluate_fidelity(model: str = "voxel", dataset_id: str | None = None, root:
                       horizon: int = 32, context: int | None = None, clips: int = 32, seed: int = 0,
                       steps: int | None = None, eval_fraction: float = 0.05, split_seed: int = 0,
                       policy: str | None = None, out: str = "outputs/eval", plot: bool = True,
-                      oracle_shift: int = 0) -> dict:  # fmt: skip
+                      oracle_shift: int = 0, oracle_visible: bool = False) -> dict:  # fmt: skip
     from worldsim.world_model import load_world_model
 
     t0 = time.perf_counter()
@@ -114,6 +117,13 @@ def evaluate_fidelity(model: str = "voxel", dataset_id: str | None = None, root:
         shifted = best_shift(copy.reshape(flat.shape), flat, oracle_shift).reshape(target.shape)
         result["oracle_shift"] = int(oracle_shift)
         result["psnr_best_shift"] = per_step(shifted).round(3).tolist()
+    if oracle_visible:
+        from worldsim.data.dataset import open_dataset
+        from worldsim.eval.visibility import visibility_oracles
+
+        ds = open_dataset(dataset_id, root=root)
+        metas = list(ds.storage.get_episode_metadata(store.episode_ids.tolist()))
+        result["visible"] = visibility_oracles(store, metas, ds.spec.env_spec, starts, context, horizon, wm.vae)
     h8 = min(8, horizon) - 1
     result["summary"] = {
         "next_frame_psnr": result["psnr"][0],
@@ -129,6 +139,12 @@ def evaluate_fidelity(model: str = "voxel", dataset_id: str | None = None, root:
     if oracle_shift:
         result["summary"]["best_shift_next_frame"] = result["psnr_best_shift"][0]
         result["summary"]["best_shift_at_8"] = result["psnr_best_shift"][h8]
+    if oracle_visible:
+        vis = result["visible"]
+        result["summary"]["unseen_fraction_next_frame"] = vis["unseen_fraction"][0]
+        result["summary"]["seen_exact_mean_rest_next_frame"] = vis["psnr_seen_exact_mean_rest"][0]
+        result["summary"]["seen_exact_mean_rest_vae_next_frame"] = vis["psnr_seen_exact_mean_rest_vae"][0]
+        result["summary"]["seen_exact_copy_rest_vae_next_frame"] = vis["psnr_seen_exact_copy_rest_vae"][0]
     result["seconds"] = round(time.perf_counter() - t0, 1)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -158,6 +174,9 @@ def _plot(result: dict, path: Path) -> None:
     ax.plot(steps, result["psnr_vae_ceiling"], label="VAE reconstruction (ceiling)", ls=":")
     if "psnr_best_shift" in result:
         ax.plot(steps, result["psnr_best_shift"], label="last frame, best shift (oracle)", ls=(0, (1, 3)))
+    if "visible" in result:
+        ax.plot(steps, result["visible"]["psnr_seen_exact_mean_rest_vae"], ls=(0, (3, 1, 1, 1)),
+                label="seen exact, unseen mean, through the VAE (oracle)")  # fmt: skip
     ax.set_xlabel("steps into the dream")
     ax.set_ylabel("PSNR (dB)")
     ax.set_title(f"{result['model']}: {result['clips']} held-out clips, {result['sampler_steps']} sampler steps")
