@@ -97,8 +97,9 @@ def test_check_actions_names_the_bad_one():
         check_actions(SPACE, np.array([[1, 2, 3], [5, 0, 0]]))
 
 
-def test_loss_and_gradients():
-    model = tiny(perturb=False).train()
+@pytest.mark.parametrize("output", ["residual", "velocity", "gated"])
+def test_loss_and_gradients(output):
+    model = tiny(perturb=False, output=output).train()
     x, _, a, has = inputs()
     batch = {"latents": x, "actions": a, "has_action": has, "rewards": torch.zeros(2, 5),
              "terminations": torch.zeros(2, 5, dtype=torch.bool)}  # fmt: skip
@@ -121,8 +122,9 @@ def run_sampler(model, use_cache, seeds=(1, 2, 3), steps=4, rows=None):
     return out
 
 
-def test_kv_cache_matches_uncached_computation():
-    model = tiny()
+@pytest.mark.parametrize("output", ["residual", "gated"])
+def test_kv_cache_matches_uncached_computation(output):
+    model = tiny(output=output)
     for (x1, r1, p1), (x2, r2, p2) in zip(run_sampler(model, True), run_sampler(model, False)):
         # float32 round-off only: the perturbed tiny model's outputs reach tens, so the tolerance is relative
         assert torch.allclose(x1, x2, rtol=1e-4, atol=1e-4) and torch.allclose(r1, r2, rtol=1e-4, atol=1e-4)
@@ -238,3 +240,34 @@ def test_previous_frame_input_and_warm_start_from_a_model_without_it():
     assert torch.allclose(r, r_old, atol=1e-6) and torch.allclose(term, term_old, atol=1e-6)
     with pytest.raises(CheckpointError, match="init_from"):
         warm_start_state(res, donor.cfg, "residual donor")
+
+
+def test_gated_head_warm_starts_as_the_velocity_model_and_copies_with_the_gate_open():
+    from dataclasses import replace
+
+    from worldsim.checkpoint import CheckpointError
+    from worldsim.models.dit import GATE_INIT
+    from worldsim.train.train_dit import warm_start_state
+
+    donor = tiny(output="velocity")
+    cfg = replace(donor.cfg, output="gated")
+    gated = DiT(cfg)
+    gated.load_state_dict(warm_start_state(donor, cfg, "donor"))
+    gated.eval()
+    x, t, a, has = inputs()
+    prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
+    v_old, r_old, term_old = donor(x, t, a, has)
+    v, r, term = gated(x, t, a, has)
+    # the same network, its clean-frame estimate moved toward the previous frame by the nearly shut gate
+    g = torch.sigmoid(torch.tensor(GATE_INIT))
+    x0_old = x - t[..., None, None, None] * v_old
+    torch.testing.assert_close(x - t[..., None, None, None] * v, (1 - g) * x0_old + g * prev, atol=1e-4, rtol=1e-4)
+    assert torch.equal(r, r_old) and torch.equal(term, term_old)
+    with torch.no_grad():  # the gate wide open: the previous frame's latent, whatever the noise level
+        gated.patch_out.bias[-cfg.patch**2 :] = 50.0
+    v, _, _ = gated(x, t, a, has)
+    torch.testing.assert_close(x - t[..., None, None, None] * v, prev, atol=1e-4, rtol=1e-4)
+    with pytest.raises(CheckpointError, match="init_from"):
+        warm_start_state(gated, donor.cfg, "gated donor")
+    with pytest.raises(ValueError, match="prev_frame"):
+        replace(cfg, prev_frame=False).__post_init__()

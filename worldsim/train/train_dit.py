@@ -29,7 +29,7 @@ from worldsim.checkpoint import (
 )
 from worldsim.data.latents import file_sha256, open_latent_cache, window_batch
 from worldsim.diffusion import DiffusionConfig, diffusion_loss
-from worldsim.models.dit import PRESETS, DiT, DiTConfig
+from worldsim.models.dit import GATE_INIT, PRESETS, DiT, DiTConfig
 from worldsim.sampler import SamplerConfig
 from worldsim.train.schedule import warmup_cosine
 
@@ -55,35 +55,41 @@ class TrainDiTConfig:
     seed: int = 0
     threads: int = 2  # torch CPU threads per process
     resume: bool = True
-    output: str = "residual"  # DiT head: "residual" (x0 minus the previous latent) or "velocity" (models/dit.py)
+    output: str = "residual"  # DiT head: "residual", "velocity" or "gated" (velocity + copy gate; models/dit.py)
     init_from: str | None = None  # with no checkpoint to resume: start from this world model's DiT (and its step)
     progress: bool = True
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)  # defaults saved with the model
 
 
+HEAD_CHANGES = {("velocity", "residual"), ("velocity", "gated")}  # (donor's output, new output) init_from allows
+
+
 def warm_start_state(donor, dcfg: DiTConfig, name: str) -> dict:
     """The donor DiT's weights for a model of config ``dcfg``. A donor without the previous-frame input gets it
     with zero weights, which leaves its function unchanged; a velocity head becomes a residual head with zero
-    weights (the model starts as copying the last frame, its body as trained); any other difference is an error."""
+    weights (the model starts as copying the last frame, its body as trained) or a gated head with the velocity
+    head as it was and the gate nearly shut (the model starts as the donor); any other difference is an error."""
     state = donor.state_dict()
     same = replace(donor.cfg, prev_frame=dcfg.prev_frame, output=dcfg.output) == dcfg
+    head_change = (donor.cfg.output, dcfg.output)
     if (
         not same
         or (donor.cfg.prev_frame and not dcfg.prev_frame)
-        or (donor.cfg.output, dcfg.output)
-        == (
-            "residual",
-            "velocity",
-        )
+        or (head_change[0] != head_change[1] and head_change not in HEAD_CHANGES)
     ):
         raise CheckpointError(f"init_from={name} holds a DiT with config {donor.cfg}, not {dcfg}")
     if dcfg.prev_frame and not donor.cfg.prev_frame:
         w = state["patch_in.weight"]
         state["patch_in.weight"] = torch.cat([w, torch.zeros_like(w)], dim=1)
-    if dcfg.output != donor.cfg.output:
+    if head_change == ("velocity", "residual"):
         state["patch_out.weight"] = torch.zeros_like(state["patch_out.weight"])
         state["patch_out.bias"] = torch.zeros_like(state["patch_out.bias"])
+    elif head_change == ("velocity", "gated"):
+        w, b = state["patch_out.weight"], state["patch_out.bias"]
+        gates = dcfg.patch**2
+        state["patch_out.weight"] = torch.cat([w, w.new_zeros(gates, w.shape[1])])
+        state["patch_out.bias"] = torch.cat([b, b.new_full((gates,), GATE_INIT)])
     return state
 
 
