@@ -264,7 +264,7 @@ def test_gated_head_warm_starts_as_the_velocity_model_and_copies_with_the_gate_o
     torch.testing.assert_close(x - t[..., None, None, None] * v, (1 - g) * x0_old + g * prev, atol=1e-4, rtol=1e-4)
     assert torch.equal(r, r_old) and torch.equal(term, term_old)
     with torch.no_grad():  # the gate wide open: the previous frame's latent, whatever the noise level
-        gated.patch_out.bias[-cfg.patch**2 :] = 50.0
+        gated.patch_out.bias[-(cfg.patch**2) :] = 50.0
     v, _, _ = gated(x, t, a, has)
     torch.testing.assert_close(x - t[..., None, None, None] * v, prev, atol=1e-4, rtol=1e-4)
     with pytest.raises(CheckpointError, match="init_from"):
