@@ -99,13 +99,20 @@ def test_eval_export_and_bench_on_the_tiny_chain(chain, tmp_path):
 
     train_dit(dit_cfg(chain, tmp_path / "run", 4))
     res = evaluate_fidelity(str(tmp_path / "run"), root=str(chain / "minari"), horizon=4, clips=3,
-                            out=str(tmp_path / "eval"), eval_fraction=0.25, oracle_shift=2)  # fmt: skip
+                            out=str(tmp_path / "eval"), eval_fraction=0.25, oracle_shift=2,
+                            oracle_visible=True)  # fmt: skip
     assert {"next_frame_psnr", "action_gap_at_8", "gain_over_copy_at_8", "vae_ceiling"} <= set(res)
     assert res["best_shift_next_frame"] >= res["copy_last_next_frame"]  # no shift is among the candidates
+    # what the context showed, drawn exactly, beats copying the last frame (the held-out episodes were replayed)
+    assert 0 <= res["unseen_fraction_next_frame"] < 1
+    assert res["seen_exact_mean_rest_next_frame"] >= res["copy_last_next_frame"]
     assert (tmp_path / "eval" / "fidelity.png").stat().st_size > 1000
     full = __import__("json").loads((tmp_path / "eval" / "fidelity.json").read_text())
     assert len(full["psnr"]) == len(full["psnr_copy_last"]) == len(full["psnr_wrong_actions"]) == 4
     assert len(full["psnr_copy_last_latent"]) == 4
+    by_action = full["next_frame_by_action"]  # split by each column's value of the MultiDiscrete action
+    assert sum(v["clips"] for k, v in by_action.items() if k.startswith("column 1 ")) == 3
+    assert {"dream", "copy_last", "vae_ceiling"} <= set(next(iter(by_action.values())))
 
     exp = export_world_model(str(tmp_path / "run"), str(tmp_path / "wm"), root=str(chain / "minari"), clips=2,
                              clip_length=5, eval_fraction=0.25)  # fmt: skip

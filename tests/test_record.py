@@ -169,6 +169,20 @@ def test_recording_into_a_dataset_of_another_shape_is_refused(tmp_path):
         record(small_cfg(tmp_path, episodes=2, env_kwargs={"width": 32, "height": 32}))
 
 
+def test_dataset_names_the_env_as_recorded(tmp_path):
+    """The dataset's env spec carries the keyword arguments and episode limit it was recorded with, so the env
+    it names makes the same frames (replaying an episode from its seed)."""
+    cfg = small_cfg(tmp_path, episodes=1, processes=1, max_episode_steps=5, env_kwargs={"width": 32, "height": 24})
+    record(cfg)
+    ds = open_dataset(cfg.dataset_id, root=tmp_path)
+    spec = ds.spec.env_spec
+    assert spec.kwargs == {"width": 32, "height": 24} and spec.max_episode_steps == 5
+    ep = next(iter(ds.iterate_episodes()))
+    env = gym.make(spec)
+    obs, _ = env.reset(seed=0)
+    assert np.array_equal(np.stack([obs] + [env.step(a)[0] for a in ep.actions]), np.asarray(ep.observations))
+
+
 def test_corrupt_dataset_metadata_gives_a_clear_error(tmp_path):
     cfg = small_cfg(tmp_path, episodes=1)
     record(cfg)

@@ -98,11 +98,12 @@ class _Writer:
             for ep in episodes
         ]
         if self.dataset is None:
+            spec = recorded_spec(self.cfg)
             self.dataset = minari.create_dataset_from_buffers(
                 self.cfg.dataset_id,
                 buffers,
-                env=gym.spec(self.cfg.env_id),
-                eval_env=gym.spec(self.cfg.env_id),
+                env=spec,
+                eval_env=spec,
                 author="worldsim record",
                 author_email="-",
                 code_permalink="worldsim/data/record.py",
@@ -121,6 +122,14 @@ class _Writer:
         self.dataset.storage.update_episode_metadata(
             [{"policy": ep["policy"], "recipe_index": int(ep["index"])} for ep in episodes], ids
         )
+
+
+def recorded_spec(cfg: RecordConfig) -> gym.envs.registration.EnvSpec:
+    """The registered spec of ``cfg.env_id`` with the keyword arguments and episode limit the recording used, so
+    that the dataset names the env it came from exactly (and its episodes can be replayed from their seeds)."""
+    spec = gym.spec(cfg.env_id)
+    limit = spec.max_episode_steps if cfg.max_episode_steps is None else int(cfg.max_episode_steps)
+    return replace(spec, kwargs={**spec.kwargs, **dict(cfg.env_kwargs or {})}, max_episode_steps=limit)
 
 
 def record(cfg: RecordConfig) -> dict:

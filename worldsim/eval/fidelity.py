@@ -20,6 +20,8 @@ Beside it, in the same run:
 - *what the context showed* (``oracle_visible=true``, voxel-world datasets only): every pixel whose block face the
   context frames showed drawn exactly, the rest copied or set to its true mean, raw and through the VAE, and the
   share of pixels nothing in the context showed (``worldsim/eval/visibility.py``): a ceiling for any model.
+``next_frame_by_action`` in the JSON splits the next frame's scores (dream, copy last, VAE) by the action into it,
+column by column of a discrete action space: where the dream loses to copying (e.g. when nothing moved) shows.
 ``policy=random`` scores only the held-out episodes recorded with the random policy (dreams driven by random
 actions); by default every held-out episode counts. Writes ``fidelity.json`` and ``fidelity.png`` under ``out``
 and returns the summary (printed as one JSON object).
@@ -117,6 +119,11 @@ def evaluate_fidelity(model: str = "voxel", dataset_id: str | None = None, root:
         shifted = best_shift(copy.reshape(flat.shape), flat, oracle_shift).reshape(target.shape)
         result["oracle_shift"] = int(oracle_shift)
         result["psnr_best_shift"] = per_step(shifted).round(3).tolist()
+    by_action = next_frame_by_action(wm.action_space, acts[:, context - 1], {
+        "dream": psnr(dream[:, 0], target[:, 0]), "copy_last": psnr(copy[:, 0], target[:, 0]),
+        "vae_ceiling": psnr(ceiling[:, 0], target[:, 0])})  # fmt: skip
+    if by_action:
+        result["next_frame_by_action"] = by_action
     if oracle_visible:
         from worldsim.data.dataset import open_dataset
         from worldsim.eval.visibility import visibility_oracles
@@ -157,6 +164,24 @@ def evaluate_fidelity(model: str = "voxel", dataset_id: str | None = None, root:
         grid = np.concatenate([np.concatenate([target[i, :8], dream[i, :8]], 0) for i in range(rows)], 0)
         save_png(out_dir / "real_vs_dream.png", contact_sheet(grid, cols=min(8, horizon), scale=2))
     return {"benchmark": "fidelity", "policy": result["policy"], **result["summary"], "out": str(out_dir)}
+
+
+def next_frame_by_action(space, actions: np.ndarray, scores: dict[str, np.ndarray]) -> dict:
+    """Mean of each per-clip score (name -> (B,)) grouped by the action into the frame, ``actions`` (B, A) flat:
+    ``{"column c = v": {"clips": n, name: mean, ...}}`` for every column value of a Discrete or MultiDiscrete space
+    (empty for other spaces)."""
+    import gymnasium as gym
+
+    if not isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
+        return {}
+    out = {}
+    for c in range(actions.shape[1]):
+        for v in np.unique(actions[:, c]):
+            m = actions[:, c] == v
+            out[f"column {c} = {int(v)}"] = {"clips": int(m.sum())} | {
+                k: round(float(x[m].mean()), 3) for k, x in scores.items()
+            }
+    return out
 
 
 def _plot(result: dict, path: Path) -> None:
