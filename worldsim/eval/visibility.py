@@ -60,7 +60,8 @@ def _check(frames, k, obs, seed) -> None:
 
 
 def seen_mask(target_ids: np.ndarray, context_ids: np.ndarray) -> np.ndarray:
-    """(H, W) bool: pixels of a frame whose surface some context frame (K, H, W) shows, or that show sky."""
+    """(H, W) bool: pixels of a frame whose surface the context shows, or that show sky. ``context_ids``: the
+    context frames' ids (K, H, W), or any array of them (e.g. their unique ids, computed once for a clip)."""
     return (target_ids < 0) | np.isin(target_ids, context_ids[context_ids >= 0])
 
 
@@ -84,7 +85,7 @@ def visibility_oracles(store, episode_meta: list[dict], env_spec, starts: np.nda
     for i, (s, e) in enumerate(zip(starts, ep_of)):
         j = s - store.ep_start[e]  # clip start within its episode
         ids = surfaces[e]
-        ctx_ids = ids[j : j + context]
+        ctx_ids = np.unique(ids[j : j + context])  # once per clip, not once per horizon step
         for k in range(horizon):
             seen = seen_mask(ids[j + context + k], ctx_ids)
             unseen[i, k] = 1.0 - seen.mean()
