@@ -10,12 +10,15 @@ import numpy as np
 from worldsim.utils.window import RendersFrames
 
 
-def _load(model):
+def _load(model, device="cpu", dtype=None, compile=False):
+    """A loaded ``WorldModel`` as it is, or one loaded by name or path on ``device`` in ``dtype``."""
     from worldsim.world_model import WorldModel, load_world_model
 
     if model is None:
         raise ValueError("a dream env needs model=<world model name, folder or run path>")
-    return model if isinstance(model, WorldModel) else load_world_model(str(model))
+    if isinstance(model, WorldModel):
+        return model
+    return load_world_model(str(model), device=device, dtype=dtype, compile=compile)
 
 
 def check_clip(wm, frames, actions) -> tuple[np.ndarray, np.ndarray]:
@@ -79,6 +82,8 @@ class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
         termination_threshold: termination probability that ends an episode.
         real_env_id: the real env this dream stands in for; a model made for another action space or frame size
             is refused (``worldsim/VoxelDream-v0`` sets ``worldsim/Voxel-v0``).
+        device, dtype, compile: where and how the model runs (``worldsim.runtime``): ``device="cuda"`` puts it on
+            a GPU (bfloat16 there by default); observations still come back as numpy.
     """
 
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 20}
@@ -86,12 +91,13 @@ class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
 
     def __init__(self, model=None, render_mode: str | None = None, horizon: int = 1000,
                  sampler_steps: int | None = None, context: int | None = None, termination_threshold: float = 0.5,
-                 window_scale: int = 8, real_env_id: str | None = None):  # fmt: skip
+                 window_scale: int = 8, real_env_id: str | None = None, device: str = "cpu", dtype: str | None = None,
+                 compile: bool = False):  # fmt: skip
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         if horizon < 1:
             raise ValueError(f"horizon must be at least 1, got {horizon}")
-        self.wm = _load(model)
+        self.wm = _load(model, device, dtype, compile)
         if real_env_id is not None:
             check_compatible(self.wm, real_env_id)
         self.render_mode = render_mode

@@ -27,12 +27,13 @@ class WorldModelVectorEnv(VectorEnv):
 
     def __init__(self, num_envs: int = 1, model=None, render_mode: str | None = None, horizon: int = 1000,
                  sampler_steps: int | None = None, context: int | None = None,
-                 termination_threshold: float = 0.5, real_env_id: str | None = None):  # fmt: skip
+                 termination_threshold: float = 0.5, real_env_id: str | None = None, device: str = "cpu",
+                 dtype: str | None = None, compile: bool = False):  # fmt: skip
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"WorldModelVectorEnv renders rgb_array only, got {render_mode!r}")
-        self.wm = _load(model)
+        self.wm = _load(model, device, dtype, compile)
         if real_env_id is not None:
             check_compatible(self.wm, real_env_id)
         self.num_envs = int(num_envs)
@@ -115,8 +116,9 @@ class WorldModelVectorEnv(VectorEnv):
         z, r, p = self.sampler.step(flat)
         self._frames[:] = self.wm.decode(z)
         self._t += 1
-        rewards[:] = r.numpy()
-        terminated[:] = p.numpy() > self.termination_threshold
+        r, p = r.cpu().numpy(), p.cpu().numpy()  # results leave the device here, at the env boundary
+        rewards[:] = r
+        terminated[:] = p > self.termination_threshold
         truncated[:] = self._t >= self.horizon
         # envs whose episode ended on the previous step start their next episode now (NEXT_STEP)
         restart = np.flatnonzero(self._needs_reset)
@@ -124,7 +126,7 @@ class WorldModelVectorEnv(VectorEnv):
             self._reset_indices(list(restart))
             rewards[restart], terminated[restart], truncated[restart] = 0.0, False, False
         self._needs_reset = terminated | truncated
-        info = {"reward_pred": r.numpy().astype(np.float64), "termination_prob": p.numpy().astype(np.float64),
+        info = {"reward_pred": r.astype(np.float64), "termination_prob": p.astype(np.float64),
                 "dream_step": self._t.copy()}  # fmt: skip
         return self._frames.copy(), rewards, terminated, truncated, info
 

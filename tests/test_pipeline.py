@@ -174,3 +174,41 @@ def test_warm_start_from_an_exported_world_model(chain, tmp_path):
     assert out["step"] == 5
     _, _, extra = load_model(tmp_path / "c" / "model.safetensors", "dit")
     assert extra["info"]["step"] == 5
+
+
+def test_training_in_bf16_with_a_time_budget_and_extra_latents(chain, tmp_path):
+    """The GPU run's settings on the CPU: bf16 autocast, a wall-clock budget (checkpointed where it stops, resumed
+    with its clock), and a second cache whose every episode trains."""
+    cfg = dit_cfg(chain, tmp_path / "run", 10**6)
+    cfg.dtype, cfg.max_minutes, cfg.ckpt_every = "bfloat16", 0.02, 10**6
+    cfg.extra_latents = [str(chain / "latents")]
+    out = train_dit(cfg)
+    assert 0 < out["step"] < 10**6 and out["dtype"] == "bfloat16" and np.isfinite(out["loss"])
+    assert out["train_minutes"] >= 0.02
+    _, _, extra = load_model(tmp_path / "run" / "model.safetensors", "dit")
+    assert extra["info"]["step"] == out["step"] and extra["info"]["dtype"] == "bfloat16"
+    assert extra["info"]["extra_latents"] == [str(chain / "latents")]
+    cfg.max_minutes = 0.04  # a larger budget resumes from the checkpoint and its clock
+    again = train_dit(cfg)
+    assert again["step"] > out["step"] and again["train_minutes"] >= 0.04
+    wm = load_world_model(str(tmp_path / "run"), dtype="bfloat16")
+    s = wm.sampler(batch=1, seeds=[0])
+    s.reset([0], torch.zeros(1, 1, 4, 4, 4))
+    assert torch.isfinite(s.step(torch.zeros(1, 3))[0]).all()
+    bad = dit_cfg(chain, tmp_path / "bad", 3)
+    bad.dtype = "float16"
+    with pytest.raises(ValueError, match="bfloat16"):
+        train_dit(bad)
+
+
+def test_lr_follows_the_time_budget():
+    from worldsim.train.train_dit import lr_at
+
+    cfg = TrainDiTConfig(lr=1e-3, warmup=10, steps=10**6, min_lr_ratio=0.1, max_minutes=2.0)
+    clock = {"start_step": 500, "seconds": 0.0}
+    assert lr_at(500, cfg, clock) == pytest.approx(1e-4)  # warm-up counts from the run's first step
+    assert lr_at(520, cfg, {**clock, "seconds": 0.0}) == pytest.approx(1e-3)
+    assert lr_at(520, cfg, {**clock, "seconds": 60.0}) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))
+    assert lr_at(520, cfg, {**clock, "seconds": 500.0}) == pytest.approx(1e-4)
+    cfg.max_minutes = None  # without a budget: the step schedule, as before
+    assert lr_at(520, cfg, clock) == lr_at(520, cfg)

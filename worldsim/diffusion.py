@@ -81,7 +81,8 @@ def sample_noise_levels(shape, cfg: DiffusionConfig, generator=None, device=None
 
 
 def diffusion_loss(model, batch: dict[str, torch.Tensor], cfg: DiffusionConfig, generator=None):
-    """Loss on a batch of windows; returns (loss, logs).
+    """Loss on a batch of windows; returns (loss, logs), logs as detached 0-d tensors (reading them is what
+    waits for a GPU, so a training loop reads them only when it logs).
 
     batch: ``latents`` (B, T, C, h, w); ``actions`` (B, T, A), the action into each frame; ``has_action`` (B, T);
     ``rewards`` and ``terminations`` (B, T), of the transition into each frame (ignored where has_action is
@@ -113,4 +114,4 @@ def diffusion_loss(model, batch: dict[str, torch.Tensor], cfg: DiffusionConfig, 
     term_bce = F.binary_cross_entropy_with_logits(term_logit, batch["terminations"].float(), reduction="none")
     term = (term_bce * has).sum() / has.sum().clamp_min(1.0)
     loss = flow + cfg.reward_weight * reward + cfg.termination_weight * term
-    return loss, {"loss": loss.item(), "flow": flow.item(), "reward": reward.item(), "termination": term.item()}
+    return loss, {"loss": loss.detach(), "flow": flow.detach(), "reward": reward.detach(), "termination": term.detach()}

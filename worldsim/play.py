@@ -31,10 +31,11 @@ VIEWS = ("side", "dream", "real")
 class Session:
     """The real world and the dream, kept in step, with whoever is in control."""
 
-    def __init__(self, model: str, seed: int, sampler_steps: int | None):
+    def __init__(self, model: str, seed: int, sampler_steps: int | None, device: str = "cpu",
+                 dtype: str | None = None, compile: bool = False):  # fmt: skip
         from worldsim.envs.world_model_env import WorldModelEnv
 
-        self.dream = WorldModelEnv(model, sampler_steps=sampler_steps)
+        self.dream = WorldModelEnv(model, sampler_steps=sampler_steps, device=device, dtype=dtype, compile=compile)
         h, w, _ = self.dream.observation_space.shape
         self.real = gym.make("worldsim/Voxel-v0", width=w, height=h)
         self.explorer = ExplorerPolicy(self.real.action_space, seed=seed)
@@ -81,12 +82,13 @@ def _panel(pygame, frame: np.ndarray, scale: int):
 
 def play(model: str = "voxel", mode: str = "side", scale: int = 8, fps: int = 20, seed: int = 0,
          sampler_steps: int | None = None, script: list | None = None, max_frames: int | None = None,
-         record_dir: str = "outputs/play") -> dict:  # fmt: skip
+         record_dir: str = "outputs/play", device: str = "cpu", dtype: str | None = None,
+         compile: bool = False) -> dict:  # fmt: skip
     import pygame
 
     if mode not in VIEWS:
         raise ValueError(f"mode must be one of {VIEWS}, got {mode!r}")
-    session = Session(model, seed, sampler_steps)
+    session = Session(model, seed, sampler_steps, device, dtype, compile)
     human = HumanPolicy(session.real.action_space)
     view, paused, autopilot, recording = mode, False, False, None
     h, w, _ = session.dream.observation_space.shape

@@ -9,7 +9,12 @@ separate commit pass re-noises the finished frame to that level). Cost per frame
 tokens plus attention over the window: it does not grow with the length of the rollout.
 
 Each sequence draws its noise from its own generator, so sequence i of a batch gives exactly what a batch of one
-with the same seed gives. ``step(..., use_cache=False)`` recomputes every pass over the stored window instead (the
+with the same seed gives (on one device: CPU and CUDA generators draw different streams).
+
+The sampler runs where its model's weights are. ``dtype`` is the compute precision (``worldsim.runtime``):
+bfloat16 runs every pass under autocast and keeps the KV cache in bfloat16; latents, rewards and termination
+probabilities come back as float32 on the model's device. ``compile=True`` compiles the cached pass with
+``torch.compile`` (worth it on a GPU, where a small DiT's step is bound by kernel launches). ``step(..., use_cache=False)`` recomputes every pass over the stored window instead (the
 reference the cache is tested and benchmarked against).
 """
 
@@ -21,6 +26,7 @@ import torch
 
 from worldsim.diffusion import add_noise
 from worldsim.models.dit import DiT
+from worldsim.runtime import autocast
 
 
 @dataclass
@@ -52,9 +58,13 @@ class SamplerConfig:
 class Sampler:
     """Batched autoregressive sampler over ``batch`` sequences; see the module docstring."""
 
-    def __init__(self, model: DiT, cfg: SamplerConfig, batch: int, seeds=None, device="cpu"):
+    def __init__(self, model: DiT, cfg: SamplerConfig, batch: int, seeds=None, dtype: torch.dtype = torch.float32,
+                 compile: bool = False):  # fmt: skip
         self.model, self.cfg, self.batch = model.eval(), cfg, int(batch)
-        self.device = torch.device(device)
+        self.device = next(model.parameters()).device
+        self.dtype = dtype
+        self.amp = lambda: autocast(self.device, dtype)
+        self._forward_cached = torch.compile(model.forward_cached, dynamic=False) if compile else model.forward_cached
         mc = model.cfg
         self.n = mc.tokens_per_frame
         self.latent_shape = mc.latent_shape
@@ -62,8 +72,8 @@ class Sampler:
         lc = cfg.context * self.n
         # per block: key / value buffers, the cache in the first lc tokens and the new frame in the last n
         shape = (batch, heads, lc + self.n, dh)
-        self.kv = [(torch.zeros(shape, device=self.device), torch.zeros(shape, device=self.device))
-                   for _ in range(mc.depth)]  # fmt: skip
+        self.kv = [(torch.zeros(shape, device=self.device, dtype=dtype),  # the blocks' keys come out in dtype
+                    torch.zeros(shape, device=self.device, dtype=dtype)) for _ in range(mc.depth)]  # fmt: skip
         self.valid = torch.zeros(batch, cfg.context, dtype=torch.bool, device=self.device)  # per ring slot
         self.count = torch.zeros(batch, dtype=torch.long, device=self.device)  # frames committed since reset
         # the window itself, for the uncached reference path: noised latents, actions into them, positions
@@ -126,7 +136,8 @@ class Sampler:
         x, prev, t, acts, has = x[:, -keep:], prev[:, -keep:], t[:, -keep:], acts[:, -keep:], has[:, -keep:]
         has[:, 0] = length > keep  # a trimmed clip's first kept frame did have an action into it
         pos = torch.arange(keep, device=self.device).expand(b, keep)
-        _, _, _, kvs = self.model(x, t, acts, has, frame_pos=pos, return_kv=True, prev=prev)
+        with self.amp():
+            _, _, _, kvs = self.model(x, t, acts, has, frame_pos=pos, return_kv=True, prev=prev)
         for (kbuf, vbuf), (k, v) in zip(self.kv, kvs):
             kbuf[idx, :, : keep * self.n] = k
             vbuf[idx, :, : keep * self.n] = v
@@ -145,7 +156,7 @@ class Sampler:
 
     def _pass_cached(self, x, t, acts, has, pos, mask):
         tt = torch.full((self.batch, 1), t, device=self.device)
-        v, r, term, kvs = self.model.forward_cached(
+        v, r, term, kvs = self._forward_cached(
             x[:, None], tt, acts[:, None], has[:, None], pos[:, None], self.kv, mask, prev=self.last_x[:, None]
         )
         return v[:, 0], r[:, 0], term[:, 0], kvs
@@ -190,14 +201,15 @@ class Sampler:
         x = self._noise()  # (B, C, h, w) at t = 1
         ts = self.cfg.schedule()
         tc = self.cfg.context_noise
-        for t_cur, t_next in zip(ts[:-1], ts[1:]):
-            v, r, term, kvs = run(x, t_cur)
-            xc = x  # with 2+ steps the last pass runs at the context level: it commits the frame as well
-            x = x + (t_next - t_cur) * v  # Euler step of dx/dt = v toward t = 0
-        if self.cfg.steps == 1:  # one step: a separate pass commits the finished frame at the context level
-            noise = self._noise()
-            xc = add_noise(x[:, None], torch.full((self.batch, 1), tc, device=self.device), noise[:, None])[:, 0]
-            _, r, term, kvs = run(xc, tc)
+        with self.amp():
+            for t_cur, t_next in zip(ts[:-1], ts[1:]):
+                v, r, term, kvs = run(x, t_cur)
+                xc = x  # with 2+ steps the last pass runs at the context level: it commits the frame as well
+                x = x + (t_next - t_cur) * v  # Euler step of dx/dt = v toward t = 0 (float32: v comes out so)
+            if self.cfg.steps == 1:  # one step: a separate pass commits the finished frame at the context level
+                noise = self._noise()
+                xc = add_noise(x[:, None], torch.full((self.batch, 1), tc, device=self.device), noise[:, None])[:, 0]
+                _, r, term, kvs = run(xc, tc)
         slot = pos % self.cfg.context
         bi = torch.arange(self.batch, device=self.device)
         if kvs is not None:

@@ -2,7 +2,12 @@
 
     wm = worldsim.load_world_model("voxel")          # the shipped voxel model
     wm = worldsim.load_world_model("runs/dit-voxel")  # a training run
+    wm = worldsim.load_world_model("voxel", device="cuda", dtype="bfloat16", compile=True)  # on a GPU
     sampler = wm.sampler(batch=4, seeds=[0, 1, 2, 3])
+
+``device``, ``dtype`` and ``compile`` (``worldsim.runtime``): the weights live on ``device`` in float32; with
+bfloat16 every DiT pass and every VAE call runs under autocast and the sampler keeps its KV cache in bfloat16.
+Latents stay on the device; ``decode`` hands frames back as numpy, the only place they leave it.
 
 A world-model folder holds ``vae.safetensors``, ``dit.safetensors`` and optionally ``clips.npz`` (real held-out
 clips to start dreams from). A DiT training run folder holds ``model.safetensors`` (EMA weights) whose metadata
@@ -18,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from worldsim import runtime
 from worldsim.assets import ASSETS, shipped_models
 from worldsim.checkpoint import CheckpointError, load_model, load_state_into, save_model
 from worldsim.models.actions import check_actions, space_from_json
@@ -34,6 +40,16 @@ class WorldModel:
     window: int  # frames per training window (context may be at most window - 1)
     info: dict  # provenance: dataset, steps trained, VAE hash, ...
     clips: dict[str, np.ndarray] | None = None  # held-out real clips: frames (K, L, H, W, 3), actions (K, L-1, A)
+    dtype: torch.dtype = torch.float32  # compute precision of sampling (bfloat16: autocast; worldsim.runtime)
+    compile: bool = False  # torch.compile the sampler's cached pass
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.dit.parameters()).device
+
+    def amp(self):
+        """The autocast context of this model's device and dtype (a no-op in float32)."""
+        return runtime.autocast(self.device, self.dtype)
 
     @property
     def action_space(self) -> gym.Space:
@@ -44,22 +60,25 @@ class WorldModel:
         return (*self.vae.cfg.resolution, 3)
 
     def encode(self, frames) -> torch.Tensor:
-        """uint8 frames (..., H, W, 3) -> latents (..., C, h, w)."""
-        frames = torch.as_tensor(np.asarray(frames))
+        """uint8 frames (..., H, W, 3) -> float32 latents (..., C, h, w) on the model's device."""
+        frames = torch.as_tensor(np.asarray(frames)).to(self.device)
         lead = frames.shape[:-3]
-        z = self.vae.encode(frames.reshape(-1, *frames.shape[-3:]))
+        with self.amp():
+            z = self.vae.encode(frames.reshape(-1, *frames.shape[-3:])).float()
         return z.reshape(*lead, *z.shape[1:])
 
     def decode(self, latents: torch.Tensor) -> np.ndarray:
-        """latents (..., C, h, w) -> uint8 frames (..., H, W, 3) as numpy."""
+        """latents (..., C, h, w) -> uint8 frames (..., H, W, 3) as numpy (the one place frames leave the device)."""
         lead = latents.shape[:-3]
-        x = self.vae.decode(latents.reshape(-1, *latents.shape[-3:]))
-        return x.reshape(*lead, *x.shape[1:]).numpy()
+        with self.amp():
+            x = self.vae.decode(latents.to(self.device).reshape(-1, *latents.shape[-3:]))
+        return x.reshape(*lead, *x.shape[1:]).cpu().numpy()
 
     def flat_actions(self, actions, what: str = "action") -> torch.Tensor:
-        """Validate actions (N, ...) against the action space and flatten them to float (N, A)."""
+        """Validate actions (N, ...) against the action space and flatten them to float (N, A) on the device."""
         actions = check_actions(self.action_space, actions, what)
-        return torch.as_tensor(np.asarray(actions, dtype=np.float32).reshape(len(actions), -1))
+        flat = torch.as_tensor(np.asarray(actions, dtype=np.float32).reshape(len(actions), -1))
+        return flat.to(self.device)
 
     def sampler(self, batch: int = 1, seeds=None, **overrides) -> Sampler:
         cfg = SamplerConfig(**{**asdict(self.sampler_cfg), **overrides})
@@ -67,7 +86,7 @@ class WorldModel:
             raise ValueError(
                 f"sampler context {cfg.context} exceeds what the model was trained for ({self.window - 1})"
             )
-        return Sampler(self.dit, cfg, batch, seeds)
+        return Sampler(self.dit, cfg, batch, seeds, dtype=self.dtype, compile=self.compile)
 
     def save(
         self, folder: str | Path, dtype: torch.dtype | None = torch.float16, vae_dtype: torch.dtype | None = None
@@ -93,8 +112,12 @@ def build_dit(config: dict, path) -> DiT:
     return DiT(cfg)
 
 
-def load_world_model(name_or_path: str, device: str = "cpu") -> WorldModel:
-    """A world model by shipped name (``"voxel"``), world-model folder, or DiT training run folder."""
+def load_world_model(name_or_path: str, device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None,
+                     compile: bool = False) -> WorldModel:  # fmt: skip
+    """A world model by shipped name (``"voxel"``), world-model folder, or DiT training run folder, on ``device``
+    (``cpu``, ``cuda``, ``auto``) computing in ``dtype`` (None/``auto``: bfloat16 on CUDA, float32 on CPU)."""
+    dev = runtime.resolve_device(device)
+    dt = runtime.resolve_dtype(dtype, dev)
     p = Path(name_or_path)
     folder = ASSETS / str(name_or_path) if (ASSETS / str(name_or_path)).is_dir() else p
     if (folder / "dit.safetensors").is_file():
@@ -114,7 +137,7 @@ def load_world_model(name_or_path: str, device: str = "cpu") -> WorldModel:
         vae_file = Path(extra.get("info", {}).get("vae_file", ""))
         if not vae_file.is_file():
             raise CheckpointError(f"{dit_file} names its VAE as {str(vae_file)!r}, which does not exist")
-    vae = load_vae(str(vae_file), device)
+    vae = load_vae(str(vae_file), dev)
     if tuple(vae.cfg.latent_shape) != tuple(dit.cfg.latent_shape):
         raise CheckpointError(f"{dit_file} dreams latents {tuple(dit.cfg.latent_shape)}, but the VAE {vae_file} "
                               f"makes {tuple(vae.cfg.latent_shape)}")  # fmt: skip
@@ -123,8 +146,8 @@ def load_world_model(name_or_path: str, device: str = "cpu") -> WorldModel:
         with np.load(folder / "clips.npz") as z:
             clips = {k: z[k] for k in z.files}
     sampler_cfg = SamplerConfig(**extra.get("sampler", {}))
-    return WorldModel(vae, dit.to(device).eval(), sampler_cfg, int(extra.get("window", sampler_cfg.context + 1)),
-                      extra.get("info", {}), clips)  # fmt: skip
+    return WorldModel(vae, dit.to(dev).eval(), sampler_cfg, int(extra.get("window", sampler_cfg.context + 1)),
+                      extra.get("info", {}), clips, dtype=dt, compile=bool(compile))  # fmt: skip
 
 
 def action_space_of(name_or_path: str) -> gym.Space:

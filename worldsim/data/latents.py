@@ -6,6 +6,10 @@ offsets, actions, rewards, terminations) and ``meta.json`` (which dataset and wh
 the train/eval split). A cache made by another VAE, or for another dataset, is refused rather than mixed.
 
     worldsim encode vae=runs/vae-voxel dataset_id=worldsim/voxel-mix-v1 out=data/latents/voxel-mix-v1
+
+Encoding runs on ``device`` (a GPU when one is visible) in float32, so a cache made on a GPU matches one made on
+a CPU up to rounding. For training on a GPU, ``to_device`` copies a cache (or several, concatenated) into GPU
+memory and ``window_batch`` then gathers windows there, with no copy from the host per step.
 """
 
 from __future__ import annotations
@@ -32,15 +36,18 @@ def file_sha256(path: str | Path) -> str:
 
 def build_latent_cache(dataset_id: str, vae_path: str, out: str, root: str = "data/minari", batch: int = 256,
                        eval_fraction: float = 0.05, split_seed: int = 0, max_episodes: int | None = None,
-                       episodes_per_chunk: int = 20, progress: bool = True) -> dict:  # fmt: skip
+                       episodes_per_chunk: int = 20, progress: bool = True, device: str = "auto") -> dict:  # fmt: skip
     """Encode every frame of ``dataset_id`` with the VAE at ``vae_path`` into the cache folder ``out``."""
     from tqdm import tqdm
 
     from worldsim.assets import resolve_model_file
     from worldsim.models.vae import load_vae
+    from worldsim.runtime import resolve_device, setup_cuda
 
     vae_file = resolve_model_file(vae_path, "vae")
-    vae = load_vae(str(vae_file))
+    dev = resolve_device(device)
+    setup_cuda()
+    vae = load_vae(str(vae_file), dev)
     dataset = open_dataset(dataset_id, root=root)
     ids = np.asarray(dataset.episode_indices)[:max_episodes]
     out = Path(out)
@@ -57,7 +64,7 @@ def build_latent_cache(dataset_id: str, vae_path: str, out: str, root: str = "da
     for i in range(0, len(ids), episodes_per_chunk):
         store = load_frames(dataset, ids[i : i + episodes_per_chunk], expect_shape=(*vae.cfg.resolution, 3))
         for j in range(0, len(store.frames), batch):
-            z = vae.encode(store.frames[j : j + batch]).numpy()
+            z = vae.encode(torch.from_numpy(store.frames[j : j + batch]).to(dev)).cpu().numpy()
             latents[offset + j : offset + j + len(z)] = z.astype(np.float16)
             bar.update(len(z))
         parts.append(store)
@@ -94,7 +101,7 @@ def build_latent_cache(dataset_id: str, vae_path: str, out: str, root: str = "da
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=1))
     return {"out": str(out), "frames": total, "episodes": len(ids), "seconds": meta["seconds"],
-            "frames_per_s": round(total / max(meta["seconds"], 1e-3), 1)}  # fmt: skip
+            "frames_per_s": round(total / max(meta["seconds"], 1e-3), 1), "device": str(dev)}  # fmt: skip
 
 
 def _space_json(space) -> dict:
@@ -115,9 +122,38 @@ def open_latent_cache(path: str | Path, vae_sha256: str | None = None) -> tuple[
     return FrameStore.with_index(latents, path / "index.npz"), meta
 
 
+def concat_stores(stores: list[FrameStore]) -> FrameStore:
+    """One FrameStore of several, episodes back to back (the frames are read into memory)."""
+    if len(stores) == 1:
+        return stores[0]
+    offsets = np.cumsum([0] + [len(s.frames) for s in stores])
+    return FrameStore(
+        frames=np.concatenate([np.asarray(s.frames) for s in stores]),
+        ep_start=np.concatenate([s.ep_start[:-1] + o for s, o in zip(stores, offsets)] + [[offsets[-1]]]),
+        actions=np.concatenate([s.actions for s in stores]),
+        rewards=np.concatenate([s.rewards for s in stores]),
+        terminations=np.concatenate([s.terminations for s in stores]),
+        episode_ids=np.concatenate([s.episode_ids for s in stores]),
+    )
+
+
+def to_device(store: FrameStore, device: torch.device) -> FrameStore:
+    """A copy of a latent FrameStore whose frames (float16) and transitions are torch tensors on ``device``:
+    ``window_batch`` gathers from it there. Episode offsets stay numpy (window starts are picked on the host)."""
+    def put(a, dtype=None):
+        return torch.as_tensor(np.asarray(a), dtype=dtype).to(device)
+
+    return FrameStore(frames=put(store.frames, torch.float16), ep_start=store.ep_start, actions=put(store.actions),
+                      rewards=put(store.rewards), terminations=put(store.terminations),
+                      episode_ids=store.episode_ids)  # fmt: skip
+
+
 def window_batch(store: FrameStore, starts: np.ndarray, length: int) -> dict[str, torch.Tensor]:
     """Training windows starting at ``starts``: latents (B, T, C, h, w) and per-frame actions, has_action,
-    rewards and terminations (B, T), each frame's entry describing the transition that led into it."""
+    rewards and terminations (B, T), each frame's entry describing the transition that led into it. From a
+    store made by ``to_device`` the windows are gathered on its device."""
+    if torch.is_tensor(store.frames):
+        return _window_batch_on_device(store, starts, length)
     idx = starts[:, None] + np.arange(length)[None]  # (B, T)
     x = torch.from_numpy(np.asarray(store.frames[idx.ravel()], dtype=np.float32)).reshape(
         len(starts), length, *store.frames.shape[1:]
@@ -133,4 +169,20 @@ def window_batch(store: FrameStore, starts: np.ndarray, length: int) -> dict[str
         "has_action": torch.from_numpy(has),
         "rewards": torch.from_numpy(store.rewards[prev] * has).float(),
         "terminations": torch.from_numpy(store.terminations[prev] & has),
+    }
+
+
+def _window_batch_on_device(store: FrameStore, starts: np.ndarray, length: int) -> dict[str, torch.Tensor]:
+    """``window_batch`` for a store on a device: the same windows, gathered there."""
+    dev = store.frames.device
+    idx = torch.as_tensor(np.asarray(starts), device=dev)[:, None] + torch.arange(length, device=dev)[None]  # (B, T)
+    has = torch.ones(idx.shape, dtype=torch.bool, device=dev)
+    has[:, 0] = False  # the first frame of a window is conditioned on "no action"
+    prev = (idx - 1).clamp_min(0)  # the transition into frame j is stored at j - 1
+    return {
+        "latents": store.frames[idx].float(),  # (B, T, C, h, w)
+        "actions": store.actions[prev] * has[..., None],
+        "has_action": has,
+        "rewards": store.rewards[prev] * has,
+        "terminations": store.terminations[prev] & has,
     }

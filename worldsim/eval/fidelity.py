@@ -58,7 +58,7 @@ def rollout(wm, frames: np.ndarray, actions: np.ndarray, context: int, horizon: 
     overrides = {"context": context} | ({"steps": steps} if steps else {})
     sampler = wm.sampler(batch=b, seeds=[seed + i for i in range(b)], **overrides)
     z = wm.encode(frames[:, :context])  # (B, context, C, h, w)
-    acts = torch.as_tensor(actions, dtype=torch.float32)
+    acts = torch.as_tensor(actions, dtype=torch.float32, device=wm.device)
     sampler.reset(range(b), z, acts[:, : context - 1])
     out = []
     for k in range(horizon):
@@ -71,11 +71,12 @@ def evaluate_fidelity(model: str = "voxel", dataset_id: str | None = None, root:
                       horizon: int = 32, context: int | None = None, clips: int = 32, seed: int = 0,
                       steps: int | None = None, eval_fraction: float = 0.05, split_seed: int = 0,
                       policy: str | None = None, out: str = "outputs/eval", plot: bool = True,
-                      oracle_shift: int = 0, oracle_visible: bool = False) -> dict:  # fmt: skip
+                      oracle_shift: int = 0, oracle_visible: bool = False, device: str = "cpu",
+                      dtype: str | None = None, compile: bool = False) -> dict:  # fmt: skip
     from worldsim.world_model import load_world_model
 
     t0 = time.perf_counter()
-    wm = load_world_model(model)
+    wm = load_world_model(model, device=device, dtype=dtype, compile=compile)
     context = context or wm.window - 1
     dataset_id = dataset_id or wm.info.get("dataset_id")
     if not dataset_id:
@@ -108,6 +109,8 @@ def evaluate_fidelity(model: str = "voxel", dataset_id: str | None = None, root:
         "context": context,
         "horizon": horizon,
         "sampler_steps": steps or wm.sampler_cfg.steps,
+        "device": str(wm.device),
+        "dtype": str(wm.dtype).removeprefix("torch."),
         "psnr": per_step(dream).round(3).tolist(),
         "ssim": ssim(dream.reshape(flat.shape), flat).reshape(len(starts), horizon).mean(0).round(4).tolist(),
         "psnr_copy_last": per_step(copy).round(3).tolist(),

@@ -45,12 +45,13 @@ def mean_ci(values, confidence: float = 0.95) -> dict:
 
 def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: int = 10, steps: int = 200,
                     seed: int = 0, videos: int = 2, sampler_steps: int | None = None,
-                    out: str = "outputs/evaluate", env_id: str = "worldsim/Voxel-v0") -> dict:  # fmt: skip
+                    out: str = "outputs/evaluate", env_id: str = "worldsim/Voxel-v0", device: str = "cpu",
+                    dtype: str | None = None, compile: bool = False) -> dict:  # fmt: skip
     from worldsim.utils.media import write_video
     from worldsim.world_model import load_world_model
 
     t0 = time.perf_counter()
-    wm = load_world_model(model)
+    wm = load_world_model(model, device=device, dtype=dtype, compile=compile)
     h, w, _ = wm.frame_shape
     overrides = {"steps": sampler_steps} if sampler_steps else {}
     ctx = wm.window - 1
@@ -96,12 +97,12 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
         actions = dream_pol.act(obs, None)
         z, r, p = sampler.step(wm.flat_actions(actions))
         obs = wm.decode(z)
-        dream_returns += r.numpy() * alive
+        dream_returns += r.cpu().numpy() * alive
         dream_lengths += alive
         for k in range(min(videos, episodes)):
             if alive[k]:
                 dream_frames[k].append(obs[k])
-        alive &= p.numpy() <= 0.5
+        alive &= p.cpu().numpy() <= 0.5
         if not alive.any():
             break
 

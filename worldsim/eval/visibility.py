@@ -108,5 +108,5 @@ def visibility_oracles(store, episode_meta: list[dict], env_spec, starts: np.nda
 
 
 def _through_vae(vae, frames: np.ndarray, batch: int = 256) -> np.ndarray:
-    parts = [np.asarray(vae.decode(vae.encode(frames[i : i + batch]))) for i in range(0, len(frames), batch)]
+    parts = [vae.decode(vae.encode(frames[i : i + batch])).cpu().numpy() for i in range(0, len(frames), batch)]
     return np.concatenate(parts)

@@ -136,7 +136,7 @@ class Rope3D(nn.Module):
 def apply_rope(x: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
     """Rotate channel pairs of x (B, H, L, dh) by unit complex numbers rot (B, 1, L, dh/2)."""
     xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
-    return torch.view_as_real(xc * rot).flatten(-2)
+    return torch.view_as_real(xc * rot).flatten(-2).type_as(x)  # back to x's dtype (bf16 under autocast)
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale1p: torch.Tensor) -> torch.Tensor:
@@ -235,7 +235,7 @@ class DiT(nn.Module):
         """Every block's ``modulation(c)``. Without autograd it is one matmul for all blocks, from a fused copy
         of their weights that is rebuilt whenever they change (a batch-1 dream step is bound by per-op
         overhead, and these are 3 of its ~25 ops per block)."""
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():  # (a compiled graph fuses these itself)
             return [blk.modulation(c) for blk in self.blocks]
         lins = [blk.ada[1] for blk in self.blocks]
         key = tuple((m.weight.data_ptr(), m.weight._version, m.bias.data_ptr(), m.bias._version) for m in lins)
@@ -277,11 +277,11 @@ class DiT(nn.Module):
 
     def heads_out(self, h: torch.Tensor, c: torch.Tensor):
         """Final hidden tokens (B, T, N, D) -> output head (B, T, C, h, w) (C + 1 channels for a gated head, the
-        gate logit last), reward (B, T), termination logit (B, T)."""
+        gate logit last), reward (B, T), termination logit (B, T); all float32, also under autocast."""
         shift, scale = self.ada_out(c).chunk(2, dim=-1)
         v = self.unpatchify(self.patch_out(modulate(self.norm_out(h), shift, 1 + scale)))
         pooled = h.mean(dim=2)  # (B, T, D)
-        return v, self.reward_head(pooled)[..., 0], self.term_head(pooled)[..., 0]
+        return v.float(), self.reward_head(pooled)[..., 0].float(), self.term_head(pooled)[..., 0].float()
 
     # ------------------------------------------------------------------------------------------ forward
     def forward(self, x, t, actions, has_action, frame_pos=None, return_kv: bool = False, prev=None):

@@ -136,13 +136,13 @@ class VAE(nn.Module):
         self._check_frames(frames)
         x = self.to_input(frames).to(self.latent_shift.device)
         mean, _ = self.encoder(x)
-        return (mean - self.latent_shift[:, None, None]) / self.latent_scale[:, None, None]
+        return (mean.float() - self.latent_shift[:, None, None]) / self.latent_scale[:, None, None]
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         self._check_latents(latents)
         z = latents.float() * self.latent_scale[:, None, None] + self.latent_shift[:, None, None]
-        return self.to_frames(self.decoder(z))
+        return self.to_frames(self.decoder(z).float())  # (float32 before rounding to uint8, also under autocast)
 
     def forward(self, x: torch.Tensor, sample: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x: float (B, 3, H, W) in [-1, 1] -> (reconstruction, mean, logvar)."""
@@ -153,7 +153,7 @@ class VAE(nn.Module):
 
     def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """Per-pixel MSE plus ``kl_weight`` times the KL to a unit Gaussian (per latent element)."""
-        recon, mean, logvar = self(x)
+        recon, mean, logvar = (y.float() for y in self(x))  # (the loss in float32, also under autocast)
         mse = F.mse_loss(recon, x)
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).mean()
         loss = mse + self.cfg.kl_weight * kl

@@ -3,6 +3,12 @@
     worldsim train                                        # the voxel defaults (configs/train.yaml)
     worldsim train steps=300 run_dir=runs/dit-test dit=tiny
     torchrun --nproc_per_node=2 -m worldsim.cli train     # data-parallel (gloo on CPU, nccl on GPUs)
+    worldsim train device=cuda batch_size=512 compile=true max_minutes=5   # a GPU run with a wall-clock budget
+
+``device``/``dtype``/``compile`` (``worldsim.runtime``): on a GPU the weights stay float32 and the forward pass runs
+under bfloat16 autocast, the latent cache is copied into GPU memory once and windows are gathered there, and under
+torchrun each rank trains on its own GPU (``LOCAL_RANK``). ``max_minutes`` stops the run after that much training
+time (checkpointing on the way out); the cosine then runs over that time instead of over ``steps``.
 
 Writes ``run_dir/model.safetensors`` (EMA weights: what sampling uses; its metadata names the VAE, the window and
 the sampler defaults), ``run_dir/train_state.safetensors`` (raw weights, optimizer, step, RNGs: exact resume),
@@ -11,6 +17,8 @@ and TensorBoard logs (losses, and dream rollouts against the real frames as imag
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -27,7 +35,8 @@ from worldsim.checkpoint import (
     save_model,
     save_train_state,
 )
-from worldsim.data.latents import file_sha256, open_latent_cache, window_batch
+from worldsim import runtime
+from worldsim.data.latents import concat_stores, file_sha256, open_latent_cache, to_device, window_batch
 from worldsim.diffusion import DiffusionConfig, diffusion_loss
 from worldsim.models.dit import GATE_INIT, PRESETS, DiT, DiTConfig
 from worldsim.sampler import SamplerConfig
@@ -57,7 +66,12 @@ class TrainDiTConfig:
     resume: bool = True
     output: str = "residual"  # DiT head: "residual", "velocity" or "gated" (velocity + copy gate; models/dit.py)
     init_from: str | None = None  # with no checkpoint to resume: start from this world model's DiT (and its step)
-    progress: bool = True
+    progress: bool = True  # a progress bar (false: a plain log line every log_every steps)
+    extra_latents: list[str] = field(default_factory=list)  # more caches (same VAE) whose every episode trains
+    device: str = "auto"  # cpu, cuda (this rank's GPU under torchrun) or auto
+    dtype: str = "auto"  # float32 or bfloat16 (autocast); auto: bfloat16 on CUDA, float32 on CPU
+    compile: bool = False  # torch.compile the DiT's training forward pass
+    max_minutes: float | None = None  # stop after this much training time; the cosine runs over this time
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)  # defaults saved with the model
 
@@ -93,17 +107,28 @@ def warm_start_state(donor, dcfg: DiTConfig, name: str) -> dict:
     return state
 
 
-def lr_at(step: int, cfg: TrainDiTConfig) -> float:
-    return warmup_cosine(step, cfg.lr, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
+def lr_at(step: int, cfg: TrainDiTConfig, clock: dict | None = None) -> float:
+    """The learning rate at ``step``. With ``max_minutes`` (and the run's ``clock``: its first step and its
+    training seconds so far) the warm-up counts from the run's first step and the cosine runs over the time."""
+    if cfg.max_minutes is None or clock is None:
+        return warmup_cosine(step, cfg.lr, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
+    done = step - clock["start_step"]
+    if done < cfg.warmup:
+        return cfg.lr * (done + 1) / cfg.warmup
+    t = min(1.0, clock["seconds"] / (60.0 * cfg.max_minutes))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def _distributed() -> tuple[int, int]:
-    """(rank, world size); initialises the process group when launched by torchrun."""
+def _distributed(device: str) -> tuple[int, int, torch.device]:
+    """(rank, world size, this process's device); initialises the process group when launched by torchrun
+    (nccl between GPUs, gloo between CPU processes)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    dev = runtime.resolve_device(device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
     if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
-    return (torch.distributed.get_rank() if world > 1 else 0), world
+        torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return (torch.distributed.get_rank() if world > 1 else 0), world, dev
 
 
 @torch.no_grad()
@@ -116,13 +141,19 @@ def dream_strip(model: DiT, vae, store, start: int, cfg: TrainDiTConfig, horizon
     s = Sampler(model, SamplerConfig(**{**asdict(cfg.sampler), "context": ctx}), 1, seeds=[0])
     s.reset([0], w["latents"][:, :ctx], w["actions"][:, 1:ctx])
     dreamed = [s.step(w["actions"][:, ctx + k])[0] for k in range(horizon)]
-    real = vae.decode(w["latents"][0, ctx:])
-    fake = vae.decode(torch.cat(dreamed))
-    return np.concatenate([np.concatenate(list(real.numpy()), 1), np.concatenate(list(fake.numpy()), 1)], 0)
+    real = vae.decode(w["latents"][0, ctx:].to(s.device)).cpu().numpy()
+    fake = vae.decode(torch.cat(dreamed)).cpu().numpy()
+    return np.concatenate([np.concatenate(list(real), 1), np.concatenate(list(fake), 1)], 0)
 
 
 def train_dit(cfg: TrainDiTConfig) -> dict:
-    rank, world = _distributed()
+    rank, world, device = _distributed(cfg.device)
+    dtype = runtime.resolve_dtype(cfg.dtype, device)
+    if dtype == torch.float16:
+        raise ValueError("dtype=float16 needs loss scaling, which worldsim train does not do: use bfloat16")
+    if cfg.max_minutes is not None and cfg.max_minutes <= 0:
+        raise ValueError(f"max_minutes must be positive (or null), got {cfg.max_minutes}")
+    runtime.setup_cuda()
     torch.set_num_threads(cfg.threads)
     run = Path(cfg.run_dir)
     model_path, state_path = run / "model.safetensors", run / "train_state.safetensors"
@@ -132,12 +163,27 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     from worldsim.models.vae import load_vae
 
     vae_file = resolve_model_file(cfg.vae, "vae")
-    store, meta = open_latent_cache(cfg.latents, vae_sha256=file_sha256(vae_file))
+    vae_sha = file_sha256(vae_file)
+    store, meta = open_latent_cache(cfg.latents, vae_sha256=vae_sha)
     train_eps = np.asarray(meta["train_episodes"])
+    if cfg.extra_latents:  # every episode of an extra cache trains; the held-out ones stay those of `latents`
+        stores = [store]
+        for path in cfg.extra_latents:
+            extra_store, extra_meta = open_latent_cache(path, vae_sha256=vae_sha)
+            for key in ("latent_shape", "action_space"):
+                if extra_meta[key] != meta[key]:
+                    raise ValueError(f"extra_latents {path} has {key} {extra_meta[key]}, but {cfg.latents} has "
+                                     f"{meta[key]}")  # fmt: skip
+            first = sum(s.num_episodes for s in stores)  # the extra cache's episodes follow those before it
+            train_eps = np.concatenate([train_eps, first + np.arange(extra_store.num_episodes)])
+            stores.append(extra_store)
+        store = concat_stores(stores)
     starts = store.window_starts(cfg.window)
     episode_of = np.searchsorted(store.ep_start, starts, side="right") - 1
     train_starts = starts[np.isin(episode_of, train_eps)]
     eval_starts = starts[~np.isin(episode_of, train_eps)]
+    if device.type == "cuda":  # the whole cache into GPU memory once: windows are gathered there
+        store = to_device(store, device)
     if len(train_starts) == 0:
         raise ValueError(f"the latent cache {cfg.latents} has no training window of {cfg.window} frames")
 
@@ -148,24 +194,31 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
                      **PRESETS[cfg.dit])  # fmt: skip
     torch.manual_seed(cfg.seed)
     data_rng = np.random.default_rng([cfg.seed, rank])
-    model = DiT(dcfg)
-    ema = DiT(dcfg).eval().requires_grad_(False)
+    model = DiT(dcfg).to(device)
+    ema = DiT(dcfg).to(device).eval().requires_grad_(False)
     ema.load_state_dict(model.state_dict())
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (no_decay if p.ndim < 2 or "embed" in name or name.endswith(".none") else decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
-    gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)  # noise levels and noise of the objective
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99), fused=device.type == "cuda" or None)
+    gen = torch.Generator(device).manual_seed(cfg.seed * 1000 + rank)  # noise levels and noise of the objective
     step = 0
+    clock = {"start_step": 0, "seconds": 0.0}  # the run's first step and its training time (for max_minutes)
     if cfg.resume and state_path.exists():
         saved_cfg, ema_state, _ = load_model(model_path, "dit")
         if saved_cfg != asdict(dcfg) | {"latent_shape": list(dcfg.latent_shape)}:
             raise CheckpointError(f"{run} holds a DiT with config {saved_cfg}, not {asdict(dcfg)}; use another run_dir")
         load_state_into(ema, ema_state, model_path)
-        step, raw, _ = load_train_state(state_path, opt, data_rng)
+        step, raw, saved = load_train_state(state_path, opt, data_rng)
         load_state_into(model, {k[len("model.") :]: v for k, v in raw.items() if k.startswith("model.")}, state_path)
-        gen.set_state(raw["generator"])
+        clock.update(saved.get("clock", {"start_step": 0, "seconds": 0.0}))
+        try:
+            gen.set_state(raw["generator"])
+        except RuntimeError:  # saved by a run on another kind of device: its noise stream cannot carry over
+            gen.manual_seed(cfg.seed * 1000 + rank + step)
+            if rank == 0:
+                print(f"{state_path}: the noise generator was saved on another device; reseeded", flush=True)
         if rank == 0:
             print(f"resumed {run} at step {step}", flush=True)
     elif cfg.init_from:
@@ -175,19 +228,29 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         model.load_state_dict(state)
         ema.load_state_dict(state)
         step = int(load_model(resolve_model_file(cfg.init_from, "dit"), "dit")[2].get("info", {}).get("step", 0))
+        clock["start_step"] = step
         if rank == 0:
             print(f"warm start from {cfg.init_from} at step {step} (fresh optimizer)", flush=True)
+    if cfg.compile:
+        model.compile()  # compiles forward in place: the state dict keeps its names
     net = model
     if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model)
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                                        else None)  # fmt: skip
+    amp = runtime.autocast(device, dtype)
 
     def checkpoint() -> None:
         info = {"vae_file": str(vae_file), "vae_sha256": meta["vae_sha256"], "dataset_id": meta["dataset_id"],
-                "latents": str(cfg.latents), "step": step, "preset": cfg.dit}  # fmt: skip
+                "latents": str(cfg.latents), "step": step, "preset": cfg.dit, "device": device.type,
+                "dtype": runtime.dtype_name(dtype), "train_minutes": round(clock["seconds"] / 60, 2)}  # fmt: skip
+        if cfg.extra_latents:
+            info["extra_latents"] = [str(p) for p in cfg.extra_latents]
+        if device.type == "cuda":
+            info["gpu"] = torch.cuda.get_device_name(device)
         extra = {"window": cfg.window, "sampler": asdict(cfg.sampler), "info": info}
         save_model(model_path, "dit", dcfg, ema.state_dict(), extra=extra)
         raw = {f"model.{k}": v for k, v in model.state_dict().items()} | {"generator": gen.get_state()}
-        save_train_state(state_path, step, opt, data_rng, extra_tensors=raw)
+        save_train_state(state_path, step, opt, data_rng, extra_tensors=raw, extra={"clock": clock})
 
     tb = bar = None
     if rank == 0:
@@ -198,21 +261,34 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         tb = SummaryWriter(str(run / "tb"))
         bar = tqdm(total=cfg.steps, initial=step, desc="train-dit", disable=not cfg.progress, smoothing=0.05)
     t_last, logs = time.perf_counter(), {}
+    ema_params, model_params = list(ema.parameters()), list(model.parameters())
     model.train()
-    while step < cfg.steps:
+    t_clock = time.perf_counter()
+    out_of_time = False
+    while step < cfg.steps and not out_of_time:
         # ---- one optimizer step on a batch of windows
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg)
+            group["lr"] = lr_at(step, cfg, clock)
         batch = window_batch(store, train_starts[data_rng.integers(0, len(train_starts), cfg.batch_size)], cfg.window)
-        loss, logs = diffusion_loss(net, batch, cfg.diffusion, generator=gen)
+        with amp:
+            loss, logs = diffusion_loss(net, batch, cfg.diffusion, generator=gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         with torch.no_grad():
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(pm, 1 - cfg.ema_decay)
+            torch._foreach_lerp_(ema_params, model_params, 1 - cfg.ema_decay)
         step += 1
+        now = time.perf_counter()
+        clock["seconds"] += now - t_clock
+        t_clock = now
+        if cfg.max_minutes is not None:
+            out_of_time = clock["seconds"] >= 60.0 * cfg.max_minutes
+            if world > 1:  # every rank stops at the same step: rank 0's clock decides, every 10 steps
+                flag = torch.tensor([out_of_time and step % 10 == 0], device=device)
+                if step % 10 == 0:
+                    torch.distributed.broadcast(flag, 0)
+                out_of_time = bool(flag.item())
         if rank != 0:
             continue
 
@@ -220,23 +296,31 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         bar.update(1)
         if step % cfg.log_every == 0:
             now = time.perf_counter()
-            for k, v in logs.items():
+            scalars = {k: float(v) for k, v in logs.items()}
+            for k, v in scalars.items():
                 tb.add_scalar(f"train/{k}", v, step)
             tb.add_scalar("train/grad_norm", float(gnorm), step)
-            tb.add_scalar("train/lr", lr_at(step, cfg), step)
+            tb.add_scalar("train/lr", lr_at(step, cfg, clock), step)
             tb.add_scalar("train/steps_per_s", cfg.log_every / (now - t_last), step)
+            if not cfg.progress:
+                print(json.dumps({"step": step, "steps_per_s": round(cfg.log_every / (now - t_last), 2),
+                                  "lr": lr_at(step, cfg, clock), "minutes": round(clock["seconds"] / 60, 2),
+                                  **{k: round(v, 5) for k, v in scalars.items()}}), flush=True)  # fmt: skip
             t_last = now
-            bar.set_postfix(loss=f"{logs['loss']:.4f}", flow=f"{logs['flow']:.4f}")
-        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            bar.set_postfix(loss=f"{scalars['loss']:.4f}", flow=f"{scalars['flow']:.4f}")
+        if step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time:
             checkpoint()
         if (step % cfg.sample_every == 0 or step == cfg.steps) and len(eval_starts):
-            vae = load_vae(str(vae_file))
+            vae = load_vae(str(vae_file), device)
             strip = dream_strip(ema, vae, store, int(eval_starts[len(eval_starts) // 2]), cfg)
             tb.add_image("dream/real_over_dream", strip, step, dataformats="HWC")
+        t_clock = time.perf_counter()  # checkpoints and strips are not training time
     if rank == 0:
         bar.close()
         tb.close()
     if world > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-    return {"run_dir": str(run), "step": step, "world_size": world, **{k: round(v, 5) for k, v in logs.items()}}
+    return {"run_dir": str(run), "step": step, "world_size": world, "device": str(device),
+            "dtype": runtime.dtype_name(dtype), "train_minutes": round(clock["seconds"] / 60, 3),
+            **{k: round(float(v), 5) for k, v in logs.items()}}  # fmt: skip

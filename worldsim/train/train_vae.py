@@ -3,6 +3,7 @@
     worldsim train-vae                                   # the voxel defaults (configs/train_vae.yaml)
     worldsim train-vae steps=200 run_dir=runs/vae-test   # a short run
     worldsim train-vae run_dir=runs/vae-voxel            # run again: resumes exactly from the last checkpoint
+    worldsim train-vae device=cuda batch_size=256 compile=true   # on a GPU (bfloat16 autocast by default there)
 
 Writes ``run_dir/model.safetensors`` (weights + config + latent normalisation), ``run_dir/train_state.safetensors``
 (optimizer, step, RNGs), ``run_dir/eval.json`` and TensorBoard logs in ``run_dir/tb``.
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from worldsim import runtime
 from worldsim.checkpoint import (
     CheckpointError,
     load_model,
@@ -55,6 +57,9 @@ class TrainVAEConfig:
     threads: int = 2  # torch CPU threads
     resume: bool = True  # continue from run_dir's checkpoint if there is one
     progress: bool = True
+    device: str = "auto"  # cpu, cuda or auto (cuda when a GPU is visible)
+    dtype: str = "auto"  # float32 or bfloat16 (autocast, fp32 weights); auto: bfloat16 on CUDA, float32 on CPU
+    compile: bool = False  # torch.compile the VAE's training forward pass
     vae: VAEConfig = field(default_factory=VAEConfig)
 
 
@@ -67,7 +72,7 @@ def evaluate(model: VAE, frames: np.ndarray, batch: int = 128) -> dict:
     """Reconstruction PSNR and SSIM of uint8 frames through encode -> decode, as users get them."""
     model.eval()
     recon = np.concatenate(
-        [model.decode(model.encode(frames[i : i + batch])).numpy() for i in range(0, len(frames), batch)]
+        [model.decode(model.encode(frames[i : i + batch])).cpu().numpy() for i in range(0, len(frames), batch)]
     )
     model.train()
     c, h, w = model.cfg.latent_shape
@@ -80,6 +85,11 @@ def evaluate(model: VAE, frames: np.ndarray, batch: int = 128) -> dict:
 
 
 def train_vae(cfg: TrainVAEConfig) -> dict:
+    device = runtime.resolve_device(cfg.device)
+    dtype = runtime.resolve_dtype(cfg.dtype, device)
+    if dtype == torch.float16:
+        raise ValueError("dtype=float16 needs loss scaling, which worldsim train-vae does not do: use bfloat16")
+    runtime.setup_cuda()
     torch.set_num_threads(cfg.threads)
     run = Path(cfg.run_dir)
     run.mkdir(parents=True, exist_ok=True)
@@ -97,8 +107,9 @@ def train_vae(cfg: TrainVAEConfig) -> dict:
     # ---- model, optimizer, resume
     torch.manual_seed(cfg.seed)
     data_rng = np.random.default_rng(cfg.seed)
-    model = VAE(cfg.vae)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    model = VAE(cfg.vae).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99),
+                            fused=device.type == "cuda" or None)  # fmt: skip
     step = 0
     if cfg.resume and state_path.exists():
         saved_cfg, state, _ = load_model(model_path, "vae")
@@ -112,6 +123,9 @@ def train_vae(cfg: TrainVAEConfig) -> dict:
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
+    if cfg.compile:
+        model.compile()  # compiles forward in place (the training pass); the state dict keeps its names
+    amp = runtime.autocast(device, dtype)
     tb = SummaryWriter(str(run / "tb"))
     bar = tqdm(total=cfg.steps, initial=step, desc="train-vae", disable=not cfg.progress, smoothing=0.05)
     model.train()
@@ -127,8 +141,9 @@ def train_vae(cfg: TrainVAEConfig) -> dict:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
         batch = train[data_rng.integers(0, len(train), cfg.batch_size)]
-        x = VAE.to_input(batch)  # (B, 3, H, W) in [-1, 1]
-        loss, logs = model.loss(x)
+        x = VAE.to_input(torch.from_numpy(batch).to(device))  # (B, 3, H, W) in [-1, 1]
+        with amp:
+            loss, logs = model.loss(x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -159,6 +174,6 @@ def train_vae(cfg: TrainVAEConfig) -> dict:
     tb.close()
     if not metrics:  # nothing left to train: score the checkpoint as it is
         metrics, _ = evaluate(model, eval_frames)
-    result = {"run_dir": str(run), "step": step, "eval_episodes": len(eval_idx), **metrics}
+    result = {"run_dir": str(run), "step": step, "eval_episodes": len(eval_idx), "device": str(device), **metrics}
     (run / "eval.json").write_text(json.dumps(result, indent=2))
     return result
