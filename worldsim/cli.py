@@ -27,6 +27,7 @@ COMMANDS = {
     "ppo": "train PPO inside the dream, evaluate it in the real world against random and real-trained PPO",
     "eval": "fidelity of a world model against held-out real play, with baselines (JSON + PNG plot)",
     "bench": "speed benchmarks: `bench env`, `bench record`, `bench vae`, `bench sampler`, `bench dream`",
+    "gpu-run": "the prepared one-shot GPU run: record, encode, train to a time budget, export, score, bench",
 }
 
 
@@ -60,9 +61,12 @@ def cmd_bench(cfg: DictConfig) -> dict:
     if cfg.what == "vae":
         return speed.bench_vae(cfg.model, threads=cfg.threads)
     if cfg.what == "sampler":
-        return speed.bench_sampler(cfg.model, cfg.preset, list(cfg.steps_list), threads=cfg.threads)
+        return speed.bench_sampler(cfg.model, cfg.preset, list(cfg.steps_list), threads=cfg.threads, device=cfg.device,
+                                   dtype=cfg.dtype, compile=cfg.compile,
+                                   batches=list(cfg.batches) if cfg.batches else None)  # fmt: skip
     if cfg.what == "dream":
-        return speed.bench_dream(cfg.model, cfg.num_envs, threads=cfg.threads)
+        return speed.bench_dream(cfg.model, cfg.num_envs, threads=cfg.threads, device=cfg.device, dtype=cfg.dtype,
+                                 compile=cfg.compile)  # fmt: skip
     raise SystemExit(f"worldsim bench: unknown benchmark {cfg.what!r}; choose from: env, record, vae, sampler, dream")
 
 
@@ -128,6 +132,12 @@ def cmd_export(cfg: DictConfig) -> dict:
     return export_world_model(**OmegaConf.to_container(cfg, resolve=True))
 
 
+def cmd_gpu_run(cfg: DictConfig) -> dict:
+    from worldsim.train.gpu_run import GpuRunConfig, gpu_run
+
+    return gpu_run(GpuRunConfig(**OmegaConf.to_container(cfg, resolve=True)))
+
+
 HANDLERS = {
     "demo": cmd_demo,
     "record": cmd_record,
@@ -140,6 +150,7 @@ HANDLERS = {
     "ppo": cmd_ppo,
     "export": cmd_export,
     "bench": cmd_bench,
+    "gpu-run": cmd_gpu_run,
 }
 
 

@@ -9,13 +9,14 @@ separate commit pass re-noises the finished frame to that level). Cost per frame
 tokens plus attention over the window: it does not grow with the length of the rollout.
 
 Each sequence draws its noise from its own generator, so sequence i of a batch gives exactly what a batch of one
-with the same seed gives (on one device: CPU and CUDA generators draw different streams).
+with the same seed gives (on one device: CPU and CUDA generators draw different streams). ``step(...,
+use_cache=False)`` recomputes every pass over the stored window instead (the reference the cache is tested and
+benchmarked against).
 
 The sampler runs where its model's weights are. ``dtype`` is the compute precision (``worldsim.runtime``):
 bfloat16 runs every pass under autocast and keeps the KV cache in bfloat16; latents, rewards and termination
 probabilities come back as float32 on the model's device. ``compile=True`` compiles the cached pass with
-``torch.compile`` (worth it on a GPU, where a small DiT's step is bound by kernel launches). ``step(..., use_cache=False)`` recomputes every pass over the stored window instead (the
-reference the cache is tested and benchmarked against).
+``torch.compile`` (worth it on a GPU, where a small DiT's step is bound by kernel launches).
 """
 
 from __future__ import annotations

@@ -175,7 +175,10 @@ def export_world_model(
 ) -> dict:
     """Make a self-contained world-model folder from a DiT run: fp16 VAE + DiT, and ``clips`` real held-out
     clips of ``clip_length`` frames (with their actions) to start dreams from."""
+    import shutil
+
     from worldsim.data.dataset import load_held_out
+    from worldsim.data.latents import file_sha256
     from worldsim.eval.fidelity import pick_clips
 
     wm = load_world_model(run_dir)
@@ -184,5 +187,8 @@ def export_world_model(
     idx = starts[:, None] + np.arange(clip_length)[None]
     wm.clips = {"frames": store.frames[idx], "actions": store.actions[idx[:, :-1]]}
     folder = wm.save(out, dtype=torch.float16 if fp16 else None)
+    vae_src = Path(wm.info.get("vae_file", ""))
+    if vae_src.is_file() and wm.info.get("vae_sha256") == file_sha256(vae_src):
+        shutil.copyfile(vae_src, folder / "vae.safetensors")  # the very file the DiT was trained with (its hash)
     size = sum(f.stat().st_size for f in Path(folder).iterdir())
     return {"out": str(folder), "clips": len(starts), "megabytes": round(size / 2**20, 2)}

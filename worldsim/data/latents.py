@@ -140,6 +140,7 @@ def concat_stores(stores: list[FrameStore]) -> FrameStore:
 def to_device(store: FrameStore, device: torch.device) -> FrameStore:
     """A copy of a latent FrameStore whose frames (float16) and transitions are torch tensors on ``device``:
     ``window_batch`` gathers from it there. Episode offsets stay numpy (window starts are picked on the host)."""
+
     def put(a, dtype=None):
         return torch.as_tensor(np.asarray(a), dtype=dtype).to(device)
 

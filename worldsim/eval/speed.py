@@ -140,11 +140,13 @@ def bench_record(episodes: int = 96, processes: int = 2, envs_per_process: int =
     }
 
 
-def _world_model(model: str, preset: str = "cpu"):
+def _world_model(model: str, preset: str = "cpu", device: str = "cpu", dtype: str | None = None,
+                 compile: bool = False):  # fmt: skip
     """A trained world model by name/path, or ``random``: the default VAE and DiT preset with random weights
-    (speed does not depend on the weights)."""
+    (speed does not depend on the weights), on ``device`` in ``dtype``."""
     import gymnasium as gym
 
+    from worldsim import runtime
     from worldsim.models.actions import space_to_json
     from worldsim.models.dit import PRESETS, DiT, DiTConfig
     from worldsim.models.vae import VAE, VAEConfig
@@ -152,34 +154,48 @@ def _world_model(model: str, preset: str = "cpu"):
     from worldsim.world_model import WorldModel, load_world_model
 
     if model != "random":
-        return load_world_model(model)
-    vae = VAE(VAEConfig()).eval()
+        return load_world_model(model, device=device, dtype=dtype, compile=compile)
+    dev = runtime.resolve_device(device)
+    vae = VAE(VAEConfig()).eval().to(dev)
     space = space_to_json(gym.spaces.MultiDiscrete([5, 5, 4]))
-    dit = DiT(DiTConfig(latent_shape=vae.cfg.latent_shape, action_space=space, **PRESETS[preset])).eval()
+    dit = DiT(DiTConfig(latent_shape=vae.cfg.latent_shape, action_space=space, **PRESETS[preset])).eval().to(dev)
     rng = np.random.default_rng(0)
     clips = {"frames": rng.integers(0, 255, (4, 8, *vae.cfg.resolution, 3), dtype=np.uint8),
              "actions": np.zeros((4, 7, 3), np.float32)}  # fmt: skip
-    return WorldModel(vae, dit, SamplerConfig(), window=8, info={"model": "random"}, clips=clips)
+    return WorldModel(vae, dit, SamplerConfig(), window=8, info={"model": "random"}, clips=clips,
+                      dtype=runtime.resolve_dtype(dtype, dev), compile=compile)  # fmt: skip
 
 
-def matmul_peak_gflops(n: int = 1024, repeats: int = 20) -> float:
-    """This machine's fp32 matmul speed with torch's current thread count (the ceiling for the DiT)."""
+def matmul_peak_gflops(n: int = 1024, repeats: int = 20, device=None, dtype=None) -> float:
+    """This machine's matmul speed (fp32 on a CPU with torch's current thread count; the compute dtype on a GPU,
+    at n = 8192): the ceiling for the DiT."""
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(3):
-        a @ b
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * n**3 * repeats / (time.perf_counter() - t0) / 1e9
+    device = torch.device(device or "cpu")
+    dtype = dtype or torch.float32
+    if device.type == "cuda":
+        n = max(n, 8192)
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    dt = _time(lambda: a @ b, repeats, device, warmup=3)
+    return 2 * n**3 / dt / 1e9
 
 
-def _time(fn, repeats: int) -> float:
-    fn()
+def _sync(device) -> None:
+    import torch
+
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time(fn, repeats: int, device=None, warmup: int = 1) -> float:
+    """Seconds per call of ``fn`` (after ``warmup`` calls; a GPU is synchronised before each reading)."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
     t0 = time.perf_counter()
     for _ in range(repeats):
         fn()
+    _sync(device)
     return (time.perf_counter() - t0) / repeats
 
 
@@ -208,57 +224,69 @@ def bench_vae(model: str = "voxel", repeats: int = 20, threads: int = 2) -> dict
 
 
 def bench_sampler(model: str = "voxel", preset: str = "cpu", steps: list | None = None, repeats: int = 10,
-                  threads: int = 2) -> dict:  # fmt: skip
-    """Dream frames/s (sampler + decode) at batch 1 and 32 for several sampler step counts, the KV cache's
-    speed-up over recomputing the window, and the DiT's achieved GFLOP/s against this CPU's fp32 matmul peak."""
+                  threads: int = 2, device: str = "cpu", dtype: str | None = None, compile: bool = False,
+                  batches: list | None = None) -> dict:  # fmt: skip
+    """Dream frames/s (sampler + decode) at each batch size (1 and 32; 1, 32 and 256 on a GPU) for several
+    sampler step counts, the KV cache's speed-up over recomputing the window, and the DiT's achieved GFLOP/s
+    against this machine's matmul peak. ``device``/``dtype``/``compile`` as everywhere (``worldsim.runtime``);
+    with ``compile`` the first step at each batch size and step count (the compilation) is not timed."""
     import torch
 
     torch.set_num_threads(threads)
-    wm = _world_model(model, preset)
+    wm = _world_model(model, preset, device, dtype, compile)
+    dev = wm.device
     steps = list(steps or [1, 2, 4])
+    batches = [int(b) for b in (batches or ([1, 32, 256] if dev.type == "cuda" else [1, 32]))]
     ctx = wm.window - 1
     dit = wm.dit
     out = {
         "benchmark": "sampler",
         "model": model,
+        "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),
+        "dtype": str(wm.dtype).removeprefix("torch."),
+        "compile": bool(compile),
+        "batches": batches,
         "params_m": round(sum(p.numel() for p in dit.parameters()) / 1e6, 2),
         "tokens_per_frame": dit.cfg.tokens_per_frame,
         "context": ctx,
         "default_steps": wm.sampler_cfg.steps,
     }
     curve = []
+    warm = 3 if compile else 1
     with torch.inference_mode():
-        for b in (1, 32):
+        for b in batches:
             for k in steps:
                 s = wm.sampler(batch=b, seeds=list(range(b)), steps=k)
-                s.reset(range(b), torch.randn(b, ctx, *dit.cfg.latent_shape), torch.zeros(b, ctx - 1, dit.action_width))
-                acts = torch.zeros(b, dit.action_width)
-                dt = _time(lambda s=s, a=acts: wm.decode(s.step(a)[0]), repeats)
-                dit_only = _time(lambda s=s, a=acts: s.step(a), repeats)
+                s.reset(range(b), torch.randn(b, ctx, *dit.cfg.latent_shape, device=dev),
+                        torch.zeros(b, ctx - 1, dit.action_width, device=dev))  # fmt: skip
+                acts = torch.zeros(b, dit.action_width, device=dev)
+                dt = _time(lambda s=s, a=acts: wm.decode(s.step(a)[0]), repeats, dev, warm)
+                dit_only = _time(lambda s=s, a=acts: s.step(a), repeats, dev)
                 passes = max(k, 2)  # network passes per frame (one step needs a separate commit pass)
                 curve.append({"batch": b, "steps": k, "fps": round(b / dt, 1), "dit_fps": round(b / dit_only, 1),
                               "gflops": round(dit.flops_per_frame() * passes * b / dit_only / 1e9, 1)})  # fmt: skip
         # the KV cache against recomputing the whole window of ctx + 1 frames on every pass, by batch size: at
         # batch 1 both paths stream every weight once per pass, which the cache cannot save
         speedups = {}
-        for b in (1, 4, 8, 32):
+        for b in () if compile else (1, 4, 8, 32):  # (eager only: compiling every batch size costs minutes)
             s = wm.sampler(batch=b, seeds=list(range(b)))
-            ctx_latents = torch.randn(b, ctx, *dit.cfg.latent_shape)
-            ctx_actions = torch.zeros(b, ctx - 1, dit.action_width)
-            acts = torch.zeros(b, dit.action_width)
+            ctx_latents = torch.randn(b, ctx, *dit.cfg.latent_shape, device=dev)
+            ctx_actions = torch.zeros(b, ctx - 1, dit.action_width, device=dev)
+            acts = torch.zeros(b, dit.action_width, device=dev)
             s.reset(range(b), ctx_latents, ctx_actions)
-            cached = _time(lambda s=s, a=acts: s.step(a, use_cache=True), repeats)
+            cached = _time(lambda s=s, a=acts: s.step(a, use_cache=True), repeats, dev, warm)
             s.reset(range(b), ctx_latents, ctx_actions)
-            uncached = _time(lambda s=s, a=acts: s.step(a, use_cache=False), max(2, repeats // 3))
+            uncached = _time(lambda s=s, a=acts: s.step(a, use_cache=False), max(2, repeats // 3), dev)
             speedups[b] = round(uncached / cached, 2)
     default = {(c["batch"], c["steps"]): c for c in curve}
     k = wm.sampler_cfg.steps
-    peak = matmul_peak_gflops()
+    peak = matmul_peak_gflops(device=dev, dtype=wm.dtype)
     out.update({
+        **{f"fps_b{b}": default.get((b, k), {}).get("fps") for b in batches},
         "fps_b1": default.get((1, k), {}).get("fps"),
         "fps_b32": default.get((32, k), {}).get("fps"),
-        "kv_cache_speedup": speedups[1],
-        "kv_cache_speedup_b32": speedups[32],
+        "kv_cache_speedup": speedups.get(1),
+        "kv_cache_speedup_b32": speedups.get(32),
         "kv_cache_speedup_by_batch": speedups,
         "window": ctx + 1,
         "dit_gflops_b32": default.get((32, k), {}).get("gflops"),
@@ -269,7 +297,8 @@ def bench_sampler(model: str = "voxel", preset: str = "cpu", steps: list | None 
     return out
 
 
-def bench_dream(model: str = "voxel", num_envs: int = 32, steps: int = 20, threads: int = 2) -> dict:
+def bench_dream(model: str = "voxel", num_envs: int = 32, steps: int = 20, threads: int = 2, device: str = "cpu",
+                dtype: str | None = None, compile: bool = False) -> dict:  # fmt: skip
     """Env steps/s of ``WorldModelVectorEnv`` with ``num_envs`` dreams against the bare sampler (+ decode) at the
     same batch: what the Gymnasium layer costs. Resets are not timed (see ``mean_reset_ms`` for their cost)."""
     import torch
@@ -277,7 +306,7 @@ def bench_dream(model: str = "voxel", num_envs: int = 32, steps: int = 20, threa
     from worldsim.envs.world_model_vector_env import WorldModelVectorEnv
 
     torch.set_num_threads(threads)
-    wm = _world_model(model)
+    wm = _world_model(model, "cpu", device, dtype, compile)
     # episodes do not end during the timing (an untrained model's termination head fires at random)
     venv = WorldModelVectorEnv(num_envs, wm, horizon=10**9, termination_threshold=2.0)
     venv.reset(seed=0)
@@ -295,7 +324,7 @@ def bench_dream(model: str = "voxel", num_envs: int = 32, steps: int = 20, threa
     s = venv.sampler
     flat = wm.flat_actions(actions[0])
     with torch.inference_mode():
-        per_step = _time(lambda: wm.decode(s.step(flat)[0]), steps)
+        per_step = _time(lambda: wm.decode(s.step(flat)[0]), steps, wm.device)
     sampler_fps = num_envs / per_step
     return {
         "benchmark": "dream",

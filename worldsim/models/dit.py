@@ -91,6 +91,7 @@ class DiTConfig:
 PRESETS = {  # size presets: `dit=cpu` (the default, meets the CPU speed targets), larger ones for GPUs
     "tiny": dict(dim=48, depth=2, heads=2),
     "cpu": dict(dim=192, depth=8, heads=4),
+    "medium": dict(dim=320, depth=10, heads=5),  # ~19M parameters: 38 MB in fp16, a GPU run's larger model
     "base": dict(dim=384, depth=12, heads=6),
     "large": dict(dim=768, depth=24, heads=12),
 }

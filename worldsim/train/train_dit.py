@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from worldsim import runtime
 from worldsim.checkpoint import (
     CheckpointError,
     load_model,
@@ -35,7 +36,6 @@ from worldsim.checkpoint import (
     save_model,
     save_train_state,
 )
-from worldsim import runtime
 from worldsim.data.latents import concat_stores, file_sha256, open_latent_cache, to_device, window_batch
 from worldsim.diffusion import DiffusionConfig, diffusion_loss
 from worldsim.models.dit import GATE_INIT, PRESETS, DiT, DiTConfig

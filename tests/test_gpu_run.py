@@ -1,0 +1,65 @@
+"""The prepared GPU run (scripts/gpu_train.sh -> `worldsim gpu-run`) in tiny mode on this CPU: the same code path as
+on the lent GPU, so that it cannot rot between the sessions that get one."""
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+
+from worldsim.train import gpu_run
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_tiny_gpu_run_leaves_scored_models_in_out(tmp_path):
+    out, work = tmp_path / "out", tmp_path / "work"
+    env = {**os.environ, "OUT": str(out), "GPU_WORK": str(work), "PYTHON": sys.executable}
+    p = subprocess.run(["bash", str(REPO / "scripts" / "gpu_train.sh"), "tiny=true"], env=env, capture_output=True,
+                       text=True, timeout=600)  # fmt: skip
+    assert p.returncode == 0, (p.stdout + p.stderr)[-4000:]
+    files = sorted(f.name for f in out.iterdir())
+    # what the device tool brings back: at most 8 files of at most 16 MiB
+    assert len(files) <= 8 and all((out / f).stat().st_size < 16 * 2**20 for f in files), files
+    assert {"log.txt", "result.json", "voxel-gpu.tar.part00", "voxel-large.tar.part00"} <= set(files)
+    result = json.loads((out / "result.json").read_text())
+    assert result["train"]["voxel-gpu"]["step"] > 20500  # continued from the shipped model's step
+    assert result["train"]["voxel-large"]["step"] > 0
+    evals = result["eval"]
+    assert set(evals) == {"eval-voxel-all", "eval-voxel-gpu-all", "eval-voxel-large-all"}
+    assert all(np.isfinite(e["next_frame_psnr"]) for e in evals.values())
+    assert result["bench"]["bench-voxel-eager"]["fps_b1"] > 0
+    assert all(s["exit"] == 0 for s in result["stages"].values()), result["stages"]
+
+    # back here: the parts become world-model folders with the shipped VAE, which load and dream
+    dest = tmp_path / "back"
+    u = subprocess.run(["bash", str(REPO / "scripts" / "gpu_unpack.sh"), str(out), str(dest)], capture_output=True,
+                       text=True, timeout=120)  # fmt: skip
+    assert u.returncode == 0, u.stdout + u.stderr
+    from worldsim.world_model import load_world_model
+
+    wm = load_world_model(str(dest / "voxel-large"))
+    assert wm.info["extra_latents"] and wm.clips["frames"].shape[1:] == (16, 64, 64, 3)
+    assert wm.dit.cfg.dim == 48  # tiny mode trains the tiny preset in the large model's place
+
+
+def test_pack_splits_into_parts_that_join_back(tmp_path, monkeypatch):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    payload = np.random.default_rng(0).integers(0, 255, 50_000, dtype=np.uint8).tobytes()
+    (folder / "dit.safetensors").write_bytes(payload)
+    (folder / "clips.npz").write_bytes(b"clips")
+    monkeypatch.setattr(gpu_run, "PART_BYTES", 20_000)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "m.tar.part07").write_bytes(b"stale")  # an earlier, longer export's part is removed
+    parts = gpu_run.pack(folder, out, "m")
+    assert parts == [f"m.tar.part{i:02d}" for i in range(len(parts))] and len(parts) >= 3
+    assert not (out / "m.tar.part07").exists()
+    joined = tmp_path / "joined.tar"
+    joined.write_bytes(b"".join((out / p).read_bytes() for p in parts))
+    with tarfile.open(joined) as tar:
+        assert tar.extractfile("m/dit.safetensors").read() == payload
