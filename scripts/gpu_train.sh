@@ -26,7 +26,7 @@ if ! "$PY" -c "import gymnasium, minari, hydra, omegaconf" 2>/dev/null; then
 fi
 if ! (cd "$WORK" && "$PY" -c "import worldsim.envs") 2>/dev/null; then
     SRC=$(mktemp -d)  # build from a copy: a build writes build/ and *.egg-info beside the sources
-    tar -C "$REPO" --exclude=.git --exclude=.whl --exclude=.venv --exclude=outputs --exclude=data --exclude=runs \
+    tar -C "$REPO" --exclude=./.git --exclude=./.whl --exclude=./.venv --exclude=./outputs --exclude=./data --exclude=./runs \
         -cf - . | tar -C "$SRC" -xf -
     "$PY" -m pip install -q --no-index --no-deps --no-build-isolation --target "$SITE" "$SRC" || exit 2
     export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
