@@ -40,7 +40,7 @@ class GpuRunConfig:
     work: str = "gpu-work"  # datasets, latent caches and runs (not returned)
     minutes: float = 8.5  # wall-clock budget of the whole run, counted from `started`
     started: float | None = None  # epoch seconds when the run began (the script's start; None: now)
-    reserve_minutes: float = 2.0  # kept after training for the final export, the evaluations and the benchmarks
+    reserve_minutes: float = 2.5  # kept after training for the final export, the evaluations and the benchmarks
     train_minutes: float | None = None  # each model's training time (None: what the budget leaves)
     processes: int | None = None  # recording processes (None: every core)
     episodes: int = 300  # the recipe's dataset (worldsim/voxel-mix-v1, seeds 0..episodes-1)
@@ -53,7 +53,7 @@ class GpuRunConfig:
         {"name": "voxel-large", "dit": "medium", "lr": 3e-4, "warmup": 500},
     ])  # fmt: skip
     train_overrides: list = field(default_factory=lambda: [
-        "output=gated", "diffusion.one_prob=0.5", "diffusion.clean_prev=true", "ckpt_every=1000",
+        "output=gated", "diffusion.one_prob=0.5", "diffusion.clean_prev=true", "ckpt_every=500",
         "sample_every=5000", "log_every=200", "threads=1",
     ])  # fmt: skip
     eval_clips: int = 128

@@ -264,6 +264,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     ema_params, model_params = list(ema.parameters()), list(model.parameters())
     model.train()
     t_clock = time.perf_counter()
+    first_step, first_seconds = step, clock["seconds"]
     out_of_time = False
     while step < cfg.steps and not out_of_time:
         # ---- one optimizer step on a batch of windows
@@ -323,4 +324,5 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         torch.distributed.destroy_process_group()
     return {"run_dir": str(run), "step": step, "world_size": world, "device": str(device),
             "dtype": runtime.dtype_name(dtype), "train_minutes": round(clock["seconds"] / 60, 3),
+            "steps_per_s": round((step - first_step) / max(clock["seconds"] - first_seconds, 1e-9), 2),
             **{k: round(float(v), 5) for k, v in logs.items()}}  # fmt: skip
