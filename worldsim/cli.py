@@ -27,6 +27,8 @@ COMMANDS = {
     "ppo": "train PPO inside the dream, evaluate it in the real world against random and real-trained PPO",
     "eval": "fidelity of a world model against held-out real play, with baselines (JSON + PNG plot)",
     "bench": "speed benchmarks: `bench env`, `bench record`, `bench vae`, `bench sampler`, `bench dream`",
+    "train-idm": "train the inverse-dynamics model (two frames -> the action) the report card reads dreams with",
+    "report": "the world-model report card: horizon, long rollouts, action following, memory (JSON + one-page PNG)",
     "gpu-run": "the prepared one-shot GPU run: record, encode, train to a time budget, export, score, bench",
 }
 
@@ -132,6 +134,18 @@ def cmd_export(cfg: DictConfig) -> dict:
     return export_world_model(**OmegaConf.to_container(cfg, resolve=True))
 
 
+def cmd_train_idm(cfg: DictConfig) -> dict:
+    from worldsim.train.train_idm import TrainIDMConfig, train_idm
+
+    return train_idm(TrainIDMConfig(**OmegaConf.to_container(cfg, resolve=True)))
+
+
+def cmd_report(cfg: DictConfig) -> dict:
+    from worldsim.eval.report import report
+
+    return report(**OmegaConf.to_container(cfg, resolve=True))
+
+
 def cmd_gpu_run(cfg: DictConfig) -> dict:
     from worldsim.train.gpu_run import GpuRunConfig, gpu_run
 
@@ -150,6 +164,8 @@ HANDLERS = {
     "ppo": cmd_ppo,
     "export": cmd_export,
     "bench": cmd_bench,
+    "train-idm": cmd_train_idm,
+    "report": cmd_report,
     "gpu-run": cmd_gpu_run,
 }
 

@@ -247,3 +247,11 @@ class VoxelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
         if self.world is None:
             raise gym.error.ResetNeeded("VoxelEnv: call reset() before surface_ids()")
         return self.renderer.surfaces(self.world, self.eye, self.yaw, self.pitch, self._top)
+
+    def block_classes(self) -> np.ndarray:
+        """Ground truth beside the current frame: the block every pixel shows, uint8 (height, width): 0 for sky,
+        ``blocks.WATER`` where the view crosses water, a grass block's brown sides as ``blocks.DIRT``
+        (``render.class_view``)."""
+        if self.world is None:
+            raise gym.error.ResetNeeded("VoxelEnv: call reset() before block_classes()")
+        return self.renderer.classes(self.world, self.eye, self.yaw, self.pitch, self._top)

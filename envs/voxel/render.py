@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numba import njit
 
-from worldsim.envs.voxel.blocks import AIR, GRASS, SIDE_COLORS, SOLID, TOP_COLORS, WATER
+from worldsim.envs.voxel.blocks import AIR, DIRT, GRASS, SIDE_COLORS, SOLID, TOP_COLORS, WATER
 
 SKY_HORIZON = np.array((186, 212, 238), dtype=np.float32)
 SKY_ZENITH = np.array((104, 152, 226), dtype=np.float32)
@@ -176,6 +176,23 @@ def surface_view(world, solid, eye, forward, right, up, width, height, fov_deg, 
 
 
 @njit(cache=True)
+def class_view(world, solid, eye, forward, right, up, width, height, fov_deg, view_dist, top, out):
+    """What every pixel shows, by block: 0 (``AIR``) for sky, ``WATER`` where the ray crossed water, else the id of
+    the block it hit, with a grass block's sides (brown, below their green fringe) counted as ``DIRT``, the colour
+    they show. The ground truth a colour classifier of frames is scored against (``worldsim/eval/metrics.py``)."""
+    tan_half = math.tan(math.radians(fov_deg) * 0.5)
+    for row in range(height):
+        for col in range(width):
+            dx, dy, dz = _pixel_ray(row, col, forward, right, up, width, height, tan_half)
+            b, bx, by, bz, face, dist, water = _trace(world, solid, eye[0], eye[1], eye[2], dx, dy, dz, view_dist, top)
+            if b != AIR and water > 0.0:
+                b = WATER
+            elif b == GRASS and face != 3 and not (face != 2 and eye[1] + dy * dist - by > 0.8):
+                b = DIRT
+            out[row, col] = b
+
+
+@njit(cache=True)
 def raycast(world, solid, eye, direction, reach):
     """The solid block under the crosshair within ``reach``.
 
@@ -229,4 +246,13 @@ class Renderer:
         out = np.empty((self.height, self.width), dtype=np.int64)
         camera = (eye, forward, right, up, self.width, self.height, self.fov, self.view_distance)
         surface_view(world, SOLID, *camera, top, out)
+        return out
+
+    def classes(self, world: np.ndarray, eye: np.ndarray, yaw: float, pitch: float, top: int | None = None):
+        """The block class every pixel shows (uint8 (height, width); ``class_view``)."""
+        top = world.shape[2] if top is None else int(top)
+        forward, right, up = camera_basis(yaw, pitch)
+        out = np.empty((self.height, self.width), dtype=np.uint8)
+        camera = (eye, forward, right, up, self.width, self.height, self.fov, self.view_distance)
+        class_view(world, SOLID, *camera, top, out)
         return out

@@ -1,0 +1,133 @@
+"""The report card: each metric on cases whose answer is known, the IDM, and the whole card on a tiny model."""
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import worldsim  # noqa: F401
+from worldsim.eval import report as card
+from worldsim.eval.world_metrics import (
+    class_agreement,
+    colour_classes,
+    colour_js,
+    frechet_distance,
+    persistence,
+    sharpness,
+)
+
+
+@pytest.fixture(scope="module")
+def real_play():
+    frames, actions = card._real_rollout(3, (64, 64, 3), 4, 60)
+    return frames, actions
+
+
+def test_the_real_world_scores_the_ceiling_and_a_blur_or_a_still_scores_worse(real_play):
+    frames, _ = real_play
+    a, b = frames[:32], frames[32:]
+    assert sharpness(a) / sharpness(a) == 1.0 and colour_js(a, a) == 0.0
+    blurred = card._blur(a)
+    assert sharpness(blurred) < 0.8 * sharpness(a)  # a blur loses the edges
+    assert colour_js(blurred, a) > colour_js(a, a)
+    still = np.repeat(a[:1], len(a), 0)
+    assert colour_js(still, b) > colour_js(a, b) * 0.5  # one frame's colours are not the world's
+    rng = np.random.default_rng(0)
+    f = rng.standard_normal((200, 8))
+    assert frechet_distance(f, f) == pytest.approx(0.0, abs=1e-6)
+    assert frechet_distance(f, f + 3.0) == pytest.approx(8 * 9.0, rel=1e-3)  # shifted means: |mu_a - mu_b|^2
+
+
+def test_colour_classes_read_the_voxel_world_as_its_ground_truth_says(real_play):
+    env = gym.make("worldsim/Voxel-v0")
+    env.reset(seed=5)
+    frames, truth = [], []
+    for a in real_play[1][:20]:
+        obs, *_ = env.step(a)
+        frames.append(obs)
+        truth.append(env.unwrapped.block_classes())
+    frames, truth = np.stack(frames), np.stack(truth)
+    assert class_agreement(frames, truth).mean() > 0.8
+    grey = np.full_like(frames, 128)
+    assert class_agreement(grey, truth).mean() < 0.5  # a constant frame does not keep the blocks that were there
+    assert colour_classes(frames).shape == truth.shape
+
+
+def test_persistence_tells_a_kept_change_from_a_forgotten_one():
+    rng = np.random.default_rng(0)
+    without = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    with_change = without.copy()
+    with_change[4:8, 4:8] = 255 - with_change[4:8, 4:8]  # the broken block
+    assert persistence(with_change, with_change, without) == 1.0
+    assert persistence(without, with_change, without) == 0.0
+    assert persistence(without, without, without) is None  # nothing changed: nothing to score
+
+
+def test_memory_probe_scripts_return_to_where_they_started():
+    for name, sc in card._scripts(quick=False).items():
+        cam = np.asarray(sc["actions"])[:, 1]
+        yaw = np.cumsum(5 * ((cam == 2).astype(int) - (cam == 1)))  # after each step
+        # the camera ends facing where it faced at the start, or where the change (a break, a placed block) was made
+        assert yaw[-1] % 360 == (yaw[sc["change"]] if "change" in sc else 0) % 360, name
+        assert 0 < sc["back"] < len(sc["actions"])
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    from worldsim.data.record import RecordConfig, record
+    from worldsim.train.train_idm import TrainIDMConfig, train_idm
+
+    root = tmp_path_factory.mktemp("report")
+    record(RecordConfig(episodes=4, max_episode_steps=40, processes=1, envs_per_process=1, root=str(root / "minari"),
+                        dataset_id="test/report-v0", policies={"random": 1.0}, progress=False))  # fmt: skip
+    res = train_idm(TrainIDMConfig(dataset_id="test/report-v0", root=str(root / "minari"), run_dir=str(root / "idm"),
+                                   steps=3, batch_size=4, warmup=1, eval_transitions=16, progress=False,
+                                   threads=1))  # fmt: skip
+    assert set(res["held_out_accuracy"]) == {"column 0", "column 1", "column 2"}
+    return root
+
+
+def test_report_card_on_a_tiny_model_is_whole_and_deterministic(tiny_world_model, tiny_data, tmp_path):
+    kwargs = dict(model=tiny_world_model, dataset_id="test/report-v0", root=str(tiny_data / "minari"),
+                  idm=str(tiny_data / "idm" / "model.safetensors"), quick=True, clips=2, horizon=4, long_steps=64,
+                  long_starts=2, memory_starts=1, seed=3)  # fmt: skip
+    a = card.report(out=str(tmp_path / "a"), **kwargs)
+    card.report(out=str(tmp_path / "b"), **kwargs)
+    ja, jb = (json.loads((tmp_path / d / "report.json").read_text()) for d in "ab")
+    ja.pop("seconds"), jb.pop("seconds")
+    assert ja == jb  # the same seed, the same card
+    assert (tmp_path / "a" / "report.png").stat().st_size > 20_000
+    h = ja["horizon"]["random"]
+    assert len(h["psnr"]) == len(h["ssim"]) == len(h["psnr_copy_last"]) == 4
+    assert set(h["idm_dream"]) == set(h["idm_real"]) == {"column 0", "column 1", "column 2"}
+    assert "horizon_explorer" in ja["skipped"]  # no held-out episode of the explorer in this recording
+    bucket = ja["long"]["buckets"][0]
+    assert bucket["real_other_seed"]["sharpness_ratio"] > 0 and "frechet" in bucket["dream"]
+    assert bucket["copy_first_frame"]["colour_js"] > 0
+    mem = ja["memory"]
+    assert {"loop_360", "walk_out_and_back", "look_away_8", "break_look_away", "place_look_away"} <= set(mem)
+    assert mem["loop_360"]["real"]["class_agreement"] > 0.7  # the classifier reads the real end frame
+    assert "loop_360_psnr" in a and np.isfinite(a["loop_360_psnr"])
+
+
+def test_report_on_another_world_says_what_it_skipped(tmp_path):
+    import torch
+
+    from worldsim.models.actions import space_to_json
+    from worldsim.models.dit import PRESETS, DiT, DiTConfig
+    from worldsim.models.vae import VAE, VAEConfig
+    from worldsim.sampler import SamplerConfig
+    from worldsim.world_model import WorldModel
+
+    torch.manual_seed(0)
+    vae = VAE(VAEConfig(resolution=(32, 32), latent_channels=4, downsample=8, widths=[8, 8, 8],
+                        decoder_widths=[8, 8, 8]))  # fmt: skip
+    dit = DiT(DiTConfig(latent_shape=(4, 4, 4), action_space=space_to_json(gym.spaces.Discrete(3)),
+                        **PRESETS["tiny"]))  # fmt: skip
+    WorldModel(vae.eval(), dit.eval(), SamplerConfig(steps=1, context=2), window=3,
+               info={"dataset_id": "test/absent-v0"}).save(tmp_path / "wm", dtype=None)  # fmt: skip
+    card.report(model=str(tmp_path / "wm"), root=str(tmp_path), quick=True, out=str(tmp_path / "out"))
+    r = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert {"voxel_world", "idm", "horizon_random", "horizon_explorer"} <= set(r["skipped"])
+    assert "long" not in r and "memory" not in r

@@ -1,0 +1,436 @@
+"""`worldsim report`: the world-model report card, judged as its users meet a dream, not by PSNR alone.
+
+    worldsim report model=voxel                    # report.json + report.png under outputs/report (~10 min here)
+    worldsim report model=runs/dit-voxel quick=true
+
+Every part runs on held-out play that no training recording used (the split every stage uses) or on fresh seeds of
+the real world, deterministically under ``seed``:
+1. **Accuracy vs horizon**: PSNR and SSIM at steps 1..``horizon`` against copying the last real frame, on
+   random-action and on explorer play, and the PSNR gap between the true actions and another clip's.
+2. **Does it stay a world**: from the same start the explorer plays ``long_steps`` steps in the real world and in
+   the dream (acting on what it sees there). Per 64-step bucket: the dream's sharpness over the real world's, the
+   Jensen-Shannon divergence of their colour histograms, and the Frechet distance of their frame features (the
+   IDM's encoder), beside the same for a second real rollout (other seeds), a blurred real rollout, and a dream
+   that repeats its first frame.
+3. **Does it follow the actions**: the inverse-dynamics model (``worldsim train-idm``) reads the action off each
+   dreamed transition of the random-action clips; its accuracy there against on the real transitions of the same
+   clips (the ceiling), per action column and value.
+4. **Does it remember** (voxel world, against its ground truth): a full 360-degree turn; walking out and back;
+   looking 90 degrees away for k steps and back (object permanence: PSNR, and the share of pixels whose colour
+   class is the block ``VoxelEnv.block_classes`` says is there); breaking a block and placing one, looking away
+   and back (is the change still there, against the same world without it). Each with the copy baseline (the
+   real frame just before the way back: what a dream with no memory could at best keep showing) and the oracle
+   (the real frame through the VAE, the best a dream in this latent space can draw).
+Parts that need the voxel world's ground truth, or an IDM for the world, are skipped for other worlds, and the
+report says so. ``quick=true`` cuts every count (tests).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from worldsim.eval.metrics import psnr, ssim
+from worldsim.eval.world_metrics import (
+    class_agreement,
+    colour_js,
+    frechet_distance,
+    persistence,
+    sharpness,
+)
+
+VOXEL = "worldsim/Voxel-v0"
+BUCKET = 64
+# published figures beside the comparable rows (their worlds and resolutions differ: anchors, not rankings)
+ANCHORS = {
+    "idm_accuracy_keyboard_mouse": {"Oasis": [0.77, 0.56], "MineWorld": [0.86, 0.64], "Matrix-Game": [0.95, 0.95]},
+    "psnr_db_at_61_and_250_frames": {"Matrix-Game 2.0": [17.3, 9.6]},
+}
+SHIPPED_IDM = Path(__file__).resolve().parents[1] / "assets" / "_eval" / "voxel-idm.safetensors"
+
+
+def _mean(x) -> float:
+    return round(float(np.mean(x)), 4)
+
+
+# ---------------------------------------------------------------------------------------------- 1 + 3: clips
+def horizon_part(wm, dataset_id, root, split, policy, clips, horizon, seed, idm) -> dict:
+    """PSNR/SSIM per step against copying, the true-vs-wrong action gap, and (with an IDM) action accuracy."""
+    from worldsim.data.dataset import load_held_out
+    from worldsim.eval.fidelity import pick_clips, rollout
+
+    store = load_held_out(dataset_id, root, *split, wm.frame_shape, policy)
+    ctx = wm.window - 1
+    starts = pick_clips(store, ctx + horizon, clips, seed)
+    idx = starts[:, None] + np.arange(ctx + horizon)[None]
+    real, acts = store.frames[idx], store.actions[idx[:, :-1]]
+    dream = rollout(wm, real, acts, ctx, horizon, seed)
+    wrong = rollout(wm, real, np.concatenate([acts[:, : ctx - 1], np.roll(acts, 1, 0)[:, ctx - 1 :]], 1), ctx,
+                    horizon, seed)  # fmt: skip
+    target = real[:, ctx:]
+    copy = np.repeat(real[:, ctx - 1 : ctx], horizon, 1)
+    flat = target.reshape(-1, *target.shape[2:])
+    out = {
+        "clips": len(starts),
+        "psnr": psnr(dream, target).mean(0).round(3).tolist(),
+        "ssim": ssim(dream.reshape(flat.shape), flat).reshape(len(starts), horizon).mean(0).round(4).tolist(),
+        "psnr_copy_last": psnr(copy, target).mean(0).round(3).tolist(),
+        "ssim_copy_last": ssim(copy.reshape(flat.shape), flat).reshape(len(starts), horizon).mean(0).round(4).tolist(),
+        "psnr_wrong_actions": psnr(wrong, target).mean(0).round(3).tolist(),
+    }
+    if idm is not None:
+        from worldsim.train.train_idm import accuracy_table
+
+        true = acts[:, ctx - 1 :].reshape(-1, acts.shape[-1]).astype(np.int64)
+        before_real, before_dream = real[:, ctx - 1 : -1], np.concatenate([real[:, ctx - 1 : ctx], dream[:, :-1]], 1)
+        fs = (-1, *wm.frame_shape)
+        real_pred = idm.predict(before_real.reshape(fs), target.reshape(fs))
+        dream_pred = idm.predict(before_dream.reshape(fs), dream.reshape(fs))
+        out["idm_real"] = accuracy_table(real_pred, true)
+        out["idm_dream"] = accuracy_table(dream_pred, true)
+        out["idm_ratio"] = {c: round(out["idm_dream"][c]["all"] / max(out["idm_real"][c]["all"], 1e-9), 4)
+                            for c in out["idm_real"]}  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------------------------- 2: long rollouts
+def _real_rollout(seed: int, shape, ctx: int, steps: int):
+    """The explorer's play from a fresh start: (frames (ctx + steps, H, W, 3), actions (ctx - 1 + steps, A))."""
+    import gymnasium as gym
+
+    from worldsim.policies import ExplorerPolicy
+
+    env = gym.make(VOXEL, width=shape[1], height=shape[0], max_episode_steps=10**6)
+    pol = ExplorerPolicy(env.action_space, seed=seed)
+    obs, info = env.reset(seed=seed)
+    frames, actions = [obs], []
+    for _ in range(ctx - 1 + steps):
+        a = pol.act_single(obs, info)
+        obs, _, _, _, info = env.step(a)
+        frames.append(obs)
+        actions.append(a)
+    env.close()
+    return np.stack(frames), np.stack(actions)
+
+
+def long_part(wm, idm, starts: int, steps: int, seed: int) -> dict:
+    import torch
+
+    from worldsim.policies import ExplorerPolicy
+
+    ctx = wm.window - 1
+    shape = wm.frame_shape
+    runs = [_real_rollout(seed + i, shape, ctx, steps) for i in range(starts)]
+    other = np.stack([_real_rollout(seed + 10_000 + i, shape, ctx, steps)[0][ctx:] for i in range(starts)])
+    real = np.stack([f[ctx:] for f, _ in runs])  # (S, steps, H, W, 3)
+    clip_f = np.stack([f[:ctx] for f, _ in runs])
+    clip_a = np.stack([a[: ctx - 1] for _, a in runs])
+    sampler = wm.sampler(batch=starts, seeds=[seed + i for i in range(starts)])
+    sampler.reset(range(starts), wm.encode(clip_f), wm.flat_actions(clip_a.reshape(-1, clip_a.shape[-1]))
+                  .reshape(starts, ctx - 1, -1))  # fmt: skip
+    pol = ExplorerPolicy(wm.action_space, num_envs=starts, seed=seed)
+    obs, dream = clip_f[:, -1], []
+    with torch.no_grad():
+        for _ in range(steps):
+            z, _, _ = sampler.step(wm.flat_actions(pol.act(obs, None)))
+            obs = wm.decode(z)
+            dream.append(obs)
+    dream = np.stack(dream, 1)
+    blurred = _blur(real)
+    copy_first = np.repeat(clip_f[:, -1:], steps, 1)
+    refs = {"dream": dream, "real_other_seed": other, "real_blurred": blurred, "copy_first_frame": copy_first}
+    out: dict = {"starts": starts, "steps": steps, "buckets": []}
+    feat = (lambda x: idm.frame_features(x.reshape(-1, *shape))) if idm is not None else None
+    for b in range(steps // BUCKET):
+        sl = slice(b * BUCKET, (b + 1) * BUCKET)
+        r = real[:, sl]
+        row = {"steps": [b * BUCKET + 1, (b + 1) * BUCKET]}
+        fr = feat(r) if feat else None
+        for name, x in refs.items():
+            row[name] = {"sharpness_ratio": round(sharpness(x[:, sl]) / max(sharpness(r), 1e-9), 4),
+                         "colour_js": round(colour_js(x[:, sl], r), 4)}  # fmt: skip
+            if feat:
+                row[name]["frechet"] = round(frechet_distance(feat(x[:, sl]), fr), 3)
+        out["buckets"].append(row)
+    js_last = [colour_js(dream[i, -BUCKET:], real[i, -BUCKET:]) for i in range(starts)]
+    out["strips"] = {"worst": int(np.argmax(js_last)), "best": int(np.argmin(js_last))}
+    out["_frames"] = (real, dream)
+    return out
+
+
+def _blur(frames: np.ndarray) -> np.ndarray:
+    from scipy.ndimage import uniform_filter
+
+    x = frames.astype(np.float32)
+    return uniform_filter(x, size=(1,) * (x.ndim - 3) + (5, 5, 1), mode="nearest").round().astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------------------------- 4: memory
+def _scripts(quick: bool) -> dict[str, dict]:
+    """Scripted probes: actions (movement, camera, interaction) after the start clip, the step where the way back
+    begins (the copy baseline's frame), and for an interaction the counterfactual without it."""
+    right, left, noop = [0, 2, 0], [0, 1, 0], [0, 0, 0]
+    out = {
+        "loop_360": {"actions": [right] * 72, "back": 36},
+        "walk_out_and_back": {"actions": [[1, 0, 0]] * 16 + [[2, 0, 0]] * 16, "back": 16},
+    }
+    for k in (8,) if quick else (8, 16, 32):
+        out[f"look_away_{k}"] = {"actions": [right] * 18 + [noop] * k + [left] * 18, "back": 18 + k}
+    down = [[0, 4, 0]] * 6
+    brk = down + [[0, 0, 2]] + [right] * 18 + [noop] * 8 + [left] * 18
+    out["break_look_away"] = {"actions": brk, "back": len(brk) - 18, "change": 6}
+    place = down + [[0, 0, 2]] + [right] * 18 + [[0, 0, 3]] + [left] * 18 + [noop] * 8 + [right] * 18
+    out["place_look_away"] = {"actions": place, "back": len(place) - 18, "change": 7 + 18}
+    return out
+
+
+def _replay(seed: int, shape, ctx: int, clip_actions, script) -> tuple[np.ndarray, np.ndarray]:
+    """The real world from ``seed`` through the clip's actions and a script: (frames after each scripted step,
+    the block classes of the last)."""
+    import gymnasium as gym
+
+    env = gym.make(VOXEL, width=shape[1], height=shape[0], max_episode_steps=10**6)
+    env.reset(seed=seed)
+    for a in clip_actions:
+        env.step(a)
+    frames = [env.step(np.asarray(a))[0] for a in script]
+    classes = env.unwrapped.block_classes()
+    env.close()
+    return np.stack(frames), classes
+
+
+def memory_part(wm, starts: int, seed: int, quick: bool) -> dict:
+    from worldsim.eval.fidelity import rollout
+
+    ctx = wm.window - 1
+    shape = wm.frame_shape
+    runs = [_real_rollout(seed + 20_000 + i, shape, ctx, 0) for i in range(starts)]
+    clip_f, clip_a = np.stack([f for f, _ in runs]), np.stack([a for _, a in runs])
+    out, strips = {}, {}
+    for name, sc in _scripts(quick).items():
+        script = np.asarray(sc["actions"])
+        reals = [_replay(seed + 20_000 + i, shape, ctx, clip_a[i], script) for i in range(starts)]
+        real = np.stack([f for f, _ in reals])  # (S, L, H, W, 3)
+        truth = np.stack([c for _, c in reals])
+        flat = wm.flat_actions(np.tile(script, (starts, 1))).reshape(starts, len(script), -1).cpu().numpy()
+        acts = np.concatenate([np.asarray(wm.flat_actions(clip_a.reshape(-1, clip_a.shape[-1])).cpu())
+                               .reshape(starts, ctx - 1, -1), flat], 1)  # fmt: skip
+        dream = rollout(wm, clip_f, acts, ctx, len(script), seed)
+        end_real, end_dream = real[:, -1], dream[:, -1]
+        copy = real[:, sc["back"] - 1]
+        oracle = wm.decode(wm.encode(end_real))
+        row = {"steps": len(script)}
+        for key, x in (("dream", end_dream), ("copy_baseline", copy), ("oracle_vae", oracle), ("real", end_real)):
+            row[key] = {"psnr": _mean(psnr(x, end_real)) if key != "real" else None,
+                        "class_agreement": _mean(class_agreement(x, truth))}  # fmt: skip
+        lo, hi, d = row["copy_baseline"]["psnr"], row["oracle_vae"]["psnr"], row["dream"]["psnr"]
+        row["score"] = round((d - lo) / (hi - lo), 4) if hi - lo > 1e-6 else None  # 0 copy, 1 oracle
+        if "change" in sc:  # the same world without the interaction
+            cf_script = script.copy()
+            cf_script[sc["change"]] = [0, 0, 0]
+            without = np.stack([_replay(seed + 20_000 + i, shape, ctx, clip_a[i], cf_script)[0][-1]
+                                for i in range(starts)])  # fmt: skip
+            for key, x in (("dream", end_dream), ("copy_baseline", copy), ("oracle_vae", oracle)):
+                vals = [persistence(x[i], end_real[i], without[i]) for i in range(starts)]
+                vals = [v for v in vals if v is not None]
+                row[key]["persistence"] = _mean(vals) if vals else None
+            row["change_visible_in"] = sum(persistence(end_real[i], end_real[i], without[i]) is not None
+                                           for i in range(starts))  # fmt: skip
+        out[name] = row
+        strips[name] = np.stack([clip_f[0, -1], end_real[0], end_dream[0]])
+    out["_strips"] = strips
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- report
+def report(model: str = "voxel", dataset_id: str | None = None, root: str = "data/minari", idm: str | None = None,
+           quick: bool = False, seed: int = 0, out: str = "outputs/report", eval_fraction: float = 0.05,
+           split_seed: int = 0, clips: int | None = None, horizon: int | None = None, long_steps: int | None = None,
+           long_starts: int | None = None, memory_starts: int | None = None, sampler_steps: int | None = None,
+           device: str = "cpu", dtype: str | None = None, compile: bool = False) -> dict:  # fmt: skip
+    import torch
+
+    from worldsim.envs.world_model_env import check_compatible
+    from worldsim.world_model import load_world_model
+
+    t0 = time.perf_counter()
+    torch.manual_seed(seed)
+    wm = load_world_model(model, device=device, dtype=dtype, compile=compile)
+    if sampler_steps:
+        wm.sampler_cfg.steps = int(sampler_steps)
+    dataset_id = dataset_id or wm.info.get("dataset_id")
+    clips = clips or (8 if quick else 64)
+    horizon = horizon or (16 if quick else 32)
+    long_steps = long_steps or (128 if quick else 512)
+    long_starts = long_starts or (2 if quick else 8)
+    memory_starts = memory_starts or (2 if quick else 8)
+    result: dict = {"model": str(model), "dataset_id": dataset_id, "seed": seed, "quick": quick,
+                    "sampler_steps": wm.sampler_cfg.steps, "skipped": {}, "anchors": ANCHORS}  # fmt: skip
+    try:
+        check_compatible(wm, VOXEL)
+        voxel = True
+    except Exception as exc:  # another world: the parts that replay the voxel world are skipped
+        voxel = False
+        result["skipped"]["voxel_world"] = f"not a voxel-world model ({exc}): long rollouts and memory skipped"
+    idm_path = Path(idm) if idm else SHIPPED_IDM
+    net = None
+    if idm_path.is_file():
+        from worldsim.models.idm import load_idm
+
+        net = load_idm(str(idm_path))
+        if net.cfg.resolution != tuple(wm.frame_shape[:2]) or net.columns != _columns(wm.action_space):
+            result["skipped"]["idm"] = f"the IDM {idm_path} reads another world's frames or actions"
+            net = None
+    else:
+        result["skipped"]["idm"] = f"no inverse-dynamics model at {idm_path} (worldsim train-idm makes one)"
+    result["idm"] = str(idm_path) if net is not None else None
+
+    split = (eval_fraction, split_seed)
+    result["horizon"] = {}
+    for policy in ("random", "explorer"):
+        try:
+            result["horizon"][policy] = horizon_part(wm, dataset_id, root, split, policy, clips, horizon, seed,
+                                                     net if policy == "random" else None)  # fmt: skip
+        except (ValueError, FileNotFoundError) as exc:
+            result["skipped"][f"horizon_{policy}"] = str(exc)
+    if voxel:
+        result["long"] = long_part(wm, net, long_starts, long_steps, seed)
+        result["memory"] = memory_part(wm, memory_starts, seed, quick)
+    result["summary"] = _summary(result)
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _plot(result, out_dir / "report.png")
+    (out_dir / "report.json").write_text(json.dumps(_public(result), indent=1))
+    return {"benchmark": "report", **result["summary"], "seconds": result["seconds"], "out": str(out_dir)}
+
+
+def _columns(space) -> list[int] | None:
+    from worldsim.models.idm import columns
+
+    try:
+        return columns(space)
+    except ValueError:
+        return None
+
+
+def _public(x):
+    """The result without the frames kept for the picture."""
+    if isinstance(x, dict):
+        return {k: _public(v) for k, v in x.items() if not k.startswith("_")}
+    return x
+
+
+def _summary(r: dict) -> dict:
+    s: dict = {}
+    for policy, h in r.get("horizon", {}).items():
+        k = min(8, len(h["psnr"])) - 1
+        s[f"{policy}_psnr_next_frame"] = h["psnr"][0]
+        s[f"{policy}_psnr_at_8"] = h["psnr"][k]
+        s[f"{policy}_gain_over_copy_at_8"] = round(h["psnr"][k] - h["psnr_copy_last"][k], 3)
+        s[f"{policy}_action_gap_at_8"] = round(h["psnr"][k] - h["psnr_wrong_actions"][k], 3)
+        if "idm_ratio" in h:
+            s["idm_dream_over_real"] = h["idm_ratio"]
+    if "long" in r:
+        last = r["long"]["buckets"][-1]
+        s["last_bucket"] = {name: last[name] for name in ("dream", "real_other_seed")}
+    if "memory" in r:
+        m = r["memory"]
+        s["loop_360_psnr"] = m["loop_360"]["dream"]["psnr"]
+        s["permanence_scores"] = {k: v["score"] for k, v in m.items() if k.startswith("look_away") and "score" in v}
+        s["persistence"] = {k: m[k]["dream"].get("persistence") for k in ("break_look_away", "place_look_away")}
+    return s
+
+
+def _plot(r: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from worldsim.utils.media import contact_sheet
+
+    fig = plt.figure(figsize=(16, 15), dpi=80)
+    grid = fig.add_gridspec(4, 3, height_ratios=[1, 1, 1, 1.2])
+    ax = fig.add_subplot(grid[0, 0])
+    for policy, h in r.get("horizon", {}).items():
+        x = np.arange(1, len(h["psnr"]) + 1)
+        (line,) = ax.plot(x, h["psnr"], label=f"dream, {policy}")
+        ax.plot(x, h["psnr_copy_last"], ls="--", color=line.get_color(), label=f"copy last, {policy}")
+    ax.set(title="PSNR vs horizon (held-out clips)", xlabel="step", ylabel="dB")
+    if r.get("horizon"):
+        ax.legend(fontsize=7)
+    ax = fig.add_subplot(grid[0, 1])
+    for policy, h in r.get("horizon", {}).items():
+        x = np.arange(1, len(h["ssim"]) + 1)
+        (line,) = ax.plot(x, h["ssim"], label=f"dream, {policy}")
+        ax.plot(x, h["ssim_copy_last"], ls="--", color=line.get_color(), label=f"copy last, {policy}")
+    ax.set(title="SSIM vs horizon", xlabel="step")
+    if r.get("horizon"):
+        ax.legend(fontsize=7)
+    ax = fig.add_subplot(grid[0, 2])
+    h = r.get("horizon", {}).get("random", {})
+    if "idm_real" in h:
+        cols = list(h["idm_real"])
+        x = np.arange(len(cols))
+        ax.bar(x - 0.2, [h["idm_real"][c]["all"] for c in cols], 0.4, label="real transitions (ceiling)")
+        ax.bar(x + 0.2, [h["idm_dream"][c]["all"] for c in cols], 0.4, label="dream transitions")
+        ax.set_xticks(x, ["movement", "camera", "interaction"][: len(cols)] if len(cols) == 3 else cols)
+        ax.set(title="does it follow the actions: IDM accuracy", ylim=(0, 1))
+        ax.legend(fontsize=7)
+    else:
+        ax.set_title("IDM: " + r["skipped"].get("idm", "skipped"), fontsize=8)
+    if "long" in r:
+        b = r["long"]["buckets"]
+        x = [row["steps"][1] for row in b]
+        for i, (metric, title) in enumerate((("sharpness_ratio", "sharpness / real"),
+                                             ("colour_js", "colour-histogram JS vs real (bits)"),
+                                             ("frechet", "feature Frechet distance vs real"))):  # fmt: skip
+            ax = fig.add_subplot(grid[1, i])
+            for name in ("dream", "real_other_seed", "real_blurred", "copy_first_frame"):
+                if metric in b[0][name]:
+                    ax.plot(x, [row[name][metric] for row in b], marker="o", label=name.replace("_", " "),
+                            lw=2.5 if name == "dream" else 1)  # fmt: skip
+            ax.set(title=f"does it stay a world: {title}", xlabel="step (64-step buckets)")
+            ax.legend(fontsize=7)
+    if "memory" in r:
+        m = {k: v for k, v in r["memory"].items() if not k.startswith("_")}
+        ax = fig.add_subplot(grid[2, 0:2])
+        names = list(m)
+        x = np.arange(len(names))
+        for j, key in enumerate(("dream", "copy_baseline", "oracle_vae")):
+            ax.bar(x + (j - 1) * 0.27, [m[n][key]["psnr"] for n in names], 0.27, label=key.replace("_", " "))
+        ax.set_xticks(x, [n.replace("_", " ") for n in names], fontsize=8)
+        ax.set(title="does it remember: the end frame against the real one", ylabel="PSNR (dB)")
+        ax.legend(fontsize=7)
+        ax = fig.add_subplot(grid[2, 2])
+        for j, key in enumerate(("dream", "copy_baseline", "oracle_vae", "real")):
+            ax.bar(x + (j - 1.5) * 0.2, [m[n][key]["class_agreement"] for n in names], 0.2, label=key)
+        ax.set_xticks(x, [n.split("_")[0] for n in names], fontsize=7)
+        ax.set(title="blocks still there: colour class = true block", ylim=(0, 1))
+        ax.legend(fontsize=7)
+    rows = []
+    if "long" in r:
+        real, dream = r["long"]["_frames"]
+        picks = np.linspace(0, real.shape[1] - 1, 8).astype(int)
+        for tag in ("worst", "best"):
+            i = r["long"]["strips"][tag]
+            rows.append(np.concatenate([real[i, picks], dream[i, picks]]))
+    if rows:
+        ax = fig.add_subplot(grid[3, 0:2])
+        ax.imshow(contact_sheet(np.concatenate(rows), cols=8, scale=2))
+        ax.set_title("long rollouts, worst then best start: real row over dream row, steps spread to the end")
+        ax.axis("off")
+    if "memory" in r:
+        strips = r["memory"]["_strips"]
+        ax = fig.add_subplot(grid[3, 2])
+        ax.imshow(contact_sheet(np.concatenate(list(strips.values())), cols=3, scale=1))
+        ax.set_title("memory probes: start | real end | dream end", fontsize=9)
+        ax.axis("off")
+    fig.suptitle(f"worldsim report card: {r['model']} ({r['sampler_steps']} sampler steps, seed {r['seed']})")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
