@@ -114,11 +114,21 @@ class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
     # ------------------------------------------------------------------------------------------ reset/step
     def start_clip(self, options: dict | None) -> tuple[np.ndarray | None, np.ndarray]:
         """The (frames, flat actions) a reset starts from; frames is None for ``from_scratch``."""
-        options = options or {}
+        options = {} if options is None else options
+        if not isinstance(options, dict):
+            raise TypeError(f"reset options must be a dict (or None), got {type(options).__name__}: {options!r}")
         known = {"frames", "actions", "image", "from_scratch"}
         if set(options) - known:
             raise ValueError(f"unknown reset options {sorted(set(options) - known)}; use one of {sorted(known)}")
-        if options.get("from_scratch"):
+        starts = [k for k in ("frames", "image", "from_scratch") if k in options]
+        if len(starts) > 1:
+            raise ValueError(f"reset options {starts} each choose the start: give one of them")
+        if "actions" in options and "frames" not in options:
+            raise ValueError("options['actions'] go with options['frames'] (the actions between those frames)")
+        scratch = options.get("from_scratch", False)
+        if not isinstance(scratch, (bool, np.bool_)):
+            raise TypeError(f"options['from_scratch'] must be True or False, got {scratch!r}")
+        if scratch:
             return None, np.zeros((0, self.wm.dit.action_width), np.float32)
         if "image" in options:
             image = np.asarray(options["image"])

@@ -106,10 +106,12 @@ class WorldModelVectorEnv(VectorEnv):
     def step(self, actions):
         if not self._started:
             raise gym.error.ResetNeeded("WorldModelVectorEnv: call reset() before step()")
-        actions = np.asarray(actions)
+        if actions is None or np.ndim(actions) == 0:
+            raise TypeError(f"step expects a batch of {self.num_envs} actions of {self.single_action_space}, "
+                            f"got {actions!r}")  # fmt: skip
         if len(actions) != self.num_envs:
-            raise ValueError(f"expected {self.num_envs} actions, got {len(actions)}")
-        flat = self.wm.flat_actions(actions)  # ValueError naming the first action outside the space
+            raise ValueError(f"step expects {self.num_envs} actions, one per env, got {len(actions)}")
+        flat = self.wm.flat_actions(actions)  # the first bad action by its env index, and what is wrong with it
         rewards = np.zeros(self.num_envs)
         terminated = np.zeros(self.num_envs, dtype=bool)
         truncated = np.zeros(self.num_envs, dtype=bool)

@@ -155,3 +155,44 @@ def test_sb3_ppo_learns_on_the_vector_env(tiny_world_model):
     obs = venv.reset()
     actions, _ = model.predict(obs)
     assert actions.shape == (4, 3)
+
+
+def test_malformed_actions_and_options_get_errors_that_name_the_problem(tiny_world_model):
+    venv = WorldModelVectorEnv(3, tiny_world_model)
+    venv.reset(seed=0)
+    good = np.array([[1, 2, 0], [0, 0, 0], [4, 4, 3]])
+    for bad, err, match in [
+        (None, TypeError, "batch of 3 actions"),
+        (3, TypeError, "batch of 3 actions"),
+        (good[:2], ValueError, "3 actions, one per env, got 2"),
+        (good.astype(float), ValueError, "actions are float64, but .* takes integers"),
+        (np.array([[1, 2, 0], [0, 9, 0], [0, 0, 0]]), ValueError, r"action 1: .*outside \[\[0, 0, 0\], \[4, 4, 3\]\]"),
+        (np.array([["a", "b", "c"]] * 3), TypeError, "must be numbers"),
+    ]:
+        with pytest.raises(err, match=match):
+            venv.step(bad)
+    env = WorldModelEnv(tiny_world_model)
+    frame = np.zeros((64, 64, 3), np.uint8)
+    for options, err, match in [
+        ([1, 2], TypeError, "must be a dict"),
+        ("frames", TypeError, "must be a dict"),
+        ({"image": frame, "frames": frame[None]}, ValueError, "give one of them"),
+        ({"from_scratch": "no"}, TypeError, "True or False"),
+        ({"actions": np.zeros((0, 3))}, ValueError, "go with options\\['frames'\\]"),
+    ]:
+        with pytest.raises(err, match=match):
+            env.reset(options=options)
+    env.reset(options={"from_scratch": False})  # a plain False is a normal reset
+
+
+def test_a_bad_action_is_named_by_its_index_and_its_fault():
+    from worldsim.models.actions import check_actions
+
+    box = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    batch = np.array([[0.5, 0.5], [0.1, 0.2], [np.nan, 0.0]], np.float32)
+    with pytest.raises(ValueError, match="action 2: .*not finite"):
+        check_actions(box, batch)
+    with pytest.raises(ValueError, match="action 1: .*outside the bounds"):
+        check_actions(box, np.array([[0.5, 0.5], [3.0, 0.0]], np.float32))
+    with pytest.raises(ValueError, match=r"action 0: .*shape \(3,\), expected \(2,\)"):
+        check_actions(box, np.zeros((1, 3), np.float32))

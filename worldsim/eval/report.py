@@ -3,8 +3,8 @@
     worldsim report model=voxel                    # report.json + report.png under outputs/report (~10 min here)
     worldsim report model=runs/dit-voxel quick=true
 
-Every part runs on held-out play that no training recording used (the split every stage uses) or on fresh seeds of
-the real world, deterministically under ``seed``:
+Every part runs on held-out play that no training recording used (the split every stage uses) or on worlds no
+recording played (seeds from ``WORLDS`` on), deterministically under ``seed``:
 1. **Accuracy vs horizon**: PSNR and SSIM at steps 1..``horizon`` against copying the last real frame, on
    random-action and on explorer play, and the PSNR gap between the true actions and another clip's.
 2. **Does it stay a world**: from the same start the explorer plays ``long_steps`` steps in the real world and in
@@ -44,6 +44,7 @@ from worldsim.eval.world_metrics import (
 
 VOXEL = "worldsim/Voxel-v0"
 BUCKET = 64
+WORLDS = 1_000_000  # the long rollouts and probes play worlds from this seed on: no recording plays them
 # published figures beside the comparable rows (their worlds and resolutions differ: anchors, not rankings)
 ANCHORS = {
     "idm_accuracy_keyboard_mouse": {"Oasis": [0.77, 0.56], "MineWorld": [0.86, 0.64], "Matrix-Game": [0.95, 0.95]},
@@ -123,8 +124,8 @@ def long_part(wm, idm, starts: int, steps: int, seed: int) -> dict:
 
     ctx = wm.window - 1
     shape = wm.frame_shape
-    runs = [_real_rollout(seed + i, shape, ctx, steps) for i in range(starts)]
-    other = np.stack([_real_rollout(seed + 10_000 + i, shape, ctx, steps)[0][ctx:] for i in range(starts)])
+    runs = [_real_rollout(WORLDS + seed + i, shape, ctx, steps) for i in range(starts)]
+    other = np.stack([_real_rollout(WORLDS + seed + 10_000 + i, shape, ctx, steps)[0][ctx:] for i in range(starts)])
     real = np.stack([f[ctx:] for f, _ in runs])  # (S, steps, H, W, 3)
     clip_f = np.stack([f[:ctx] for f, _ in runs])
     clip_a = np.stack([a[: ctx - 1] for _, a in runs])
@@ -207,12 +208,13 @@ def memory_part(wm, starts: int, seed: int, quick: bool) -> dict:
 
     ctx = wm.window - 1
     shape = wm.frame_shape
-    runs = [_real_rollout(seed + 20_000 + i, shape, ctx, 0) for i in range(starts)]
+    base = WORLDS + seed + 20_000
+    runs = [_real_rollout(base + i, shape, ctx, 0) for i in range(starts)]
     clip_f, clip_a = np.stack([f for f, _ in runs]), np.stack([a for _, a in runs])
     out, strips = {}, {}
     for name, sc in _scripts(quick).items():
         script = np.asarray(sc["actions"])
-        reals = [_replay(seed + 20_000 + i, shape, ctx, clip_a[i], script) for i in range(starts)]
+        reals = [_replay(base + i, shape, ctx, clip_a[i], script) for i in range(starts)]
         real = np.stack([f for f, _ in reals])  # (S, L, H, W, 3)
         truth = np.stack([c for _, c in reals])
         flat = wm.flat_actions(np.tile(script, (starts, 1))).reshape(starts, len(script), -1).cpu().numpy()
@@ -231,7 +233,7 @@ def memory_part(wm, starts: int, seed: int, quick: bool) -> dict:
         if "change" in sc:  # the same world without the interaction
             cf_script = script.copy()
             cf_script[sc["change"]] = [0, 0, 0]
-            without = np.stack([_replay(seed + 20_000 + i, shape, ctx, clip_a[i], cf_script)[0][-1]
+            without = np.stack([_replay(base + i, shape, ctx, clip_a[i], cf_script)[0][-1]
                                 for i in range(starts)])  # fmt: skip
             for key, x in (("dream", end_dream), ("copy_baseline", copy), ("oracle_vae", oracle)):
                 vals = [persistence(x[i], end_real[i], without[i]) for i in range(starts)]
@@ -250,9 +252,10 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
            quick: bool = False, seed: int = 0, out: str = "outputs/report", eval_fraction: float = 0.05,
            split_seed: int = 0, clips: int | None = None, horizon: int | None = None, long_steps: int | None = None,
            long_starts: int | None = None, memory_starts: int | None = None, sampler_steps: int | None = None,
-           device: str = "cpu", dtype: str | None = None, compile: bool = False) -> dict:  # fmt: skip
+           device: str = "cpu", dtype: str | None = None, compile: bool = False, threads: int = 2) -> dict:  # fmt: skip
     import torch
 
+    torch.set_num_threads(threads)
     from worldsim.envs.world_model_env import check_compatible
     from worldsim.world_model import load_world_model
 
@@ -390,6 +393,9 @@ def _plot(r: dict, path: Path) -> None:
                                              ("colour_js", "colour-histogram JS vs real (bits)"),
                                              ("frechet", "feature Frechet distance vs real"))):  # fmt: skip
             ax = fig.add_subplot(grid[1, i])
+            if metric not in b[0]["dream"]:
+                ax.set_title("feature Frechet distance: " + r["skipped"].get("idm", "skipped"), fontsize=8)
+                continue
             for name in ("dream", "real_other_seed", "real_blurred", "copy_first_frame"):
                 if metric in b[0][name]:
                     ax.plot(x, [row[name][metric] for row in b], marker="o", label=name.replace("_", " "),
@@ -409,7 +415,7 @@ def _plot(r: dict, path: Path) -> None:
         ax = fig.add_subplot(grid[2, 2])
         for j, key in enumerate(("dream", "copy_baseline", "oracle_vae", "real")):
             ax.bar(x + (j - 1.5) * 0.2, [m[n][key]["class_agreement"] for n in names], 0.2, label=key)
-        ax.set_xticks(x, [n.split("_")[0] for n in names], fontsize=7)
+        ax.set_xticks(x, [n.replace("_look_away", "").replace("_", "\n") for n in names], fontsize=7)
         ax.set(title="blocks still there: colour class = true block", ylim=(0, 1))
         ax.legend(fontsize=7)
     rows = []

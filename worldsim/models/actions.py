@@ -46,14 +46,44 @@ def action_dim(space: gym.Space) -> int:
 
 
 def check_actions(space: gym.Space, actions, what: str = "action") -> np.ndarray:
-    """Validate a batch of actions (N, ...) against ``space``: ValueError naming the first bad one."""
-    actions = np.asarray(actions)
+    """Validate a batch of actions (N, ...) against ``space``: TypeError for what is not a batch of numbers,
+    ValueError naming the first bad action by its index and saying what is wrong with it."""
+    if actions is None:
+        raise TypeError(f"{what}s must be a batch of actions (N, ...) of {space}, got None")
+    try:
+        actions = np.asarray(actions)
+    except ValueError as exc:  # ragged nesting
+        raise ValueError(f"{what}s must be a batch of actions of one shape for {space}: {exc}") from exc
+    if actions.dtype == object or not (np.issubdtype(actions.dtype, np.number) or actions.dtype == bool):
+        raise TypeError(f"{what}s must be numbers for {space}, got an array of {actions.dtype}")
     if actions.ndim == 0:
         raise ValueError(f"{what}s must be a batch (leading axis), got the scalar {actions.tolist()}")
+    discrete = isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete))
+    if discrete and not np.issubdtype(actions.dtype, np.integer):
+        raise ValueError(f"{what}s are {actions.dtype}, but {space} takes integers (cast with .astype(int))")
     for i, a in enumerate(actions):
         if not space.contains(a):
-            raise ValueError(f"{what} {i}: {np.asarray(a).tolist()!r} is outside the action space {space}")
+            raise ValueError(f"{what} {i}: {np.asarray(a).tolist()!r} is outside the action space {space}: "
+                             f"{why_not(space, np.asarray(a))}")  # fmt: skip
     return actions
+
+
+def why_not(space: gym.Space, a: np.ndarray) -> str:
+    """What keeps the action ``a`` out of ``space``, in words."""
+    shape = tuple(space.shape or ())
+    if a.shape != shape:
+        return f"shape {a.shape}, expected {shape}"
+    if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+        return "it is not finite (NaN or inf)"
+    if isinstance(space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete)):
+        if not np.issubdtype(a.dtype, np.integer):
+            return f"dtype {a.dtype}: a discrete space takes integers (cast with .astype(int))"
+        low = np.asarray(space.start)
+        high = low + (space.n if isinstance(space, gym.spaces.Discrete) else space.nvec) - 1
+        return f"outside [{low.tolist()}, {high.tolist()}]"
+    if isinstance(space, gym.spaces.Box):
+        return f"outside the bounds [{space.low.min()}, {space.high.max()}] (or dtype {a.dtype} not {space.dtype})"
+    return "not contained"
 
 
 class ActionEmbedding(nn.Module):

@@ -4,10 +4,11 @@ As MineWorld and Matrix-Game score action following, the report card (``worldsim
 trained on real transitions which action led from one dreamed frame to the next: where the dream follows the
 controls, the IDM reads the true action off it about as often as off real frames.
 
-A frame encoder maps each frame to a small feature map (C, H/8, W/8); the head reads the two maps and their
-difference and gives one classifier per column of a discrete action space (movement, camera and interaction for
-the voxel world). The encoder's pooled map is also the feature vector of a single frame that the report's Frechet
-distance compares dreams and real frames with.
+A frame encoder maps each frame to a small feature map (C, H/8, W/8), and a motion encoder of the same shape reads
+the two frames stacked, at full resolution (a step forward moves near things by a pixel or two, which a per-frame
+map at H/8 no longer shows); the head reads the three maps and gives one classifier per column of a discrete action
+space (movement, camera and interaction for the voxel world). The frame encoder's pooled map is also the feature
+vector of a single frame that the report's Frechet distance compares dreams and real frames with.
 """
 
 from __future__ import annotations
@@ -62,25 +63,29 @@ class IDM(nn.Module):
         self.columns = columns(space_from_json(cfg.action_space))
         w1, w2, w3 = cfg.widths
         self.encoder = nn.Sequential(_conv(3, w1, 4, 2), _conv(w1, w2, 4, 2), _conv(w2, w3, 3, 2))
+        self.motion = nn.Sequential(_conv(6, w1, 3, 1), _conv(w1, w1, 4, 2), _conv(w1, w2, 4, 2), _conv(w2, w3, 3, 2))
         hw = cfg.head_width
         h, w = cfg.resolution[0] // 16, cfg.resolution[1] // 16
         self.head = nn.Sequential(_conv(3 * w3, hw, 3, 1), _conv(hw, hw, 3, 2), nn.Flatten(),
                                   nn.Linear(hw * h * w, 2 * hw), nn.SiLU())  # fmt: skip
         self.outs = nn.ModuleList([nn.Linear(2 * hw, n) for n in self.columns])
 
+    def _input(self, frames) -> torch.Tensor:
+        """uint8 frames (B, H, W, 3) -> float (B, 3, H, W) in [-1, 1] on the model's device."""
+        x = torch.as_tensor(np.asarray(frames) if not torch.is_tensor(frames) else frames)
+        return x.to(next(self.parameters()).device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
     def encode(self, frames) -> torch.Tensor:
         """uint8 frames (B, H, W, 3) -> feature maps (B, C, H/8, W/8)."""
-        x = torch.as_tensor(np.asarray(frames) if not torch.is_tensor(frames) else frames)
-        x = x.to(next(self.parameters()).device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-        return self.encoder(x)
+        return self.encoder(self._input(frames))
 
     def features(self, frames) -> torch.Tensor:
         """One feature vector per frame (B, C): the encoder's map, averaged over space."""
         return self.encode(frames).mean(dim=(2, 3))
 
     def forward(self, before, after) -> list[torch.Tensor]:
-        fa, fb = self.encode(before), self.encode(after)
-        h = self.head(torch.cat([fa, fb, fb - fa], dim=1))
+        a, b = self._input(before), self._input(after)
+        h = self.head(torch.cat([self.encoder(a), self.encoder(b), self.motion(torch.cat([a, b], dim=1))], dim=1))
         return [out(h) for out in self.outs]
 
     def loss(self, before, after, actions: torch.Tensor, weights: list | None = None):
