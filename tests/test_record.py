@@ -191,3 +191,62 @@ def test_corrupt_dataset_metadata_gives_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="corrupt"):
         open_dataset(cfg.dataset_id, root=tmp_path)
     os.remove(meta)
+
+
+def by_seed(cfg) -> dict:
+    """{seed: (frames, actions, policy)} of a dataset: its content whatever the order episodes were written in."""
+    ds = open_dataset(cfg.dataset_id, root=cfg.root)
+    metas = list(ds.storage.get_episode_metadata(ds.episode_indices))
+    return {int(m["seed"]): (ep.observations, ep.actions, m["policy"]) for m, ep in zip(metas, ds.iterate_episodes())}
+
+
+def same_content(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        np.array_equal(a[s][0], b[s][0]) and np.array_equal(a[s][1], b[s][1]) and a[s][2] == b[s][2] for s in a
+    )
+
+
+def test_a_crash_left_dataset_is_repaired_and_resumes_to_the_uninterrupted_one(tmp_path):
+    ref = small_cfg(tmp_path / "ref", episodes=4, processes=1)
+    record(ref)
+    cut = small_cfg(tmp_path / "cut", episodes=4, processes=1)
+    record(cut)
+    data = tmp_path / "cut" / "test" / "voxel-v0" / "data"
+    (data / "metadata.json").write_text("")  # killed while Minari rewrote its metadata in place
+    last = json.loads((data / "3" / "metadata.json").read_text())
+    last.pop("policy")  # ... and before the recorder wrote episode 3's own metadata
+    (data / "3" / "metadata.json").write_text(json.dumps(last))
+    with pytest.raises(ValueError, match="corrupt"):
+        open_dataset(cut.dataset_id, root=cut.root)
+    out = record(cut)  # repairs (metadata from the committed copy, the unfinished episode dropped), then resumes
+    assert out["skipped"] == 3 and out["episodes"] == 1
+    assert same_content(by_seed(cut), by_seed(ref))
+
+
+def test_one_recorder_per_dataset(tmp_path):
+    from worldsim.data.guard import recording_lock
+
+    cfg = small_cfg(tmp_path, episodes=1)
+    with recording_lock(cfg.root, cfg.dataset_id):
+        with pytest.raises(RuntimeError, match="is being recorded by worldsim record"):
+            record(cfg)
+    assert record(cfg)["episodes"] == 1  # the lock goes with its holder
+
+
+@pytest.mark.slow
+def test_recordings_killed_at_random_moments_resume_to_the_uninterrupted_dataset(tmp_path):
+    import random
+
+    ref = small_cfg(tmp_path / "ref", episodes=8, max_episode_steps=60, processes=1)
+    record(ref)
+    cut = small_cfg(tmp_path / "cut", episodes=8, max_episode_steps=60, processes=1)
+    args = [sys.executable, "-m", "worldsim.cli", "record", "episodes=8", "max_episode_steps=60", "processes=1",
+            f"root={cut.root}", f"dataset_id={cut.dataset_id}", "flush_every=1", "progress=false"]  # fmt: skip
+    rng = random.Random(0)
+    for _ in range(6):
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(rng.uniform(1.5, 4.0))
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+    record(cut)
+    assert same_content(by_seed(cut), by_seed(ref))

@@ -30,6 +30,7 @@ import gymnasium as gym
 import numpy as np
 import pyarrow as pa
 
+from worldsim.data import guard
 from worldsim.data.dataset import check_compatible, dataset_path, open_dataset
 from worldsim.data.record_worker import _FramePool, _worker, make_recording_env
 
@@ -122,6 +123,7 @@ class _Writer:
         self.dataset.storage.update_episode_metadata(
             [{"policy": ep["policy"], "recipe_index": int(ep["index"])} for ep in episodes], ids
         )
+        guard.commit(Path(self.dataset.storage.data_path))  # these episodes are whole: a crash keeps them
 
 
 def recorded_spec(cfg: RecordConfig) -> gym.envs.registration.EnvSpec:
@@ -133,10 +135,17 @@ def recorded_spec(cfg: RecordConfig) -> gym.envs.registration.EnvSpec:
 
 
 def record(cfg: RecordConfig) -> dict:
-    """Record the recipe ``cfg``; returns a summary (episodes, frames, frames/s, dataset path)."""
+    """Record the recipe ``cfg``; returns a summary (episodes, frames, frames/s, dataset path). One recorder per
+    dataset (a second one stops with an error); a dataset a crash left inconsistent is repaired first
+    (``guard.repair``)."""
     from minari.dataset.minari_dataset import parse_dataset_id
 
     parse_dataset_id(cfg.dataset_id)  # a malformed id fails here, before anything is recorded
+    with guard.recording_lock(cfg.root, cfg.dataset_id):
+        return _record(cfg)
+
+
+def _record(cfg: RecordConfig) -> dict:
     root = Path(cfg.root).absolute()
     os.environ["MINARI_DATASETS_PATH"] = str(root)
     import worldsim  # noqa: F401
@@ -149,6 +158,11 @@ def record(cfg: RecordConfig) -> dict:
     action_space = probe.action_space
     probe.close()
 
+    repaired = (
+        guard.repair(dataset_path(cfg.dataset_id, cfg.root)) if dataset_path(cfg.dataset_id, cfg.root).exists() else []
+    )
+    for line in repaired:
+        print(f"worldsim record: {cfg.dataset_id}: {line}", flush=True)
     writer = _Writer(cfg, obs_space, action_space)
     done_seeds: set[int] = set()
     if writer.dataset is not None:
