@@ -1,15 +1,19 @@
 """Checkpoints: safetensors weights with a JSON config in the file's header, versioned; never pickle.
 
 A model file (``*.safetensors``) carries, in its metadata, ``worldsim_format`` (this module's version),
-``kind`` (``vae``, ``dit``, ...), ``config`` (the model's dataclass as JSON) and ``extra`` (anything else a loader
-needs, as JSON). A training-state file holds the optimizer's tensors, the step and every RNG state, so that a run
-resumes exactly. Writes go to a temporary file that is renamed into place, so an interrupted save never leaves a
-half-written checkpoint behind.
+``kind`` (``vae``, ``dit``, ...), ``config`` (the model's dataclass as JSON), ``extra`` (anything else a loader
+needs, as JSON) and ``content_sha256``: a hash of the config, the extra and every tensor (name, dtype, shape,
+bytes), checked on load, so that flipped bytes or an edited config (``heads``, ``rope_theta``, ...) are refused
+rather than dreamed with. Weights must be finite. Files saved before the hash existed load without that check.
+A training-state file holds the optimizer's tensors, the step and every RNG state, so that a run resumes exactly.
+Writes go to a temporary file that is renamed into place, so an interrupted save never leaves a half-written
+checkpoint behind.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import random
@@ -52,6 +56,18 @@ def _read(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, s
     return tensors, metadata
 
 
+def content_hash(config_json: str, extra_json: str, tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of a model's config, extra and tensors (each by name, dtype, shape and bytes, in name order)."""
+    h = hashlib.sha256()
+    h.update(config_json.encode())
+    h.update(b"\0" + extra_json.encode())
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous().cpu()
+        h.update(f"\0{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
 def save_model(path: str | os.PathLike, kind: str, config: Any, state_dict: dict[str, torch.Tensor],
                extra: dict | None = None, dtype: torch.dtype | None = None) -> Path:  # fmt: skip
     """Write a model's weights (optionally cast to ``dtype``, e.g. fp16 for shipping) with its config."""
@@ -59,23 +75,47 @@ def save_model(path: str | os.PathLike, kind: str, config: Any, state_dict: dict
     tensors = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v) for k, v in state_dict.items()}
     metadata = {"worldsim_format": str(FORMAT_VERSION), "kind": kind, "config": json.dumps(cfg),
                 "extra": json.dumps(extra or {})}  # fmt: skip
+    metadata["content_sha256"] = content_hash(metadata["config"], metadata["extra"], tensors)
     path = Path(path)
     _atomic_save(tensors, metadata, path)
     return path
 
 
 def load_model(path: str | os.PathLike, kind: str) -> tuple[dict, dict[str, torch.Tensor], dict]:
-    """(config dict, float32 state dict, extra dict) of a model file, checked to be a ``kind`` checkpoint."""
+    """(config dict, float32 state dict, extra dict) of a model file, checked to be a whole ``kind`` checkpoint:
+    its content hash, finite weights, and a config and extra that parse (CheckpointError naming what is wrong)."""
     tensors, meta = _read(path)
     if "worldsim_format" not in meta:
         raise CheckpointError(f"{path} is a safetensors file but not a worldsim checkpoint (no worldsim_format)")
-    version = int(meta["worldsim_format"])
+    try:
+        version = int(meta["worldsim_format"])
+    except ValueError:
+        raise CheckpointError(f"{path}: worldsim_format {meta['worldsim_format']!r} is not a version number") from None
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{path} is worldsim checkpoint format {version}; this worldsim reads {FORMAT_VERSION}")
     if meta.get("kind") != kind:
         raise CheckpointError(f"{path} holds a {meta.get('kind')!r} model, not a {kind!r}")
+    parsed = {}
+    for key in ("config", "extra"):
+        if key not in meta and key == "config":
+            raise CheckpointError(f"{path} has no 'config' in its metadata")
+        try:
+            parsed[key] = json.loads(meta.get(key, "{}"))
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{path}: its {key!r} metadata is not valid JSON ({exc})") from None
+        if not isinstance(parsed[key], dict):
+            raise CheckpointError(f"{path}: its {key!r} metadata is {type(parsed[key]).__name__}, not an object")
+    if (
+        "content_sha256" in meta
+        and content_hash(meta["config"], meta.get("extra", "{}"), tensors) != meta["content_sha256"]
+    ):
+        raise CheckpointError(f"{path}: its weights or config changed since it was saved (content hash mismatch): "
+                              "corrupt, or edited by hand")  # fmt: skip
+    for k, v in tensors.items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise CheckpointError(f"{path}: tensor {k!r} holds NaN or inf values")
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
-    return json.loads(meta["config"]), state, json.loads(meta.get("extra", "{}"))
+    return parsed["config"], state, parsed["extra"]
 
 
 def load_state_into(module: torch.nn.Module, state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:

@@ -16,6 +16,7 @@ names the VAE it was trained with; the VAE's SHA-256 is checked so a DiT is neve
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -93,10 +94,20 @@ class WorldModel:
     ) -> Path:
         """Write a self-contained world-model folder: the DiT in ``dtype`` (fp16 by default), the VAE in
         ``vae_dtype`` (fp32 by default: it is small, and a latent cache built with it matches the training one)."""
+        import shutil
+
+        from worldsim.data.latents import file_sha256
+
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        save_model(folder / "vae.safetensors", "vae", self.vae.cfg, self.vae.state_dict(), dtype=vae_dtype)
-        extra = {"window": self.window, "sampler": asdict(self.sampler_cfg), "info": self.info}
+        vae_path = folder / "vae.safetensors"
+        src = Path(self.info.get("vae_file", ""))
+        if vae_dtype is None and src.is_file() and self.info.get("vae_sha256") == file_sha256(src):
+            shutil.copyfile(src, vae_path)  # the very file the DiT was trained with: latent caches stay valid
+        else:
+            save_model(vae_path, "vae", self.vae.cfg, self.vae.state_dict(), dtype=vae_dtype)
+        info = {**self.info, "vae_sha256": file_sha256(vae_path)}  # the DiT names the VAE beside it
+        extra = {"window": self.window, "sampler": asdict(self.sampler_cfg), "info": info}
         save_model(folder / "dit.safetensors", "dit", self.dit.cfg, self.dit.state_dict(), extra=extra, dtype=dtype)
         if self.clips is not None:
             np.savez_compressed(folder / "clips.npz", **self.clips)
@@ -137,14 +148,27 @@ def load_world_model(name_or_path: str, device: str | torch.device = "cpu", dtyp
         vae_file = Path(extra.get("info", {}).get("vae_file", ""))
         if not vae_file.is_file():
             raise CheckpointError(f"{dit_file} names its VAE as {str(vae_file)!r}, which does not exist")
+    named = extra.get("info", {}).get("vae_sha256")
+    if named:
+        from worldsim.data.latents import file_sha256
+
+        if file_sha256(vae_file) != named:
+            raise CheckpointError(f"{dit_file} was trained with the VAE of SHA-256 {named[:12]}..., but {vae_file} "
+                                  f"is another file ({file_sha256(vae_file)[:12]}...): a DiT dreams only in its "
+                                  "own VAE's latents")  # fmt: skip
     vae = load_vae(str(vae_file), dev)
     if tuple(vae.cfg.latent_shape) != tuple(dit.cfg.latent_shape):
         raise CheckpointError(f"{dit_file} dreams latents {tuple(dit.cfg.latent_shape)}, but the VAE {vae_file} "
                               f"makes {tuple(vae.cfg.latent_shape)}")  # fmt: skip
     clips = None
     if (folder / "clips.npz").is_file():
-        with np.load(folder / "clips.npz") as z:
-            clips = {k: z[k] for k in z.files}
+        try:
+            with np.load(folder / "clips.npz", allow_pickle=False) as z:
+                clips = {k: z[k] for k in z.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise CheckpointError(f"{folder / 'clips.npz'} is not a readable clips file (truncated?): {exc}") from exc
+        if set(clips) != {"frames", "actions"}:
+            raise CheckpointError(f"{folder / 'clips.npz'} holds {sorted(clips)}, not frames and actions")
     sampler_cfg = SamplerConfig(**extra.get("sampler", {}))
     return WorldModel(vae, dit.to(dev).eval(), sampler_cfg, int(extra.get("window", sampler_cfg.context + 1)),
                       extra.get("info", {}), clips, dtype=dt, compile=bool(compile))  # fmt: skip
@@ -175,10 +199,7 @@ def export_world_model(
 ) -> dict:
     """Make a self-contained world-model folder from a DiT run: fp16 VAE + DiT, and ``clips`` real held-out
     clips of ``clip_length`` frames (with their actions) to start dreams from."""
-    import shutil
-
     from worldsim.data.dataset import load_held_out
-    from worldsim.data.latents import file_sha256
     from worldsim.eval.fidelity import pick_clips
 
     wm = load_world_model(run_dir)
@@ -187,8 +208,5 @@ def export_world_model(
     idx = starts[:, None] + np.arange(clip_length)[None]
     wm.clips = {"frames": store.frames[idx], "actions": store.actions[idx[:, :-1]]}
     folder = wm.save(out, dtype=torch.float16 if fp16 else None)
-    vae_src = Path(wm.info.get("vae_file", ""))
-    if vae_src.is_file() and wm.info.get("vae_sha256") == file_sha256(vae_src):
-        shutil.copyfile(vae_src, folder / "vae.safetensors")  # the very file the DiT was trained with (its hash)
     size = sum(f.stat().st_size for f in Path(folder).iterdir())
     return {"out": str(folder), "clips": len(starts), "megabytes": round(size / 2**20, 2)}

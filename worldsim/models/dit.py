@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -66,6 +67,16 @@ class DiTConfig:
     residual_std: float = 0.5  # typical change of a latent from one frame to the next (its scale, unit latents)
 
     def __post_init__(self):
+        for name in ("patch", "dim", "depth", "heads"):
+            positive_int(name, getattr(self, name))
+        for name in ("mlp_ratio", "rope_theta", "residual_std"):
+            positive_number(name, getattr(self, name))
+        if not isinstance(self.prev_frame, bool):
+            raise ValueError(f"prev_frame must be true or false, got {self.prev_frame!r}")
+        if not isinstance(self.latent_shape, (list, tuple)) or len(self.latent_shape) != 3:
+            raise ValueError(f"latent_shape must be (C, h, w), got {self.latent_shape!r}")
+        for s in self.latent_shape:
+            positive_int("latent_shape", s)
         self.latent_shape = tuple(int(s) for s in self.latent_shape)
         c, h, w = self.latent_shape
         if h % self.patch or w % self.patch:
@@ -86,6 +97,23 @@ class DiTConfig:
     @property
     def tokens_per_frame(self) -> int:
         return self.grid[0] * self.grid[1]
+
+
+def positive_int(name: str, value) -> None:
+    """ValueError naming the config field unless ``value`` is a whole number >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def positive_number(name: str, value) -> None:
+    """ValueError naming the config field unless ``value`` is a finite number > 0."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.number))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 
 PRESETS = {  # size presets: `dit=cpu` (the default, meets the CPU speed targets), larger ones for GPUs

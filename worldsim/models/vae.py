@@ -29,6 +29,17 @@ class VAEConfig:
     kl_weight: float = 1e-6  # weight of the KL term against per-pixel MSE
 
     def __post_init__(self):
+        from worldsim.models.dit import positive_int
+
+        if not isinstance(self.resolution, (list, tuple)) or len(self.resolution) != 2:
+            raise ValueError(f"resolution must be (H, W), got {self.resolution!r}")
+        for r in self.resolution:
+            positive_int("resolution", r)
+        positive_int("latent_channels", self.latent_channels)
+        for w in [*self.widths, *self.decoder_widths]:
+            positive_int("widths", w)
+        if isinstance(self.kl_weight, bool) or not isinstance(self.kl_weight, (int, float)) or not self.kl_weight >= 0:
+            raise ValueError(f"kl_weight must be a number >= 0, got {self.kl_weight!r}")
         self.resolution = tuple(int(r) for r in self.resolution)
         if self.downsample not in (4, 8, 16):
             raise ValueError(f"downsample must be 4, 8 or 16, got {self.downsample}")
@@ -181,7 +192,7 @@ def load_vae(name_or_path: str, device: str | torch.device = "cpu") -> VAE:
     config, state, _ = load_model(path, "vae")
     try:
         cfg = VAEConfig(**config)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: its VAE config does not fit this worldsim: {exc}") from exc
     model = VAE(cfg)
     load_state_into(model, state, path)
