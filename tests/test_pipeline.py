@@ -212,3 +212,19 @@ def test_lr_follows_the_time_budget():
     assert lr_at(520, cfg, {**clock, "seconds": 500.0}) == pytest.approx(1e-4)
     cfg.max_minutes = None  # without a budget: the step schedule, as before
     assert lr_at(520, cfg, clock) == lr_at(520, cfg)
+
+
+def test_dit_resume_after_a_save_cut_between_its_two_files_is_exact(chain, tmp_path):
+    import shutil
+
+    a = train_dit(dit_cfg(chain, tmp_path / "a", 6))
+    run = tmp_path / "b"
+    train_dit(dit_cfg(chain, run, 3))
+    shutil.copy(run / "train_state.safetensors", tmp_path / "state3")
+    train_dit(dit_cfg(chain, run, 6))
+    shutil.copy(tmp_path / "state3", run / "train_state.safetensors")  # the model file is of step 6, the state of 3
+    b = train_dit(dit_cfg(chain, run, 6))
+    assert a["step"] == b["step"] == 6
+    _, wa, _ = load_model(tmp_path / "a" / "model.safetensors", "dit")
+    _, wb, _ = load_model(run / "model.safetensors", "dit")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)

@@ -53,3 +53,44 @@ def test_dataset_of_another_resolution_is_refused(tiny_dataset, tmp_path):
     bad.vae = VAEConfig(resolution=(32, 32), latent_channels=4, downsample=4, widths=[8, 16], decoder_widths=[8, 16])
     with pytest.raises(ValueError, match=r"frames of shape \(16, 16, 3\), but the model needs \(32, 32, 3\)"):
         train_vae(bad)
+
+
+def test_a_save_cut_between_its_two_files_still_resumes_exactly(tiny_dataset, tmp_path):
+    """The train state holds the weights of its own step: a model file of another step does not mislead a resume."""
+    import shutil
+
+    straight = tmp_path / "a"
+    train_vae(cfg(tiny_dataset, straight, 6))
+    run = tmp_path / "b"
+    train_vae(cfg(tiny_dataset, run, 3))
+    shutil.copy(run / "train_state.safetensors", tmp_path / "state3")
+    train_vae(cfg(tiny_dataset, run, 6))
+    shutil.copy(tmp_path / "state3", run / "train_state.safetensors")  # killed after the model file was renamed
+    train_vae(cfg(tiny_dataset, run, 6))
+    _, wa, _ = load_model(straight / "model.safetensors", "vae")
+    _, wb, _ = load_model(run / "model.safetensors", "vae")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_ctrl_c_saves_and_exits_cleanly(tiny_dataset, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [sys.executable, "-m", "worldsim.cli", "train-vae", "dataset_id=test/tiny-v0", f"root={tiny_dataset}",
+            f"run_dir={tmp_path}", "steps=100000", "batch_size=4", "ckpt_every=100000", "eval_every=100000",
+            "progress=false", "threads=1", "vae.resolution=[16,16]", "vae.latent_channels=4", "vae.downsample=4",
+            "vae.widths=[8,16]", "vae.decoder_widths=[8,16]"]  # fmt: skip
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (tmp_path / "tb").exists() and time.time() < deadline:  # training has begun
+        time.sleep(0.2)
+    time.sleep(2.0)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0 and "Traceback" not in err, err[-2000:]
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["interrupted"] and 0 < result["step"] < 100000
+    _, _, extra = load_model(tmp_path / "model.safetensors", "vae")
+    assert extra["step"] == result["step"]

@@ -40,6 +40,7 @@ from worldsim.data.latents import concat_stores, file_sha256, open_latent_cache,
 from worldsim.diffusion import DiffusionConfig, diffusion_loss
 from worldsim.models.dit import GATE_INIT, PRESETS, DiT, DiTConfig
 from worldsim.sampler import SamplerConfig
+from worldsim.train.interrupt import catch_stop_signals
 from worldsim.train.schedule import warmup_cosine
 
 
@@ -209,9 +210,16 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         saved_cfg, ema_state, _ = load_model(model_path, "dit")
         if saved_cfg != asdict(dcfg) | {"latent_shape": list(dcfg.latent_shape)}:
             raise CheckpointError(f"{run} holds a DiT with config {saved_cfg}, not {asdict(dcfg)}; use another run_dir")
-        load_state_into(ema, ema_state, model_path)
         step, raw, saved = load_train_state(state_path, opt, data_rng)
         load_state_into(model, {k[len("model.") :]: v for k, v in raw.items() if k.startswith("model.")}, state_path)
+        if any(k.startswith("ema.") for k in raw):  # the train state holds everything a resume needs, consistently
+            load_state_into(ema, {k[len("ema.") :]: v for k, v in raw.items() if k.startswith("ema.")}, state_path)
+        else:  # a run from before: its model file must be of the same step
+            model_step = load_model(model_path, "dit")[2].get("info", {}).get("step")
+            if model_step is not None and int(model_step) != step:
+                raise CheckpointError(f"{model_path} is at step {model_step} but {state_path} at step {step} "
+                                      "(a save was cut off): resume=false starts afresh")  # fmt: skip
+            load_state_into(ema, ema_state, model_path)
         clock.update(saved.get("clock", {"start_step": 0, "seconds": 0.0}))
         try:
             gen.set_state(raw["generator"])
@@ -250,6 +258,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         extra = {"window": cfg.window, "sampler": asdict(cfg.sampler), "info": info}
         save_model(model_path, "dit", dcfg, ema.state_dict(), extra=extra)
         raw = {f"model.{k}": v for k, v in model.state_dict().items()} | {"generator": gen.get_state()}
+        raw |= {f"ema.{k}": v for k, v in ema.state_dict().items()}  # a resume reads model, EMA and optimizer here
         save_train_state(state_path, step, opt, data_rng, extra_tensors=raw, extra={"clock": clock})
 
     tb = bar = None
@@ -258,7 +267,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         from tqdm import tqdm
 
         run.mkdir(parents=True, exist_ok=True)
-        tb = SummaryWriter(str(run / "tb"))
+        tb = SummaryWriter(str(run / "tb"), purge_step=step or None)  # a resumed run overwrites later events
         bar = tqdm(total=cfg.steps, initial=step, desc="train-dit", disable=not cfg.progress, smoothing=0.05)
     t_last, logs = time.perf_counter(), {}
     ema_params, model_params = list(ema.parameters()), list(model.parameters())
@@ -266,7 +275,8 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     t_clock = time.perf_counter()
     first_step, first_seconds = step, clock["seconds"]
     out_of_time = False
-    while step < cfg.steps and not out_of_time:
+    stop, restore_signals = catch_stop_signals()  # Ctrl-C, SIGTERM: finish the step, checkpoint, return
+    while step < cfg.steps and not out_of_time and not stop:
         # ---- one optimizer step on a batch of windows
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg, clock)
@@ -316,13 +326,17 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
             strip = dream_strip(ema, vae, store, int(eval_starts[len(eval_starts) // 2]), cfg)
             tb.add_image("dream/real_over_dream", strip, step, dataformats="HWC")
         t_clock = time.perf_counter()  # checkpoints and strips are not training time
+    restore_signals()
+    if stop and rank == 0:
+        checkpoint()
+        print(f"interrupted: {run} saved at step {step}; run the same command to resume", flush=True)
     if rank == 0:
         bar.close()
         tb.close()
     if world > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-    return {"run_dir": str(run), "step": step, "world_size": world, "device": str(device),
+    return {"run_dir": str(run), "step": step, "world_size": world, "device": str(device), "interrupted": bool(stop),
             "dtype": runtime.dtype_name(dtype), "train_minutes": round(clock["seconds"] / 60, 3),
             "steps_per_s": round((step - first_step) / max(clock["seconds"] - first_seconds, 1e-9), 2),
             **{k: round(float(v), 5) for k, v in logs.items()}}  # fmt: skip

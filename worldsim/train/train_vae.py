@@ -31,6 +31,7 @@ from worldsim.checkpoint import (
 from worldsim.data import load_frames, open_dataset, split_episodes
 from worldsim.eval.metrics import psnr, ssim
 from worldsim.models.vae import VAE, VAEConfig
+from worldsim.train.interrupt import catch_stop_signals
 from worldsim.train.schedule import warmup_cosine
 
 
@@ -116,8 +117,15 @@ def train_vae(cfg: TrainVAEConfig) -> dict:
         if saved_cfg != asdict(cfg.vae) | {"resolution": list(cfg.vae.resolution)}:
             raise CheckpointError(f"{run} was trained with VAE config {saved_cfg}, not {asdict(cfg.vae)}; "
                                   "use another run_dir or resume=false")  # fmt: skip
+        step, raw, _ = load_train_state(state_path, opt, data_rng)
+        if any(k.startswith("model.") for k in raw):  # the train state holds the weights of its own step
+            state = {k[len("model.") :]: v for k, v in raw.items() if k.startswith("model.")}
+        else:  # a run from before: its model file must be of the same step
+            model_step = load_model(model_path, "vae")[2].get("step")
+            if model_step is not None and int(model_step) != step:
+                raise CheckpointError(f"{model_path} is at step {model_step} but {state_path} at step {step} "
+                                      "(a save was cut off): resume=false starts afresh")  # fmt: skip
         load_state_into(model, state, model_path)
-        step, _, _ = load_train_state(state_path, opt, data_rng)
         print(f"resumed {run} at step {step}", flush=True)
 
     from torch.utils.tensorboard import SummaryWriter
@@ -126,7 +134,7 @@ def train_vae(cfg: TrainVAEConfig) -> dict:
     if cfg.compile:
         model.compile()  # compiles forward in place (the training pass); the state dict keeps its names
     amp = runtime.autocast(device, dtype)
-    tb = SummaryWriter(str(run / "tb"))
+    tb = SummaryWriter(str(run / "tb"), purge_step=step or None)  # a resumed run overwrites later events
     bar = tqdm(total=cfg.steps, initial=step, desc="train-vae", disable=not cfg.progress, smoothing=0.05)
     model.train()
     t_last, metrics = time.perf_counter(), {}
@@ -134,9 +142,11 @@ def train_vae(cfg: TrainVAEConfig) -> dict:
     def checkpoint() -> None:
         model.set_latent_stats(train[data_rng.integers(0, len(train), 2048)])
         save_model(model_path, "vae", cfg.vae, model.state_dict(), extra={"step": step, "dataset": str(cfg.dataset_id)})
-        save_train_state(state_path, step, opt, data_rng)
+        raw = {f"model.{k}": v for k, v in model.state_dict().items()}  # a resume reads weights and optimizer here
+        save_train_state(state_path, step, opt, data_rng, extra_tensors=raw)
 
-    while step < cfg.steps:
+    stop, restore_signals = catch_stop_signals()  # Ctrl-C, SIGTERM: finish the step, checkpoint, return
+    while step < cfg.steps and not stop:
         # ---- one optimizer step on a random batch of frames
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
@@ -170,10 +180,15 @@ def train_vae(cfg: TrainVAEConfig) -> dict:
             pair = np.concatenate([eval_frames[:8], recon[:8]], axis=1)  # (8, 2H, W, 3): real over reconstruction
             tb.add_images("eval/real_over_recon", pair, step, dataformats="NHWC")
             print(json.dumps({"step": step, **metrics}), flush=True)
+    restore_signals()
+    if stop:
+        checkpoint()
+        print(f"interrupted: {run} saved at step {step}; run the same command to resume", flush=True)
     bar.close()
     tb.close()
     if not metrics:  # nothing left to train: score the checkpoint as it is
         metrics, _ = evaluate(model, eval_frames)
-    result = {"run_dir": str(run), "step": step, "eval_episodes": len(eval_idx), "device": str(device), **metrics}
+    result = {"run_dir": str(run), "step": step, "eval_episodes": len(eval_idx), "device": str(device),
+              "interrupted": bool(stop), **metrics}  # fmt: skip
     (run / "eval.json").write_text(json.dumps(result, indent=2))
     return result
