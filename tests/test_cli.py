@@ -42,3 +42,31 @@ def test_bad_commands_fail_with_a_message(args):
     p = run(*args)
     assert p.returncode != 0
     assert p.stderr.strip()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["evaluate", "episodes=abc"], "episodes must be an integer (default 10), got 'abc'"),
+        (["train", "lr=fast"], "lr must be a number"),
+        (["train", "diffusion.one_prob=x"], "diffusion.one_prob must be a number"),
+        (["record", "processes=2.5"], "processes must be an integer"),
+        (["train", "compile=maybe"], "compile must be true or false"),
+    ],
+)
+def test_overrides_of_the_wrong_type_are_named(args, message):
+    from worldsim.cli import main
+
+    p = run(*args)
+    assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert main([*args[:1], args[1].split("=")[0] + "=1" if "compile" not in args[1] else "compile=true", "--cfg"]) == 0
+
+
+@pytest.mark.parametrize("command", ["record", "train", "eval", "report", "gpu-run", "bench"])
+def test_every_command_has_help_with_its_settings(command, capsys):
+    from worldsim.cli import main
+
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"worldsim {command}: ") and "usage:" in out and "#" in out  # settings with comments
+    assert main([command, "--cfg", "job"]) == 0  # Hydra's own form

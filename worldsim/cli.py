@@ -5,7 +5,8 @@
     worldsim bench env steps=5000    # env steps/s (one JSON object on the last line)
 
 Each command composes `worldsim/configs/<command>.yaml` with the overrides; `worldsim <command> --cfg` prints
-the composed config instead of running.
+the composed config instead of running, `worldsim <command> --help` the command's settings with their comments and
+defaults. An override of the wrong type (``episodes=abc``) is refused by name before anything runs.
 """
 
 from __future__ import annotations
@@ -176,6 +177,46 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def check_types(cfg, base, command: str, prefix: str = "") -> str | None:
+    """The first override whose type differs from its default's (bool, int, float, list, section), as a message."""
+    from omegaconf import ListConfig
+
+    names = {bool: "true or false", int: "an integer", float: "a number", list: "a list", dict: "a section"}
+    for key in base:
+        if key not in cfg:
+            continue
+        b, v = base[key], cfg[key]
+        if isinstance(b, DictConfig):
+            if not isinstance(v, DictConfig):
+                return f"{prefix}{key} must be a section of settings, got {v!r}"
+            msg = check_types(v, b, command, f"{prefix}{key}.")
+            if msg:
+                return msg
+            continue
+        if b is None or v is None:
+            continue
+        kind = bool if isinstance(b, bool) else int if isinstance(b, int) else float if isinstance(b, float) else (
+            list if isinstance(b, ListConfig) else None)  # fmt: skip
+        ok = {
+            bool: isinstance(v, bool),
+            int: isinstance(v, int) and not isinstance(v, bool),
+            float: isinstance(v, (int, float)) and not isinstance(v, bool),
+            list: isinstance(v, ListConfig),
+            None: True,
+        }[kind]
+        if not ok:
+            return f"{prefix}{key} must be {names[kind]} (default {b!r}), got {v!r}"
+    return None
+
+
+def command_help(command: str) -> str:
+    """The command's one-line summary and its config file: every setting with its comment and default."""
+    from importlib.resources import files
+
+    text = files("worldsim.configs").joinpath(command.replace("-", "_") + ".yaml").read_text()
+    return f"worldsim {command}: {COMMANDS[command]}\n\nusage: worldsim {command} [key=value ...]\n\n{text}"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -185,14 +226,23 @@ def main(argv: list[str] | None = None) -> int:
     if command not in HANDLERS:
         print(f"worldsim: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    if "-h" in rest or "--help" in rest:
+        print(command_help(command))
+        return 0
     if command == "bench" and rest and "=" not in rest[0] and not rest[0].startswith("-"):
         rest = [f"what={rest[0]}", *rest[1:]]
     show_cfg = "--cfg" in rest
-    rest = [r for r in rest if r != "--cfg"]
+    if show_cfg:  # Hydra's form `--cfg job|hydra|all` too
+        i = rest.index("--cfg")
+        rest = rest[:i] + rest[i + 1 + (i + 1 < len(rest) and rest[i + 1] in ("job", "hydra", "all")) :]
     try:
         cfg = compose(command.replace("-", "_"), rest)
+        bad = check_types(cfg, compose(command.replace("-", "_"), []), command)
     except Exception as exc:  # Hydra's errors name the bad override
         print(f"worldsim {command}: bad override: {exc}", file=sys.stderr)
+        return 2
+    if bad:
+        print(f"worldsim {command}: {bad}", file=sys.stderr)
         return 2
     if show_cfg:
         print(OmegaConf.to_yaml(cfg))
