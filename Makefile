@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-slow bench lint clean
+.PHONY: setup demo test test-slow bench soak lint clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,10 @@ test-slow: setup
 
 bench: setup
 	$(VENV)/bin/worldsim bench env
+
+# 10,000 dream steps at batch 1 and 32 envs x 2,000 steps: finite, flat in memory, the real world's brightness
+soak: setup
+	mkdir -p outputs && $(VENV)/bin/worldsim bench soak | tee outputs/soak.json | tail -1 | $(PY) -c "import json, sys; r = json.loads(sys.stdin.read()); print('soak passed' if r['passed'] else 'soak FAILED'); sys.exit(0 if r['passed'] else 1)"
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,8 @@
-"""A saved stable-baselines3 model as a Policy."""
+"""A saved stable-baselines3 model as a Policy.
+
+A stable-baselines3 ``.zip`` holds pickled Python objects (SB3's own format): loading one can run any code its
+author put in it. Load only zips you trust; worldsim says so whenever it loads one from outside its own runs.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,16 @@ ALGORITHMS = ("PPO", "A2C", "DQN", "SAC", "TD3", "DDPG")
 
 def load_sb3_model(path: str | Path, algo: str | None = None):
     """Load a stable-baselines3 model (a .zip saved by ``model.save``), trying each algorithm if none is named."""
+    import warnings
+
     import stable_baselines3 as sb3
 
     path = Path(path)
     if not path.exists() and not path.with_suffix(".zip").exists():
         raise FileNotFoundError(f"no stable-baselines3 model at {path}")
+    if not path.resolve().is_relative_to(Path("runs").resolve()):  # worldsim's own PPO runs write under runs/
+        warnings.warn(f"{path} is a stable-baselines3 zip: SB3 unpickles it, which can run any code in it; load only "
+                      "models from sources you trust", UserWarning, stacklevel=2)  # fmt: skip
     names = [algo.upper()] if algo else list(ALGORITHMS)
     errors = []
     for name in names:

@@ -196,3 +196,14 @@ def test_a_bad_action_is_named_by_its_index_and_its_fault():
         check_actions(box, np.array([[0.5, 0.5], [3.0, 0.0]], np.float32))
     with pytest.raises(ValueError, match=r"action 0: .*shape \(3,\), expected \(2,\)"):
         check_actions(box, np.zeros((1, 3), np.float32))
+
+
+def test_the_soak_measures_finiteness_memory_and_brightness(tiny_world_model):
+    from worldsim.eval.speed import soak
+
+    r = soak(tiny_world_model, steps=20, num_envs=2, env_steps=10, window=10, threads=1)
+    for part in ("single", "vector"):
+        assert r[part]["finite"] and len(r[part]["brightness_by_window"]) == r[part]["steps"] // 10
+        assert isinstance(r[part]["brightness_kept"], bool) and r[part]["rss_growth_mb"] < 100
+    lo, hi = r["real_brightness_p1_p99"]
+    assert 0 < lo < hi < 255 and isinstance(r["passed"], bool)

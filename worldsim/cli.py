@@ -27,7 +27,7 @@ COMMANDS = {
     "evaluate": "score a policy in the real world and in the dream: mean return, 95% CI, the gap",
     "ppo": "train PPO inside the dream, evaluate it in the real world against random and real-trained PPO",
     "eval": "fidelity of a world model against held-out real play, with baselines (JSON + PNG plot)",
-    "bench": "speed benchmarks: `bench env`, `bench record`, `bench vae`, `bench sampler`, `bench dream`",
+    "bench": "benchmarks: `bench env`, `bench record`, `bench vae`, `bench sampler`, `bench dream`, `bench soak`",
     "train-idm": "train the inverse-dynamics model (two frames -> the action) the report card reads dreams with",
     "report": "the world-model report card: horizon, long rollouts, action following, memory (JSON + one-page PNG)",
     "gpu-run": "the prepared one-shot GPU run: record, encode, train to a time budget, export, score, bench",
@@ -70,7 +70,11 @@ def cmd_bench(cfg: DictConfig) -> dict:
     if cfg.what == "dream":
         return speed.bench_dream(cfg.model, cfg.num_envs, threads=cfg.threads, device=cfg.device, dtype=cfg.dtype,
                                  compile=cfg.compile)  # fmt: skip
-    raise SystemExit(f"worldsim bench: unknown benchmark {cfg.what!r}; choose from: env, record, vae, sampler, dream")
+    if cfg.what == "soak":
+        return speed.soak(cfg.model, cfg.soak.steps, cfg.soak.num_envs, cfg.soak.env_steps, threads=cfg.threads)
+    raise SystemExit(
+        f"worldsim bench: unknown benchmark {cfg.what!r}; choose from: env, record, vae, sampler, dream, soak"
+    )
 
 
 def cmd_record(cfg: DictConfig) -> dict:

@@ -335,3 +335,70 @@ def bench_dream(model: str = "voxel", num_envs: int = 32, steps: int = 20, threa
         "env_fraction_of_sampler": round(env_fps / sampler_fps, 3),
         "mean_reset_ms": round(reset_ms, 2),
     }
+
+
+def _rss_mb() -> float:
+    """This process's resident memory in MB (Linux /proc; 0 elsewhere)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_steps: int = 2_000, seed: int = 0,
+         threads: int = 2, window: int = 500) -> dict:  # fmt: skip
+    """A long run of the dream as users run it: one env for ``steps`` steps and a vector env of ``num_envs`` for
+    ``env_steps``, random actions, episodes never ending. Checks that everything stays finite, that memory stays
+    flat (growth after the first window), and that frames keep the real world's brightness (each window's mean
+    pixel value within the 1st-99th percentile of the real world's per-frame means under random play)."""
+    import gymnasium as gym
+    import torch
+
+    from worldsim.envs.world_model_env import WorldModelEnv
+    from worldsim.envs.world_model_vector_env import WorldModelVectorEnv
+
+    torch.set_num_threads(threads)
+    wm = _world_model(model)
+    h, w, _ = wm.frame_shape
+    real = gym.make("worldsim/Voxel-v0", width=w, height=h)
+    real.action_space.seed(seed)
+    obs, _ = real.reset(seed=seed)
+    real_means = [obs.mean()]
+    for _ in range(2000):
+        obs, _, term, trunc, _ = real.step(real.action_space.sample())
+        real_means.append(obs.mean())
+        if term or trunc:
+            obs, _ = real.reset()
+    lo, hi = (float(x) for x in np.percentile(real_means, [1, 99]))
+    out = {"benchmark": "soak", "model": model, "real_brightness_p1_p99": [round(lo, 1), round(hi, 1)]}
+
+    def run(label, env, n, batch):
+        space = env.action_space
+        space.seed(seed)
+        env.reset(seed=seed)
+        means, rss, finite, t0 = [], [], True, time.perf_counter()
+        acc = []
+        for i in range(1, n + 1):
+            frame, r, term, trunc, info = env.step(space.sample())
+            finite &= bool(np.isfinite(r).all()) and bool(np.isfinite(info["termination_prob"]).all())
+            acc.append(float(np.mean(frame)))
+            if i % window == 0:
+                means.append(round(float(np.mean(acc)), 1))
+                rss.append(round(_rss_mb(), 1))
+                acc = []
+        growth = rss[-1] - rss[0] if len(rss) > 1 else 0.0
+        out[label] = {"steps": n, "batch": batch, "frames_per_s": round(n * batch / (time.perf_counter() - t0), 1),
+                      "finite": finite, "brightness_by_window": means, "rss_mb_by_window": rss,
+                      "rss_growth_mb": round(growth, 1),
+                      "brightness_kept": all(lo <= m <= hi for m in means)}  # fmt: skip
+
+    # episodes never end during a soak: no horizon, no termination
+    run("single", WorldModelEnv(wm, horizon=10**9, termination_threshold=2.0), steps, 1)
+    run("vector", WorldModelVectorEnv(num_envs, wm, horizon=10**9, termination_threshold=2.0), env_steps, num_envs)
+    checks = [out[k][c] for k in ("single", "vector") for c in ("finite", "brightness_kept")]
+    checks += [out[k]["rss_growth_mb"] < 100 for k in ("single", "vector")]
+    out["passed"] = all(checks)
+    return out
