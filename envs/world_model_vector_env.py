@@ -86,8 +86,12 @@ class WorldModelVectorEnv(VectorEnv):
         raise ValueError("from_scratch resets are supported by WorldModelEnv, not by the vector env")
 
     def reset(self, *, seed: int | list | None = None, options: dict[str, Any] | None = None):
+        if options is not None and not isinstance(options, dict):
+            raise TypeError(f"reset options must be a dict (or None), got {type(options).__name__}: {options!r}")
         options = dict(options or {})
         mask = options.pop("reset_mask", None)
+        if mask is not None and (np.shape(mask) != (self.num_envs,) or np.asarray(mask).dtype != bool):
+            raise ValueError(f"options['reset_mask'] must be {self.num_envs} booleans, got {mask!r}")
         indices = list(range(self.num_envs)) if mask is None else list(np.flatnonzero(mask))
         if seed is None:
             seeds = [None] * len(indices)
