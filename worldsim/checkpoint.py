@@ -118,6 +118,20 @@ def load_model(path: str | os.PathLike, kind: str) -> tuple[dict, dict[str, torc
     return parsed["config"], state, parsed["extra"]
 
 
+def load_module(path: str | os.PathLike, kind: str, config_cls, module_cls):
+    """A ``kind`` model in eval mode from its checkpoint: its config class built from the saved config (a
+    CheckpointError naming the file and the field otherwise), its weights loaded. Returns (model, extra)."""
+    config, state, extra = load_model(path, kind)
+    try:
+        cfg = config_cls(**config)
+    except (TypeError, ValueError) as exc:
+        label = {"vae": "VAE", "dit": "DiT", "idm": "IDM"}.get(kind, kind)
+        raise CheckpointError(f"{path}: its {label} config does not fit this worldsim: {exc}") from exc
+    model = module_cls(cfg)
+    load_state_into(model, state, path)
+    return model.eval(), extra
+
+
 def load_state_into(module: torch.nn.Module, state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
     """``load_state_dict`` with an error that names the checkpoint and what does not fit."""
     try:

@@ -239,20 +239,18 @@ class Renderer:
         render_view(world, *palette, *camera, top, out)
         return out
 
-    def surfaces(self, world: np.ndarray, eye: np.ndarray, yaw: float, pitch: float, top: int | None = None):
-        """The surface id of every pixel of the view (int64 (height, width), -1 for sky; ``surface_view``)."""
+    def _per_pixel(self, kernel, dtype, world, eye, yaw, pitch, top) -> np.ndarray:
+        """One value per pixel of the view from a ``surface_view``-shaped kernel."""
         top = world.shape[2] if top is None else int(top)
         forward, right, up = camera_basis(yaw, pitch)
-        out = np.empty((self.height, self.width), dtype=np.int64)
-        camera = (eye, forward, right, up, self.width, self.height, self.fov, self.view_distance)
-        surface_view(world, SOLID, *camera, top, out)
+        out = np.empty((self.height, self.width), dtype=dtype)
+        kernel(world, SOLID, eye, forward, right, up, self.width, self.height, self.fov, self.view_distance, top, out)
         return out
+
+    def surfaces(self, world: np.ndarray, eye: np.ndarray, yaw: float, pitch: float, top: int | None = None):
+        """The surface id of every pixel of the view (int64 (height, width), -1 for sky; ``surface_view``)."""
+        return self._per_pixel(surface_view, np.int64, world, eye, yaw, pitch, top)
 
     def classes(self, world: np.ndarray, eye: np.ndarray, yaw: float, pitch: float, top: int | None = None):
         """The block class every pixel shows (uint8 (height, width); ``class_view``)."""
-        top = world.shape[2] if top is None else int(top)
-        forward, right, up = camera_basis(yaw, pitch)
-        out = np.empty((self.height, self.width), dtype=np.uint8)
-        camera = (eye, forward, right, up, self.width, self.height, self.fov, self.view_distance)
-        class_view(world, SOLID, *camera, top, out)
-        return out
+        return self._per_pixel(class_view, np.uint8, world, eye, yaw, pitch, top)

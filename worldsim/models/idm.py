@@ -116,13 +116,6 @@ class IDM(nn.Module):
 
 def load_idm(path: str, device: str = "cpu") -> IDM:
     """A trained IDM from its safetensors checkpoint (``worldsim train-idm``)."""
-    from worldsim.checkpoint import CheckpointError, load_model, load_state_into
+    from worldsim.checkpoint import load_module
 
-    config, state, _ = load_model(path, "idm")
-    try:
-        cfg = IDMConfig(**config)
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: its IDM config does not fit this worldsim: {exc}") from exc
-    model = IDM(cfg)
-    load_state_into(model, state, path)
-    return model.eval().to(device)
+    return load_module(path, "idm", IDMConfig, IDM)[0].to(device)

@@ -186,14 +186,6 @@ class VAE(nn.Module):
 def load_vae(name_or_path: str, device: str | torch.device = "cpu") -> VAE:
     """A trained VAE in eval mode: a shipped model by name (``"voxel"``) or a checkpoint file / run folder."""
     from worldsim.assets import resolve_model_file
-    from worldsim.checkpoint import CheckpointError, load_model, load_state_into
+    from worldsim.checkpoint import load_module
 
-    path = resolve_model_file(name_or_path, "vae")
-    config, state, _ = load_model(path, "vae")
-    try:
-        cfg = VAEConfig(**config)
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: its VAE config does not fit this worldsim: {exc}") from exc
-    model = VAE(cfg)
-    load_state_into(model, state, path)
-    return model.eval().to(device)
+    return load_module(resolve_model_file(name_or_path, "vae"), "vae", VAEConfig, VAE)[0].to(device)
