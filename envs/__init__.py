@@ -12,7 +12,22 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-__all__ = ["register_envs"]
+__all__ = ["register_envs", "resolve_env_id"]
+
+
+def resolve_env_id(env_id: str) -> str:
+    """The registered id of ``env_id``, importing the module of Gymnasium's ``module:Env-vN`` form first (which
+    registers the user's env). ``gym.make`` takes either form; ``gym.spec`` only the bare id."""
+    import importlib
+
+    if ":" not in str(env_id):
+        return str(env_id)
+    module, name = str(env_id).split(":", 1)
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise ValueError(f"env id {env_id!r}: cannot import module {module!r} ({exc})") from exc
+    return name
 
 
 def register_envs() -> None:

@@ -70,3 +70,11 @@ def test_every_command_has_help_with_its_settings(command, capsys):
     out = capsys.readouterr().out
     assert out.startswith(f"worldsim {command}: ") and "usage:" in out and "#" in out  # settings with comments
     assert main([command, "--cfg", "job"]) == 0  # Hydra's own form
+
+
+def test_a_policy_mix_replaces_the_default_one(capsys):
+    from worldsim.cli import main
+
+    assert main(["record", "policies={random:1.0}", "--cfg"]) == 0
+    out = capsys.readouterr().out
+    assert "random: 1.0" in out and "explorer" not in out

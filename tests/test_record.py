@@ -250,3 +250,51 @@ def test_recordings_killed_at_random_moments_resume_to_the_uninterrupted_dataset
         p.wait()
     record(cut)
     assert same_content(by_seed(cut), by_seed(ref))
+
+
+def test_a_policy_that_cannot_drive_the_env_is_refused_before_recording(tmp_path):
+    cfg = small_cfg(tmp_path, env_id="CartPole-v1", resize=[16, 16], policies={"explorer": 1.0})
+    with pytest.raises(ValueError, match="policy 'explorer' cannot record CartPole-v1: ExplorerPolicy drives"):
+        record(cfg)
+    assert not (tmp_path / "test").exists()  # nothing was written
+
+
+def test_a_failing_worker_makes_the_recording_fail_with_its_error(tmp_path, monkeypatch):
+    from worldsim.data import record_worker
+
+    def broken(rank, cfg, *args):  # the worker process raises from inside the playing loop
+        raise RuntimeError("the env broke down")
+
+    monkeypatch.setattr(record_worker, "_play", broken)  # forked workers inherit the patch
+    with pytest.raises(RuntimeError, match="(?s)worker 0 failed .*RuntimeError: the env broke down"):
+        record(small_cfg(tmp_path, processes=1))
+
+
+def test_an_env_registered_by_the_users_own_module(tmp_path, monkeypatch):
+    """Gymnasium's ``module:Env-vN`` form: the module is imported (registering the env) before anything is played."""
+    (tmp_path / "userworld.py").write_text(
+        "import gymnasium as gym, numpy as np\n"
+        "class Blink(gym.Env):\n"
+        "    metadata = {'render_modes': []}\n"
+        "    def __init__(self):\n"
+        "        self.observation_space = gym.spaces.Box(0, 255, (16, 16, 3), np.uint8)\n"
+        "        self.action_space = gym.spaces.Discrete(3)\n"
+        "    def reset(self, *, seed=None, options=None):\n"
+        "        super().reset(seed=seed)\n"
+        "        return np.zeros((16, 16, 3), np.uint8), {}\n"
+        "    def step(self, a):\n"
+        "        return np.full((16, 16, 3), 40 * int(a), np.uint8), float(a == 1), False, False, {}\n"
+        "gym.register('userworld/Blink-v0', entry_point='userworld:Blink', max_episode_steps=12)\n"
+        "gym.register('userworld/Callable-v0', entry_point=Blink)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = small_cfg(tmp_path, env_id="userworld:userworld/Blink-v0", policies={"random": 1.0}, episodes=2,
+                    max_episode_steps=None)  # fmt: skip
+    out = record(cfg)
+    assert out["episodes"] == 2 and out["frames"] == 24
+    ds = open_dataset(cfg.dataset_id, root=cfg.root)
+    assert ds.spec.env_spec.id == "userworld/Blink-v0" and ds.spec.env_spec.max_episode_steps == 12
+    with pytest.raises(ValueError, match="Register it with a string entry point"):
+        record(small_cfg(tmp_path, env_id="userworld/Callable-v0", policies={"random": 1.0}))
+    with pytest.raises(ValueError, match="cannot import module 'nosuchmodule'"):
+        record(small_cfg(tmp_path, env_id="nosuchmodule:x/Y-v0", policies={"random": 1.0}))

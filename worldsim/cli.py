@@ -239,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     if show_cfg:  # Hydra's form `--cfg job|hydra|all` too
         i = rest.index("--cfg")
         rest = rest[:i] + rest[i + 1 + (i + 1 < len(rest) and rest[i + 1] in ("job", "hydra", "all")) :]
+    # a mix of policies names the whole mix: it replaces the default one instead of merging into it
+    rest = [
+        x for r in rest for x in (["~policies", "+" + r] if command == "record" and r.startswith("policies=") else [r])
+    ]
     try:
         cfg = compose(command.replace("-", "_"), rest)
         bad = check_types(cfg, compose(command.replace("-", "_"), []), command)

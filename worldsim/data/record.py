@@ -33,6 +33,7 @@ import pyarrow as pa
 from worldsim.data import guard
 from worldsim.data.dataset import check_compatible, dataset_path, open_dataset
 from worldsim.data.record_worker import _FramePool, _worker, make_recording_env
+from worldsim.envs import resolve_env_id
 
 __all__ = ["RecordConfig", "episode_plan", "make_recording_env", "record"]
 
@@ -129,7 +130,7 @@ class _Writer:
 def recorded_spec(cfg: RecordConfig) -> gym.envs.registration.EnvSpec:
     """The registered spec of ``cfg.env_id`` with the keyword arguments and episode limit the recording used, so
     that the dataset names the env it came from exactly (and its episodes can be replayed from their seeds)."""
-    spec = gym.spec(cfg.env_id)
+    spec = gym.spec(resolve_env_id(cfg.env_id))
     limit = spec.max_episode_steps if cfg.max_episode_steps is None else int(cfg.max_episode_steps)
     return replace(spec, kwargs={**spec.kwargs, **dict(cfg.env_kwargs or {})}, max_episode_steps=limit)
 
@@ -150,6 +151,11 @@ def _record(cfg: RecordConfig) -> dict:
     os.environ["MINARI_DATASETS_PATH"] = str(root)
     import worldsim  # noqa: F401
 
+    try:  # the env's spec is resolved (its module imported) and serialisable before the first episode is played
+        recorded_spec(cfg).to_json()
+    except ValueError as exc:
+        raise ValueError(f"cannot record {cfg.env_id}: the dataset must name its env, and {exc} Register it with a "
+                         "string entry point, entry_point='yourmodule:YourEnv'") from exc  # fmt: skip
     probe = make_recording_env(cfg.env_id, cfg.env_kwargs, cfg.max_episode_steps)
     obs_space = env_obs_space = probe.observation_space
     if cfg.resize is not None:
@@ -157,6 +163,13 @@ def _record(cfg: RecordConfig) -> dict:
         obs_space = gym.spaces.Box(0, 255, (h, w, 3), np.uint8)
     action_space = probe.action_space
     probe.close()
+    from worldsim.policies import make_policy
+
+    for name in cfg.policies:  # a policy that cannot drive this env is refused before anything is played
+        try:
+            make_policy(name, action_space, 1, seed=0)
+        except (ValueError, FileNotFoundError) as exc:
+            raise ValueError(f"policy {name!r} cannot record {cfg.env_id}: {exc}") from exc
 
     repaired = (
         guard.repair(dataset_path(cfg.dataset_id, cfg.root)) if dataset_path(cfg.dataset_id, cfg.root).exists() else []
@@ -181,7 +194,7 @@ def _record(cfg: RecordConfig) -> dict:
 
     n_proc = max(1, min(cfg.processes, len(plan)))
     envs_per_process = max(1, min(cfg.envs_per_process, -(-len(plan) // n_proc)))
-    limit = cfg.max_episode_steps or gym.spec(cfg.env_id).max_episode_steps or 1000
+    limit = cfg.max_episode_steps or gym.spec(resolve_env_id(cfg.env_id)).max_episode_steps or 1000
     # fork starts workers with this process's imports and compiled renderer already loaded, and shares memory
     fork = "fork" in mp.get_all_start_methods()
     ctx = mp.get_context("fork" if fork else "spawn")
@@ -221,6 +234,7 @@ def _record(cfg: RecordConfig) -> dict:
     t0 = time.perf_counter()
 
     requested: list[int] = []  # Ctrl-C and SIGTERM only set this: nothing is cut off half-way
+    failure: dict | None = None
 
     def on_signal(signum, frame):
         requested.append(signum)
@@ -238,6 +252,10 @@ def _record(cfg: RecordConfig) -> dict:
                 if not any(w.is_alive() for w in workers):
                     break
                 continue
+            if "error" in ep:  # a worker failed: keep what is finished, then say why
+                failure = ep
+                finished += 1
+                break
             if "done" in ep:
                 finished += 1
                 clocks.append(ep)
@@ -249,7 +267,7 @@ def _record(cfg: RecordConfig) -> dict:
                 write(pending)
                 written += len(pending)
                 pending = []
-        if requested:  # stop the workers, keep the episodes that did finish
+        if requested or failure:  # stop the workers, keep the episodes that did finish
             interrupted = True
             stop.set()
             deadline = time.time() + 5
@@ -258,9 +276,10 @@ def _record(cfg: RecordConfig) -> dict:
                     ep = out.get(timeout=0.2)
                 except queue.Empty:
                     continue
-                if "done" in ep:
+                if "done" in ep or "error" in ep:
                     finished += 1
-                    clocks.append(ep)
+                    if "done" in ep:
+                        clocks.append(ep)
                 else:
                     pending.append(ep)
                     frames += len(ep["rewards"])
@@ -277,6 +296,9 @@ def _record(cfg: RecordConfig) -> dict:
             w.join(timeout=5)
             if w.is_alive():
                 w.terminate()
+    if failure is not None:
+        raise RuntimeError(f"worldsim record: worker {failure['rank']} failed ({written} episodes were written and "
+                           f"kept; run again to resume):\n{failure['error']}")  # fmt: skip
     elapsed = time.perf_counter() - t0
     worker_s = sum(c["seconds"] for c in clocks)
     shares = {}

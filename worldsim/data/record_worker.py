@@ -31,7 +31,9 @@ def make_recording_env(env_id: str, env_kwargs: dict | None = None, max_episode_
     if image_observation_space(env.observation_space):
         return env
     env.close()
-    spec_modes = gym.spec(env_id).kwargs.get("render_modes") or []
+    from worldsim.envs import resolve_env_id
+
+    spec_modes = gym.spec(resolve_env_id(env_id)).kwargs.get("render_modes") or []
     modes = getattr(env.unwrapped, "metadata", {}).get("render_modes", []) or spec_modes
     if "rgb_array" not in modes:
         raise ValueError(
@@ -170,6 +172,17 @@ def _next_job(counter, plan: list):
 
 
 def _worker(rank: int, cfg: RecordConfig, plan: list, counter, pool, out: mp.Queue, stop: mp.Event) -> None:
+    """``_play`` that reports its failure: an exception goes on ``out`` as ``{"error": traceback}`` first."""
+    try:
+        _play(rank, cfg, plan, counter, pool, out, stop)
+    except BaseException:
+        import traceback
+
+        out.put({"error": traceback.format_exc(), "rank": rank})
+        raise
+
+
+def _play(rank: int, cfg: RecordConfig, plan: list, counter, pool, out: mp.Queue, stop: mp.Event) -> None:
     """Record episodes of ``plan`` taken from ``counter`` and put each finished one on ``out``; last, a
     ``{"done": True, ...}`` message with the seconds it ran and spent in the env and in the policies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
