@@ -84,6 +84,8 @@ class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
             is refused (``worldsim/VoxelDream-v0`` sets ``worldsim/Voxel-v0``).
         device, dtype, compile: where and how the model runs (``worldsim.runtime``): ``device="cuda"`` puts it on
             a GPU (bfloat16 there by default); observations still come back as numpy.
+        dataset_root: where a training run folder's dataset lives: its held-out episodes give the start clips
+            that an exported model ships.
     """
 
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 20}
@@ -92,7 +94,7 @@ class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
     def __init__(self, model=None, render_mode: str | None = None, horizon: int = 1000,
                  sampler_steps: int | None = None, context: int | None = None, termination_threshold: float = 0.5,
                  window_scale: int = 8, real_env_id: str | None = None, device: str = "cpu", dtype: str | None = None,
-                 compile: bool = False):  # fmt: skip
+                 compile: bool = False, dataset_root: str = "data/minari"):  # fmt: skip
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         if horizon < 1:
@@ -104,6 +106,7 @@ class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
         self.horizon = int(horizon)
         self.termination_threshold = float(termination_threshold)
         self.window_scale = int(window_scale)
+        self.dataset_root = str(dataset_root)
         overrides = {k: v for k, v in (("steps", sampler_steps), ("context", context)) if v is not None}
         self.sampler = self.wm.sampler(batch=1, seeds=[0], **overrides)
         self.observation_space = gym.spaces.Box(0, 255, self.wm.frame_shape, np.uint8)
@@ -139,8 +142,15 @@ class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
             return image[None], np.zeros((0, self.wm.dit.action_width), np.float32)
         if "frames" in options:
             return check_clip(self.wm, options["frames"], options.get("actions"))
-        if self.wm.clips is None:
-            raise ValueError("this world model ships no start clips: reset with options frames/image/from_scratch")
+        if self.wm.clips is None:  # a training run folder: clips from the held-out episodes of its dataset
+            try:
+                self.wm.clips = self.wm.held_out_clips(self.dataset_root, length=self.sampler.cfg.context)
+            except (FileNotFoundError, ValueError) as exc:
+                raise ValueError(
+                    f"this world model ships no start clips and its dataset's held-out episodes cannot be read "
+                    f"({exc}): pass dataset_root=<the datasets folder> to the env, export the model (worldsim "
+                    "export), or reset with options frames/image/from_scratch"
+                ) from exc
         k = int(self.np_random.integers(len(self.wm.clips["frames"])))
         ctx = self.sampler.cfg.context
         return self.wm.clips["frames"][k, :ctx], self.wm.clips["actions"][k, : ctx - 1]

@@ -28,7 +28,7 @@ class WorldModelVectorEnv(VectorEnv):
     def __init__(self, num_envs: int = 1, model=None, render_mode: str | None = None, horizon: int = 1000,
                  sampler_steps: int | None = None, context: int | None = None,
                  termination_threshold: float = 0.5, real_env_id: str | None = None, device: str = "cpu",
-                 dtype: str | None = None, compile: bool = False):  # fmt: skip
+                 dtype: str | None = None, compile: bool = False, dataset_root: str = "data/minari"):  # fmt: skip
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         if render_mode not in (None, "rgb_array"):
@@ -44,7 +44,7 @@ class WorldModelVectorEnv(VectorEnv):
         overrides = {k: v for k, v in (("steps", sampler_steps), ("context", context)) if v is not None}
         self.sampler = self.wm.sampler(batch=self.num_envs, seeds=list(range(self.num_envs)), **overrides)
         for e in self._singles:
-            e.wm, e.sampler = self.wm, self.sampler
+            e.wm, e.sampler, e.dataset_root = self.wm, self.sampler, str(dataset_root)
         self.single_observation_space = gym.spaces.Box(0, 255, self.wm.frame_shape, np.uint8)
         self.single_action_space = self.wm.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)

@@ -228,3 +228,18 @@ def test_dit_resume_after_a_save_cut_between_its_two_files_is_exact(chain, tmp_p
     _, wa, _ = load_model(tmp_path / "a" / "model.safetensors", "dit")
     _, wb, _ = load_model(run / "model.safetensors", "dit")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_a_training_run_folder_is_a_dream_env(chain, tmp_path):
+    """Dream-v0 with model=<run dir> starts from held-out clips of the run's dataset, and passes the env checker."""
+    import gymnasium as gym
+    from gymnasium.utils.env_checker import check_env
+
+    train_dit(dit_cfg(chain, tmp_path / "run", 3))
+    env = gym.make("worldsim/Dream-v0", model=str(tmp_path / "run"), dataset_root=str(chain / "minari"))
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (16, 16, 3) and env.unwrapped.wm.clips["frames"].shape[1] == 3  # context-long clips
+    check_env(env.unwrapped, skip_render_check=True)
+    lost = gym.make("worldsim/Dream-v0", model=str(tmp_path / "run"), dataset_root=str(tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match="pass dataset_root="):
+        lost.reset(seed=0)

@@ -81,6 +81,22 @@ class WorldModel:
         flat = torch.as_tensor(np.asarray(actions, dtype=np.float32).reshape(len(actions), -1))
         return flat.to(self.device)
 
+    def held_out_clips(self, root: str = "data/minari", count: int = 16, length: int = 16, eval_fraction: float = 0.05,
+                       split_seed: int = 0, seed: int = 0) -> dict[str, np.ndarray]:  # fmt: skip
+        """``count`` real clips of ``length`` frames (and the actions between them) from the held-out episodes of
+        the dataset the model was trained on: what a dream starts from. A training run folder has no clips of its
+        own; this gives it some (FileNotFoundError naming the dataset and ``root`` where it is not found)."""
+        from worldsim.data.dataset import load_held_out
+        from worldsim.eval.fidelity import pick_clips
+
+        dataset_id = self.info.get("dataset_id")
+        if not dataset_id:
+            raise ValueError("this world model does not name its dataset: start dreams with reset options frames/image")
+        store = load_held_out(dataset_id, root, eval_fraction, split_seed, self.frame_shape)
+        starts = pick_clips(store, length, count, seed)
+        idx = starts[:, None] + np.arange(length)[None]
+        return {"frames": store.frames[idx], "actions": store.actions[idx[:, :-1]]}
+
     def sampler(self, batch: int = 1, seeds=None, **overrides) -> Sampler:
         cfg = SamplerConfig(**{**asdict(self.sampler_cfg), **overrides})
         if cfg.context > self.window - 1:
@@ -199,14 +215,8 @@ def export_world_model(
 ) -> dict:
     """Make a self-contained world-model folder from a DiT run: fp16 VAE + DiT, and ``clips`` real held-out
     clips of ``clip_length`` frames (with their actions) to start dreams from."""
-    from worldsim.data.dataset import load_held_out
-    from worldsim.eval.fidelity import pick_clips
-
     wm = load_world_model(run_dir)
-    store = load_held_out(wm.info["dataset_id"], root, eval_fraction, split_seed, wm.frame_shape)
-    starts = pick_clips(store, clip_length, clips, seed)
-    idx = starts[:, None] + np.arange(clip_length)[None]
-    wm.clips = {"frames": store.frames[idx], "actions": store.actions[idx[:, :-1]]}
+    wm.clips = wm.held_out_clips(root, clips, clip_length, eval_fraction, split_seed, seed)
     folder = wm.save(out, dtype=torch.float16 if fp16 else None)
     size = sum(f.stat().st_size for f in Path(folder).iterdir())
-    return {"out": str(folder), "clips": len(starts), "megabytes": round(size / 2**20, 2)}
+    return {"out": str(folder), "clips": len(wm.clips["frames"]), "megabytes": round(size / 2**20, 2)}
