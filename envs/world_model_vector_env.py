@@ -1,10 +1,13 @@
-"""N dreams stepped in one batched model call: a Gymnasium VectorEnv, and a stable-baselines3 VecEnv adapter.
+"""N dreams stepped in one batched model call: a Gymnasium VectorEnv (and, in ``sb3_vec_env.py``, the same as a
+stable-baselines3 VecEnv).
 
     envs = gymnasium.make_vec("worldsim/VoxelDream-v0", num_envs=16)     # WorldModelVectorEnv
     venv = SB3VecEnv(envs)                                               # PPO("CnnPolicy", venv) trains on it
 
-Each env resets on its own (autoreset mode NEXT_STEP: the step after an episode ends returns the first frame of
-the next one and ignores that action). Sub-env i seeded with s behaves as ``WorldModelEnv`` seeded with s.
+Each env resets on its own, in Gymnasium's autoreset modes: NEXT_STEP (the default: the step after an episode ends
+returns the first frame of the next one and ignores that action) or SAME_STEP (the step that ends an episode
+returns the next one's first frame, the last frame in ``info["final_obs"]``). ``restart(indices)`` starts new
+episodes in some envs at once. Sub-env i seeded with s behaves as ``WorldModelEnv`` seeded with s.
 """
 
 from __future__ import annotations
@@ -28,7 +31,12 @@ class WorldModelVectorEnv(VectorEnv):
     def __init__(self, num_envs: int = 1, model=None, render_mode: str | None = None, horizon: int = 1000,
                  sampler_steps: int | None = None, context: int | None = None,
                  termination_threshold: float = 0.5, real_env_id: str | None = None, device: str = "cpu",
-                 dtype: str | None = None, compile: bool = False, dataset_root: str = "data/minari"):  # fmt: skip
+                 dtype: str | None = None, compile: bool = False, dataset_root: str = "data/minari",
+                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP):  # fmt: skip
+        mode = AutoresetMode(autoreset_mode)
+        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(f"autoreset_mode must be next_step or same_step, got {autoreset_mode!r}")
+        self.metadata = {**self.metadata, "autoreset_mode": mode}
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         if render_mode not in (None, "rgb_array"):
@@ -55,6 +63,19 @@ class WorldModelVectorEnv(VectorEnv):
         self._started = False
 
     # ---------------------------------------------------------------------------------------------- reset
+    @property
+    def frames(self) -> np.ndarray:
+        """The frame each env shows now (num_envs, H, W, 3), a copy."""
+        return self._frames.copy()
+
+    def restart(self, indices, seeds=None) -> np.ndarray:
+        """Start new episodes in envs ``indices`` now (each with its own seed and start clip); returns their first
+        frames. The envs' pending NEXT_STEP resets are dropped."""
+        indices = [int(i) for i in indices]
+        self._reset_indices(indices, seeds)
+        self._needs_reset[indices] = False
+        return self._frames[indices].copy()
+
     def _reset_indices(self, indices, seeds=None, options=None) -> None:
         """Start new episodes in the given envs (each with its own seed and start clip)."""
         seeds = [None] * len(indices) if seeds is None else seeds
@@ -126,77 +147,34 @@ class WorldModelVectorEnv(VectorEnv):
         rewards[:] = r
         terminated[:] = p > self.termination_threshold
         truncated[:] = self._t >= self.horizon
-        # envs whose episode ended on the previous step start their next episode now (NEXT_STEP)
+        info = {"reward_pred": r.astype(np.float64), "termination_prob": p.astype(np.float64),
+                "dream_step": self._t.copy()}  # fmt: skip
+        ended = terminated | truncated
+        if self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP:
+            if ended.any():  # the next episodes start in this very step; the last frames go in the info
+                final = np.empty(self.num_envs, dtype=object)
+                for i in np.flatnonzero(ended):
+                    final[i] = self._frames[i].copy()
+                info["final_obs"], info["_final_obs"] = final, ended.copy()
+                self._reset_indices(list(np.flatnonzero(ended)))
+            return self._frames.copy(), rewards, terminated, truncated, info
+        # NEXT_STEP: envs whose episode ended on the previous step start their next episode now
         restart = np.flatnonzero(self._needs_reset)
         if len(restart):
             self._reset_indices(list(restart))
             rewards[restart], terminated[restart], truncated[restart] = 0.0, False, False
+            info["dream_step"] = self._t.copy()
         self._needs_reset = terminated | truncated
-        info = {"reward_pred": r.astype(np.float64), "termination_prob": p.astype(np.float64),
-                "dream_step": self._t.copy()}  # fmt: skip
         return self._frames.copy(), rewards, terminated, truncated, info
 
     def render(self):
         return self._frames.copy() if self.render_mode == "rgb_array" else None
 
 
-class SB3VecEnv:
-    """A stable-baselines3 ``VecEnv`` over a ``WorldModelVectorEnv``: one batched model call per step, no
-    process per env. Ended episodes restart at once and their last frame goes in ``terminal_observation``."""
+def __getattr__(name: str):
+    """``SB3VecEnv`` lives in ``sb3_vec_env.py`` (it imports stable-baselines3); it is importable from here too."""
+    if name == "SB3VecEnv":
+        from worldsim.envs.sb3_vec_env import SB3VecEnv
 
-    def __new__(cls, venv: WorldModelVectorEnv):
-        from stable_baselines3.common.vec_env.base_vec_env import VecEnv
-
-        class _Adapter(VecEnv):
-            def __init__(self, venv):
-                self.venv = venv
-                super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
-                self._actions = None
-                self._seeds: list | None = None
-
-            def reset(self):
-                obs, _ = self.venv.reset(seed=self._seeds)
-                self._seeds = None
-                return obs
-
-            def seed(self, seed=None):
-                self._seeds = None if seed is None else [seed + i for i in range(self.num_envs)]
-                return self._seeds
-
-            def step_async(self, actions):
-                self._actions = actions
-
-            def step_wait(self):
-                v = self.venv
-                v._needs_reset[:] = False  # this adapter restarts ended episodes itself, at once
-                obs, rew, term, trunc, info = v.step(self._actions)
-                done = term | trunc
-                infos = [{"TimeLimit.truncated": bool(trunc[i] and not term[i])} for i in range(self.num_envs)]
-                if done.any():
-                    idx = list(np.flatnonzero(done))
-                    for i in idx:
-                        infos[i]["terminal_observation"] = obs[i].copy()
-                    v._reset_indices(idx)
-                    v._needs_reset[:] = False
-                    obs = v._frames.copy()
-                return obs, rew.astype(np.float32), done, infos
-
-            def close(self):
-                self.venv.close()
-
-            def get_attr(self, attr_name, indices=None):
-                return [getattr(self.venv, attr_name) for _ in self._get_indices(indices)]
-
-            def set_attr(self, attr_name, value, indices=None):
-                setattr(self.venv, attr_name, value)
-
-            def env_method(self, method_name, *args, indices=None, **kwargs):
-                return [getattr(self.venv, method_name)(*args, **kwargs) for _ in self._get_indices(indices)]
-
-            def env_is_wrapped(self, wrapper_class, indices=None):
-                return [False for _ in self._get_indices(indices)]
-
-            def get_images(self):
-                return list(self.venv._frames.copy())
-
-        return _Adapter(venv)
+        return SB3VecEnv
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -78,3 +78,19 @@ def test_a_policy_mix_replaces_the_default_one(capsys):
     assert main(["record", "policies={random:1.0}", "--cfg"]) == 0
     out = capsys.readouterr().out
     assert "random: 1.0" in out and "explorer" not in out
+
+
+def test_the_core_never_imports_the_evaluation_layer():
+    """The data flow runs one way: world_model, sampler, models, data and envs do not import worldsim.eval."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    core = [root / "worldsim" / "world_model.py", root / "worldsim" / "sampler.py", root / "worldsim" / "diffusion.py",
+            *(root / "worldsim" / "models").glob("*.py"), *(root / "worldsim" / "data").glob("*.py"),
+            *(root / "envs").rglob("*.py")]  # fmt: skip
+    for f in core:
+        for node in ast.walk(ast.parse(f.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])  # fmt: skip
+            assert not any(n.startswith("worldsim.eval") for n in names), f"{f.name} imports {names}"

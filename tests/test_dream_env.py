@@ -207,3 +207,29 @@ def test_the_soak_measures_finiteness_memory_and_brightness(tiny_world_model):
         assert isinstance(r[part]["brightness_kept"], bool) and r[part]["rss_growth_mb"] < 100
     lo, hi = r["real_brightness_p1_p99"]
     assert 0 < lo < hi < 255 and isinstance(r["passed"], bool)
+
+
+def test_same_step_autoreset_and_the_sb3_adapter_are_plain_subclasses(tiny_world_model):
+    from gymnasium.vector import AutoresetMode
+    from stable_baselines3.common.vec_env import VecEnv
+
+    from worldsim.envs.sb3_vec_env import SB3VecEnv as Adapter
+
+    venv = WorldModelVectorEnv(2, tiny_world_model, horizon=2, autoreset_mode="SameStep")
+    assert venv.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    venv.reset(seed=0)
+    a = np.zeros((2, 3), np.int64)
+    venv.step(a)
+    obs, r, term, trunc, info = venv.step(a)  # the episode ends, the next one starts in the same step
+    assert trunc.all() and info["_final_obs"].all() and info["final_obs"][0].shape == (64, 64, 3)
+    assert np.array_equal(obs, venv.frames)
+    first = venv.restart([1])
+    assert first.shape == (1, 64, 64, 3)
+    sb3 = Adapter(WorldModelVectorEnv(2, tiny_world_model, horizon=2))
+    assert isinstance(sb3, VecEnv) and isinstance(sb3, SB3VecEnv)  # one class, importable from both modules
+    sb3.reset()
+    sb3.step(a)
+    obs, rew, done, infos = sb3.step(a)
+    assert done.all() and all("terminal_observation" in i for i in infos) and rew.dtype == np.float32
+    with pytest.raises(TypeError, match="wraps a WorldModelVectorEnv"):
+        Adapter(object())

@@ -86,8 +86,7 @@ class WorldModel:
         """``count`` real clips of ``length`` frames (and the actions between them) from the held-out episodes of
         the dataset the model was trained on: what a dream starts from. A training run folder has no clips of its
         own; this gives it some (FileNotFoundError naming the dataset and ``root`` where it is not found)."""
-        from worldsim.data.dataset import load_held_out
-        from worldsim.eval.fidelity import pick_clips
+        from worldsim.data.dataset import load_held_out, pick_clips
 
         dataset_id = self.info.get("dataset_id")
         if not dataset_id:

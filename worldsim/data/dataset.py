@@ -200,3 +200,10 @@ def load_held_out(
                 f"(held-out policies: {sorted({str(p) for p in played})})"
             )
     return load_frames(dataset, chosen, expect_shape=expect_shape)
+
+
+def pick_clips(store, length: int, count: int, seed: int) -> np.ndarray:
+    """Start indices of ``count`` windows of ``length`` frames inside episodes, spread over the episodes."""
+    starts = store.window_starts(length)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(starts, size=min(count, len(starts)), replace=False))

@@ -36,15 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from worldsim.data.dataset import load_held_out
+from worldsim.data.dataset import load_held_out, pick_clips
 from worldsim.eval.metrics import best_shift, psnr, ssim
-
-
-def pick_clips(store, length: int, count: int, seed: int) -> np.ndarray:
-    """Start indices of ``count`` windows of ``length`` frames inside episodes, spread over the episodes."""
-    starts = store.window_starts(length)
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(starts, size=min(count, len(starts)), replace=False))
 
 
 @torch.no_grad()

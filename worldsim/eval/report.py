@@ -60,8 +60,8 @@ def _mean(x) -> float:
 # ---------------------------------------------------------------------------------------------- 1 + 3: clips
 def horizon_part(wm, dataset_id, root, split, policy, clips, horizon, seed, idm) -> dict:
     """PSNR/SSIM per step against copying, the true-vs-wrong action gap, and (with an IDM) action accuracy."""
-    from worldsim.data.dataset import load_held_out
-    from worldsim.eval.fidelity import pick_clips, rollout
+    from worldsim.data.dataset import load_held_out, pick_clips
+    from worldsim.eval.fidelity import rollout
 
     store = load_held_out(dataset_id, root, *split, wm.frame_shape, policy)
     ctx = wm.window - 1

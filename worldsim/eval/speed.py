@@ -319,7 +319,7 @@ def bench_dream(model: str = "voxel", num_envs: int = 32, steps: int = 20, threa
         venv.step(a)
     env_fps = num_envs * steps / (time.perf_counter() - t0)
     t0 = time.perf_counter()
-    venv._reset_indices(list(range(num_envs)))
+    venv.restart(range(num_envs))
     reset_ms = (time.perf_counter() - t0) / num_envs * 1e3
     s = venv.sampler
     flat = wm.flat_actions(actions[0])

@@ -44,7 +44,8 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
 
-    from worldsim.envs.world_model_vector_env import SB3VecEnv, WorldModelVectorEnv
+    from worldsim.envs.sb3_vec_env import SB3VecEnv
+    from worldsim.envs.world_model_vector_env import WorldModelVectorEnv
     from worldsim.policies import RandomPolicy, SB3Policy
 
     t0 = time.perf_counter()

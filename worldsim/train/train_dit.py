@@ -152,6 +152,10 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     dtype = runtime.resolve_dtype(cfg.dtype, device)
     if dtype == torch.float16:
         raise ValueError("dtype=float16 needs loss scaling, which worldsim train does not do: use bfloat16")
+    if cfg.sampler.context > cfg.window - 1:
+        raise ValueError(f"sampler.context={cfg.sampler.context} needs a training window of at least "
+                         f"{cfg.sampler.context + 1} frames, but window={cfg.window}: lower sampler.context or "
+                         "raise window")  # fmt: skip
     if cfg.max_minutes is not None and cfg.max_minutes <= 0:
         raise ValueError(f"max_minutes must be positive (or null), got {cfg.max_minutes}")
     runtime.setup_cuda()
