@@ -94,3 +94,13 @@ def test_ctrl_c_saves_and_exits_cleanly(tiny_dataset, tmp_path):
     assert result["interrupted"] and 0 < result["step"] < 100000
     _, _, extra = load_model(tmp_path / "model.safetensors", "vae")
     assert extra["step"] == result["step"]
+
+
+def test_the_cli_takes_the_frame_size_from_the_dataset(tiny_dataset, tmp_path):
+    from worldsim.cli import main
+
+    args = ["train-vae", "dataset_id=test/tiny-v0", f"root={tiny_dataset}", f"run_dir={tmp_path}", "steps=2",
+            "batch_size=4", "eval_frames=4", "progress=false", "threads=1", "vae.downsample=4",
+            "vae.widths=[8,16]", "vae.decoder_widths=[8,16]", "vae.latent_channels=4"]  # fmt: skip
+    assert main(args) == 0
+    assert load_vae(str(tmp_path)).cfg.resolution == (16, 16)  # the recording's 16x16, not the voxel default
