@@ -19,15 +19,12 @@ sqrt(r^2 (1 - t)^2 + t^2)`` is the size of what that guess still misses (r = ``r
 from noise) the head predicts the change from the previous frame; at t = 0 the estimate is the input itself. The
 head starts at zero, so the untrained model copies the last frame; a frame where nothing moved is the zero map.
 ``forward`` returns the velocity ``(x_t - x0_hat) / t`` the sampler integrates. ``"velocity"`` predicts the
-velocity directly, which has to carry the input noise through every block and LayerNorm to cancel it again. A
-residual head warm-started from the velocity model of step 10000 scored worse after 1500 steps (18.8 against 20.8
-dB), so which head trains better from scratch is still open. ``"gated"`` (the shipped voxel model's head since step
-14000) is a velocity head with a copy gate: one more output channel gives, per latent pixel, ``g =
+velocity directly, which has to carry the input noise through every block and LayerNorm to cancel it again.
+``"gated"`` is a velocity head with a copy gate: one more output channel gives, per latent pixel, ``g =
 sigmoid(logit)`` and the clean latent is estimated as ``g prev + (1 - g) (x_t - t v_net)``, i.e. the velocity ``(1
-- g) v_net + g (x_t - prev) / t``. A velocity head carries nothing through exactly: the velocity model of step
-14000 scored 24 dB on frames where nothing moved (copying the last frame: 35 dB); the gate lets it keep what did
-not change, and it warm-starts from a velocity model with the gate nearly shut (``GATE_INIT``), so it starts as
-that model. After 6500 steps the gate opens to ~0.5 where the camera stands still and ~0.1 where it turns.
+- g) v_net + g (x_t - prev) / t``: a velocity head carries nothing through exactly, and the gate lets it keep what
+did not change. It warm-starts from a velocity model with the gate nearly shut (``GATE_INIT``), so it starts as
+that model. What each head scored is in the README ("What was tried").
 
 The network only maps (noisy latents, noise levels, actions) to a velocity; the objective lives in
 ``worldsim/diffusion.py`` and the sampler with its KV cache in ``worldsim/sampler.py``.
