@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DEST=.whl
 PY=${PYTHON:-.venv/bin/python}
+[ -x "$PY" ] || { echo "no $PY: run 'make setup' first (the wheels match the versions the project's venv runs)"; exit 2; }
 grep -qxF '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
 rm -rf "$DEST" && mkdir -p "$DEST"
 version() { "$PY" -c "import importlib.metadata as m; print(m.version('$1'))"; }
