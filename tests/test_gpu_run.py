@@ -56,7 +56,7 @@ def test_pack_splits_into_parts_that_join_back(tmp_path, monkeypatch):
     out = tmp_path / "out"
     out.mkdir()
     (out / "m.tar.part07").write_bytes(b"stale")  # an earlier, longer export's part is removed
-    parts = gpu_run.pack(folder, out, "m")
+    parts = gpu_run.pack(folder, out, "m", tmp_path)
     assert parts == [f"m.tar.part{i:02d}" for i in range(len(parts))] and len(parts) >= 3
     assert not (out / "m.tar.part07").exists()
     joined = tmp_path / "joined.tar"

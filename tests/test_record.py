@@ -298,3 +298,11 @@ def test_an_env_registered_by_the_users_own_module(tmp_path, monkeypatch):
         record(small_cfg(tmp_path, env_id="userworld/Callable-v0", policies={"random": 1.0}))
     with pytest.raises(ValueError, match="cannot import module 'nosuchmodule'"):
         record(small_cfg(tmp_path, env_id="nosuchmodule:x/Y-v0", policies={"random": 1.0}))
+
+
+def test_resuming_a_parquet_recording_keeps_every_episode(tmp_path):
+    cfg = small_cfg(tmp_path, episodes=2, processes=1, data_format="parquet")
+    record(cfg)
+    record(small_cfg(tmp_path, episodes=3, processes=1, data_format="parquet"))  # resume: one more episode
+    ds = open_dataset(cfg.dataset_id, root=cfg.root)
+    assert ds.total_episodes == 3 and sorted(m["seed"] for m in ds.storage.get_episode_metadata(range(3))) == [0, 1, 2]

@@ -64,8 +64,16 @@ def content_hash(config_json: str, extra_json: str, tensors: dict[str, torch.Ten
     for name in sorted(tensors):
         t = tensors[name].detach().contiguous().cpu()
         h.update(f"\0{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
+
+
+def has_content_hash(path: str | os.PathLike) -> bool:
+    """Whether a model file carries a content hash (saved by this worldsim or later)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return "content_sha256" in (f.metadata() or {})
 
 
 def save_model(path: str | os.PathLike, kind: str, config: Any, state_dict: dict[str, torch.Tensor],

@@ -26,7 +26,7 @@ import torch
 
 from worldsim import runtime
 from worldsim.assets import ASSETS, shipped_models
-from worldsim.checkpoint import CheckpointError, load_model, load_state_into, save_model
+from worldsim.checkpoint import CheckpointError, has_content_hash, load_model, load_state_into, save_model
 from worldsim.models.actions import check_actions, space_from_json
 from worldsim.models.dit import DiT, DiTConfig
 from worldsim.models.vae import VAE, load_vae
@@ -164,7 +164,7 @@ def load_world_model(name_or_path: str, device: str | torch.device = "cpu", dtyp
         if not vae_file.is_file():
             raise CheckpointError(f"{dit_file} names its VAE as {str(vae_file)!r}, which does not exist")
     named = extra.get("info", {}).get("vae_sha256")
-    if named:
+    if named and has_content_hash(dit_file):  # (folders exported before hashes re-saved their VAE: not checked)
         from worldsim.data.latents import file_sha256
 
         if file_sha256(vae_file) != named:

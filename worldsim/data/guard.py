@@ -101,6 +101,10 @@ def repair(path: str | os.PathLike) -> list[str]:
         meta, done = json.loads((data / BACKUP).read_text()), [f"metadata rebuilt: {meta_file} was unreadable"]
     else:
         done = []
+    if meta.get("data_format", "arrow") != "arrow":  # episodes are checked in arrow datasets only; never touched
+        if done:
+            _write_json_atomic(meta_file, meta)
+        return done
     on_disk = sorted(int(p.name) for p in data.iterdir() if p.is_dir() and p.name.isdigit())
     last_ok = meta["total_episodes"] - 1
     healthy = on_disk == list(range(meta["total_episodes"])) and (last_ok < 0 or _episode_steps(data, last_ok))

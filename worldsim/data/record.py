@@ -176,6 +176,9 @@ def _record(cfg: RecordConfig) -> dict:
     )
     for line in repaired:
         print(f"worldsim record: {cfg.dataset_id}: {line}", flush=True)
+    data = dataset_path(cfg.dataset_id, cfg.root) / "data"
+    if (data / "metadata.json").is_file():
+        guard.commit(data)  # a copy to rebuild from before the first write (datasets from before had none)
     writer = _Writer(cfg, obs_space, action_space)
     done_seeds: set[int] = set()
     if writer.dataset is not None:

@@ -269,6 +269,8 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
     horizon = horizon or (16 if quick else 32)
     long_steps = long_steps or (128 if quick else 512)
     long_starts = long_starts or (2 if quick else 8)
+    if long_steps < BUCKET:
+        raise ValueError(f"long_steps must be at least {BUCKET} (one bucket of the long rollouts), got {long_steps}")
     memory_starts = memory_starts or (2 if quick else 8)
     result: dict = {"model": str(model), "dataset_id": dataset_id, "seed": seed, "quick": quick,
                     "sampler_steps": wm.sampler_cfg.steps, "skipped": {}, "anchors": ANCHORS}  # fmt: skip

@@ -77,7 +77,7 @@ class Run:
     def __init__(self, cfg: GpuRunConfig):
         self.cfg = cfg
         self.t0 = cfg.started or time.time()
-        self.out, self.work = Path(cfg.out), Path(cfg.work)
+        self.out, self.work = Path(cfg.out).resolve(), Path(cfg.work).resolve()  # children run inside work
         self.out.mkdir(parents=True, exist_ok=True)
         (self.work / "logs").mkdir(parents=True, exist_ok=True)
         self.result: dict = {"config": asdict(cfg), "stages": {}}
@@ -182,27 +182,31 @@ def export_model(r: Run, name: str) -> dict | None:
         return None
     folder = r.work / "export" / name
     exp = export_world_model(str(run_dir), str(folder), root=str(r.work / "minari"))
-    pack(folder, r.out, name)
+    pack(folder, r.out, name, r.work)
     return exp
 
 
-def pack(folder: Path, out: Path, name: str) -> list[str]:
-    """``folder``'s DiT, start clips and config (not the VAE: it is the shipped one, named by its hash) as a tar
-    split into parts of at most PART_BYTES: ``<name>.tar.part00``, ... (old parts replaced)."""
-    tmp = out / f".{name}.tar"
+def pack(folder: Path, out: Path, name: str, scratch: Path | None = None) -> list[str]:
+    """``folder``'s DiT and start clips (not the VAE: it is the shipped one, named by its hash) as a tar split into
+    parts of at most PART_BYTES: ``<name>.tar.part00``, ... Each part is renamed into place whole and the previous
+    export's extra parts go last, so a run cut off here still leaves whole parts of one export or the other."""
+    scratch = scratch or folder.parent
+    tmp = scratch / f".{name}.tar"
     with tarfile.open(tmp, "w") as tar:
         for f in ("dit.safetensors", "clips.npz"):
             if (folder / f).exists():
                 tar.add(folder / f, arcname=f"{name}/{f}")
-    for old in out.glob(f"{name}.tar.part*"):
-        old.unlink()
     parts = []
     with open(tmp, "rb") as src:
         while chunk := src.read(PART_BYTES):
             part = out / f"{name}.tar.part{len(parts):02d}"
-            part.write_bytes(chunk)
+            (scratch / f".{part.name}").write_bytes(chunk)
+            os.replace(scratch / f".{part.name}", part)
             parts.append(part.name)
     tmp.unlink()
+    for old in out.glob(f"{name}.tar.part*"):
+        if old.name not in parts:
+            old.unlink()
     return parts
 
 
@@ -214,7 +218,7 @@ def train_models(r: Run, extra: list[str]) -> list[str]:
     t = time.time()
     procs = {m["name"]: (m, r.start(f"train-{m['name']}", train_command(r, m, extra, minutes, cfg.compile)),
                          cfg.compile) for m in cfg.models}  # fmt: skip
-    last_export = time.time()
+    last_export, stopped = time.time(), set()
     while any(p.poll() is None for _, p, _ in procs.values()):
         time.sleep(1.0)
         for name, (m, p, compiled) in list(procs.items()):
@@ -225,7 +229,14 @@ def train_models(r: Run, extra: list[str]) -> list[str]:
                     + "\n".join((r.work / "logs" / f"train-{name}.log").read_text(errors="replace").splitlines()[-15:])
                 )
                 left = cfg.train_minutes or max(0.05, (r.left_s() - 60 * cfg.reserve_minutes) / 60)
+                shutil.rmtree(r.work / "runs" / name, ignore_errors=True)  # a fresh run, with a budget of what is left
                 procs[name] = (m, r.start(f"train-{name}", train_command(r, m, extra, left, False)), False)
+        if r.left_s() < 60 * cfg.reserve_minutes - 20:  # over time (start-up, loading): save and stop them now
+            for name, (_, p, _) in procs.items():
+                if p.poll() is None and name not in stopped:
+                    r.log(f"train-{name} is over the budget: SIGTERM (it checkpoints and exits)")
+                    p.terminate()
+                    stopped.add(name)
         if time.time() - last_export > cfg.export_every_s:
             for name in procs:
                 try:
