@@ -144,6 +144,7 @@ def test_data_parallel_training_with_two_cpu_processes(chain, tmp_path):
         f"run_dir={tmp_path}",
         "dit=tiny",
         "window=4",
+        "sampler.context=3",
         "steps=4",
         "batch_size=2",
         "warmup=1",

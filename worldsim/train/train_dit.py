@@ -225,8 +225,12 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
                                       "(a save was cut off): resume=false starts afresh")  # fmt: skip
             load_state_into(ema, ema_state, model_path)
         clock.update(saved.get("clock", {"start_step": 0, "seconds": 0.0}))
+        if world > 1:  # the saved streams are rank 0's: every other rank continues on its own
+            data_rng = np.random.default_rng([cfg.seed, rank, step])
         try:
             gen.set_state(raw["generator"])
+            if rank > 0:
+                gen.manual_seed(cfg.seed * 1000 + rank + 7919 * step)
         except RuntimeError:  # saved by a run on another kind of device: its noise stream cannot carry over
             gen.manual_seed(cfg.seed * 1000 + rank + step)
             if rank == 0:
@@ -280,7 +284,8 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     first_step, first_seconds = step, clock["seconds"]
     out_of_time = False
     stop, restore_signals = catch_stop_signals()  # Ctrl-C, SIGTERM: finish the step, checkpoint, return
-    while step < cfg.steps and not out_of_time and not stop:
+    halted = False  # a stop request, agreed by every rank after a whole step
+    while step < cfg.steps and not out_of_time and not halted:
         # ---- one optimizer step on a batch of windows
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg, clock)
@@ -297,13 +302,13 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         now = time.perf_counter()
         clock["seconds"] += now - t_clock
         t_clock = now
+        halted = bool(stop)
+        if world > 1:  # every rank keeps rank 0's clock and stops when it does (same learning rate, same step)
+            agreed = torch.tensor([clock["seconds"], float(halted)], device=device, dtype=torch.float64)
+            torch.distributed.broadcast(agreed, 0)
+            clock["seconds"], halted = float(agreed[0]), bool(agreed[1] > 0)
         if cfg.max_minutes is not None:
             out_of_time = clock["seconds"] >= 60.0 * cfg.max_minutes
-            if world > 1:  # every rank stops at the same step: rank 0's clock decides, every 10 steps
-                flag = torch.tensor([out_of_time and step % 10 == 0], device=device)
-                if step % 10 == 0:
-                    torch.distributed.broadcast(flag, 0)
-                out_of_time = bool(flag.item())
         if rank != 0:
             continue
 
@@ -331,7 +336,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
             tb.add_image("dream/real_over_dream", strip, step, dataformats="HWC")
         t_clock = time.perf_counter()  # checkpoints and strips are not training time
     restore_signals()
-    if stop and rank == 0:
+    if halted and rank == 0:
         checkpoint()
         print(f"interrupted: {run} saved at step {step}; run the same command to resume", flush=True)
     if rank == 0:
@@ -340,7 +345,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     if world > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-    return {"run_dir": str(run), "step": step, "world_size": world, "device": str(device), "interrupted": bool(stop),
+    return {"run_dir": str(run), "step": step, "world_size": world, "device": str(device), "interrupted": halted,
             "dtype": runtime.dtype_name(dtype), "train_minutes": round(clock["seconds"] / 60, 3),
             "steps_per_s": round((step - first_step) / max(clock["seconds"] - first_seconds, 1e-9), 2),
             **{k: round(float(v), 5) for k, v in logs.items()}}  # fmt: skip
