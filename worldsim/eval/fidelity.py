@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from worldsim import runtime
 from worldsim.data.dataset import load_held_out, pick_clips
 from worldsim.eval.metrics import best_shift, psnr, ssim
 
@@ -103,7 +104,7 @@ def evaluate_fidelity(model: str = "voxel", dataset_id: str | None = None, root:
         "horizon": horizon,
         "sampler_steps": steps or wm.sampler_cfg.steps,
         "device": str(wm.device),
-        "dtype": str(wm.dtype).removeprefix("torch."),
+        "dtype": runtime.dtype_name(wm.dtype),
         "psnr": per_step(dream).round(3).tolist(),
         "ssim": ssim(dream.reshape(flat.shape), flat).reshape(len(starts), horizon).mean(0).round(4).tolist(),
         "psnr_copy_last": per_step(copy).round(3).tolist(),

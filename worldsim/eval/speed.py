@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 import worldsim  # noqa: F401  (registers the env ids)
+from worldsim import runtime
 
 
 def bench_env(env_id: str = "worldsim/Voxel-v0", steps: int = 5000, seed: int = 0, **env_kwargs) -> dict:
@@ -243,7 +244,7 @@ def bench_sampler(model: str = "voxel", preset: str = "cpu", steps: list | None 
         "benchmark": "sampler",
         "model": model,
         "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),
-        "dtype": str(wm.dtype).removeprefix("torch."),
+        "dtype": runtime.dtype_name(wm.dtype),
         "compile": bool(compile),
         "batches": batches,
         "params_m": round(sum(p.numel() for p in dit.parameters()) / 1e6, 2),
