@@ -147,7 +147,6 @@ def _world_model(model: str, preset: str = "cpu", device: str = "cpu", dtype: st
     (speed does not depend on the weights), on ``device`` in ``dtype``."""
     import gymnasium as gym
 
-    from worldsim import runtime
     from worldsim.models.actions import space_to_json
     from worldsim.models.dit import PRESETS, DiT, DiTConfig
     from worldsim.models.vae import VAE, VAEConfig
