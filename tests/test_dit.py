@@ -52,7 +52,7 @@ def test_zero_head_at_adaln_zero_init():
     v, _, _ = model(x, ones * 1e-6, a, has)  # (almost) clean: the input itself
     torch.testing.assert_close(x - 1e-6 * v, x, atol=1e-3, rtol=1e-3)
     v, _, _ = model(x, t, a, has)  # in between: the variance-weighted blend of the two
-    ca, cb, _ = model.precondition(t)
+    ca, cb, _ = model.head.coefficients(t)
     torch.testing.assert_close(x - t[..., None, None, None] * v, ca * x + cb * prev, atol=1e-5, rtol=1e-5)
 
 
@@ -206,9 +206,6 @@ def test_overfit_tiny_model_follows_the_action():
 def test_previous_frame_input_and_warm_start_from_a_model_without_it():
     from dataclasses import replace
 
-    from worldsim.checkpoint import CheckpointError
-    from worldsim.train.train_dit import warm_start_state
-
     donor = tiny(output="velocity")
     old_cfg = replace(donor.cfg, prev_frame=False)
     torch.manual_seed(1)
@@ -217,7 +214,7 @@ def test_previous_frame_input_and_warm_start_from_a_model_without_it():
         for p in old.parameters():
             p.add_(torch.randn_like(p) * 0.2)
     new = DiT(donor.cfg)
-    new.load_state_dict(warm_start_state(old.eval(), donor.cfg, "old"))
+    new.adapt_from(old.eval(), "old")
     x, t, a, has = inputs()
     for got, want in zip(new.eval()(x, t, a, has), old(x, t, a, has)):  # zero weights on the new input
         assert torch.allclose(got, want, atol=1e-5)
@@ -226,33 +223,31 @@ def test_previous_frame_input_and_warm_start_from_a_model_without_it():
     y[:, 1] += 1.0
     v1, v2 = donor(x, t, a, has)[0], donor(y, t, a, has)[0]
     assert not torch.allclose(v1[:, 2], v2[:, 2])
-    with pytest.raises(CheckpointError, match="init_from"):
-        warm_start_state(donor, replace(donor.cfg, dim=64, heads=2), "donor")
+    with pytest.raises(ValueError, match="donor holds a DiT with config"):
+        DiT(replace(donor.cfg, dim=64, heads=2)).adapt_from(donor, "donor")
     # a velocity head becomes a residual one: the same body and reward/termination heads, and a head at zero,
     # so the warm-started model copies the last frame until it learns the change
     res_cfg = replace(donor.cfg, output="residual")
     res = DiT(res_cfg)
-    res.load_state_dict(warm_start_state(donor, res_cfg, "donor"))
+    res.adapt_from(donor, "donor")
     v, r, term = res.eval()(x, torch.ones_like(t), a, has)
     _, r_old, term_old = donor(x, torch.ones_like(t), a, has)
     prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
     torch.testing.assert_close(x - v, prev, atol=1e-5, rtol=1e-5)
     assert torch.allclose(r, r_old, atol=1e-6) and torch.allclose(term, term_old, atol=1e-6)
-    with pytest.raises(CheckpointError, match="init_from"):
-        warm_start_state(res, donor.cfg, "residual donor")
+    with pytest.raises(ValueError, match="residual donor: a 'velocity' head cannot start from a 'residual'"):
+        DiT(donor.cfg).adapt_from(res, "residual donor")
 
 
 def test_gated_head_warm_starts_as_the_velocity_model_and_copies_with_the_gate_open():
     from dataclasses import replace
 
-    from worldsim.checkpoint import CheckpointError
-    from worldsim.models.dit import GATE_INIT
-    from worldsim.train.train_dit import warm_start_state
+    from worldsim.models.heads import GATE_INIT
 
     donor = tiny(output="velocity")
     cfg = replace(donor.cfg, output="gated")
     gated = DiT(cfg)
-    gated.load_state_dict(warm_start_state(donor, cfg, "donor"))
+    gated.adapt_from(donor, "donor")
     gated.eval()
     x, t, a, has = inputs()
     prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
@@ -267,7 +262,36 @@ def test_gated_head_warm_starts_as_the_velocity_model_and_copies_with_the_gate_o
         gated.patch_out.bias[-(cfg.patch**2) :] = 50.0
     v, _, _ = gated(x, t, a, has)
     torch.testing.assert_close(x - t[..., None, None, None] * v, prev, atol=1e-4, rtol=1e-4)
-    with pytest.raises(CheckpointError, match="init_from"):
-        warm_start_state(gated, donor.cfg, "gated donor")
+    with pytest.raises(ValueError, match="gated donor"):
+        DiT(donor.cfg).adapt_from(gated, "gated donor")
     with pytest.raises(ValueError, match="prev_frame"):
         replace(cfg, prev_frame=False).__post_init__()
+
+
+def test_a_new_output_head_is_one_class():
+    """A head that predicts the clean latent, added in one class: the DiT and the objective take it as it is."""
+    from worldsim.diffusion import DiffusionConfig, diffusion_loss
+    from worldsim.models.heads import HEADS, Head, _per_frame
+
+    class CleanLatentHead(Head):
+        name = "x0"
+
+        def velocity(self, out, x, t, prev):
+            return (x - out) / _per_frame(t)
+
+        def error(self, v, x_t, t, x0, noise):
+            return x_t - t[..., None, None, None] * v - x0
+
+    HEADS["x0"] = CleanLatentHead
+    try:
+        model = tiny(perturb=False, output="x0")
+        x, t, a, has = inputs()
+        v, _, _ = model(x, t, a, has)  # the untrained head predicts a zero clean latent
+        torch.testing.assert_close(x - t[..., None, None, None] * v, torch.zeros_like(x), atol=1e-4, rtol=1e-4)
+        batch = {"latents": x, "actions": a, "has_action": has, "rewards": torch.zeros(t.shape),
+                 "terminations": torch.zeros(t.shape)}  # fmt: skip
+        loss, logs = diffusion_loss(model, batch, DiffusionConfig())
+        loss.backward()
+        assert torch.isfinite(loss) and model.patch_out.weight.grad.abs().sum() > 0
+    finally:
+        del HEADS["x0"]

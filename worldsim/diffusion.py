@@ -25,13 +25,12 @@ frame before it, noised only to a context level ``U[0, context_max_t]``, whateve
 the window. That is what the sampler gives it (the newest committed latent), so every target trains in the exact
 situation of a dream step; without it a target's neighbour is often itself a noisy target.
 
-Loss: over the frames that are not context, for a model with a residual head (``DiTConfig.output``) the squared
-error of the clean latent it implies, ``x0_hat = x_t - t * v``, divided by the head's scale ``c(t)`` squared: the
-error of the head's own output, which is of the same size at every noise level (EDM's weighting); for a velocity
-head the squared velocity error. Context frames carry no loss (a velocity is undefined as t -> 0: it would ask the
-network to recover noise it cannot see). Plus ``reward_weight`` times the reward MSE and
-``termination_weight`` times the termination binary cross-entropy, on every transition in the window (the heads
-read the frame the transition leads into, at whatever noise level it has).
+Loss: over the frames that are not context, the squared error the model's output head defines
+(``worldsim/models/heads.py``: for the residual head the error of its own output, of one size at every noise
+level, EDM's weighting; for a velocity head the velocity error). Context frames carry no loss (a velocity is
+undefined as t -> 0: it would ask the network to recover noise it cannot see). Plus ``reward_weight`` times the
+reward MSE and ``termination_weight`` times the termination binary cross-entropy, on every transition in the window
+(the heads read the frame the transition leads into, at whatever noise level it has).
 """
 
 from __future__ import annotations
@@ -100,12 +99,8 @@ def diffusion_loss(model, batch: dict[str, torch.Tensor], cfg: DiffusionConfig, 
         prev = torch.cat([torch.zeros_like(prev[:, :1]), prev[:, :-1]], dim=1)
     x_t = add_noise(x0, t, noise)
     v_pred, r_pred, term_logit = model(x_t, t, batch["actions"], batch["has_action"], prev=prev)
-    core = getattr(model, "module", model)  # a DDP-wrapped model keeps its config inside
-    if core.cfg.output == "residual":
-        scale = core.precondition(t)[2]
-        err = (x_t - t[..., None, None, None] * v_pred - x0) / scale  # the head's error
-    else:
-        err = v_pred - (noise - x0)
+    core = getattr(model, "module", model)  # a DDP-wrapped model keeps its head inside
+    err = core.head.error(v_pred, x_t, t, x0, noise)  # what the output head's loss compares (models/heads.py)
     per_frame = err.pow(2).mean(dim=(2, 3, 4))  # (B, T)
     weight = (~ctx).float()
     flow = (per_frame * weight).sum() / weight.sum().clamp_min(1.0)

@@ -10,24 +10,11 @@ block-causal over frames (a frame sees itself and earlier frames only) with rota
 column), so neither the resolution nor the window length is baked into the weights. Two small heads predict the
 reward and the termination of the transition into each frame.
 
-Output (``output``): with ``"residual"`` the head is preconditioned around the previous frame, as EDM
-preconditions around zero: the clean latent is estimated as ``x0_hat = a(t) x_t + b(t) prev + c(t) head``, where
-``a x_t + b prev`` is the best linear guess from the noisy frame (``x_t / (1 - t)`` is ``x0`` plus noise of scale
-``s = t / (1 - t)``) and the previous frame (``x0`` plus a change of typical size ``residual_std``), weighed by
-their variances: ``a = r^2 (1 - t) / (r^2 (1 - t)^2 + t^2)``, ``b = t^2 / (r^2 (1 - t)^2 + t^2)``, and ``c = r t /
-sqrt(r^2 (1 - t)^2 + t^2)`` is the size of what that guess still misses (r = ``residual_std``). At t = 1 (a frame
-from noise) the head predicts the change from the previous frame; at t = 0 the estimate is the input itself. The
-head starts at zero, so the untrained model copies the last frame; a frame where nothing moved is the zero map.
-``forward`` returns the velocity ``(x_t - x0_hat) / t`` the sampler integrates. ``"velocity"`` predicts the
-velocity directly, which has to carry the input noise through every block and LayerNorm to cancel it again.
-``"gated"`` is a velocity head with a copy gate: one more output channel gives, per latent pixel, ``g =
-sigmoid(logit)`` and the clean latent is estimated as ``g prev + (1 - g) (x_t - t v_net)``, i.e. the velocity ``(1
-- g) v_net + g (x_t - prev) / t``: a velocity head carries nothing through exactly, and the gate lets it keep what
-did not change. It warm-starts from a velocity model with the gate nearly shut (``GATE_INIT``), so it starts as
-that model. What each head scored is in the README ("What was tried").
+The output map's meaning (``output``: ``"residual"``, ``"velocity"`` or ``"gated"``) and the loss target it
+implies live in ``worldsim/models/heads.py``; the network owns its layers, and ``adapt_from`` starts a model from
+another one's weights (a new head, the previous-frame input added).
 
-The network only maps (noisy latents, noise levels, actions) to a velocity; the objective lives in
-``worldsim/diffusion.py`` and the sampler with its KV cache in ``worldsim/sampler.py``.
+The objective lives in ``worldsim/diffusion.py``, the sampler with its KV cache in ``worldsim/sampler.py``.
 """
 
 from __future__ import annotations
@@ -42,10 +29,7 @@ from einops import rearrange
 from torch import nn
 
 from worldsim.models.actions import ActionEmbedding, action_dim, space_from_json
-
-OUTPUTS = ("residual", "velocity", "gated")
-GATE_INIT = -4.0  # a gated head's initial gate logit: sigmoid(-4) = 0.018, nearly the plain velocity head
-MIN_T = 1e-3  # a residual head's velocity divides by the noise level: floor it (clean context frames have t = 0)
+from worldsim.models.heads import HEADS
 
 
 @dataclass
@@ -59,8 +43,8 @@ class DiTConfig:
     rope_theta: float = 1000.0  # RoPE base
     action_space: dict | None = None  # the action space as JSON (models.actions.space_to_json)
     prev_frame: bool = True  # each frame's tokens also read the previous frame's latent patch (channel concat)
-    output: str = "residual"  # "residual": preconditioned around the previous frame; "velocity": the velocity;
-    # "gated": the velocity with a per-pixel gate that copies the previous frame (module doc)
+    output: str = "residual"  # the output head (models/heads.py): "residual" (around the previous frame),
+    # "velocity", or "gated" (the velocity with a per-pixel gate that copies the previous frame)
     residual_std: float = 0.5  # typical change of a latent from one frame to the next (its scale, unit latents)
 
     def __post_init__(self):
@@ -80,9 +64,9 @@ class DiTConfig:
             raise ValueError(f"latent size {h}x{w} is not divisible by patch {self.patch}")
         if self.dim % self.heads or (self.dim // self.heads) % 2:
             raise ValueError(f"dim / heads must be an even whole number (RoPE pairs), got {self.dim}/{self.heads}")
-        if self.output not in OUTPUTS:
-            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
-        if self.output in ("residual", "gated") and not self.prev_frame:
+        if self.output not in HEADS:
+            raise ValueError(f"output must be one of {tuple(HEADS)}, got {self.output!r}")
+        if HEADS[self.output].needs_prev and not self.prev_frame:
             raise ValueError(f"output={self.output!r} works from the previous frame: it needs prev_frame=True")
         if self.action_space is None:
             raise ValueError("DiTConfig needs the action space (action_space=space_to_json(env.action_space))")
@@ -247,14 +231,13 @@ class DiT(nn.Module):
         self.blocks = nn.ModuleList([Block(d, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth)])
         self.norm_out = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.ada_out = nn.Sequential(nn.SiLU(), nn.Linear(d, 2 * d))
-        self.patch_out = nn.Linear(d, (c + (cfg.output == "gated")) * p * p)  # gated: + one gate logit a pixel
+        self.head = HEADS[cfg.output](cfg)  # what the output map means (models/heads.py)
+        self.patch_out = nn.Linear(d, (c + self.head.extra_channels) * p * p)
         self.reward_head = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, 1))
         self.term_head = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, 1))
-        for m in (self.ada_out[1], self.patch_out):  # adaLN-Zero: the network starts as the zero map
-            nn.init.zeros_(m.weight)
-            nn.init.zeros_(m.bias)
-        if cfg.output == "gated":  # the gate logits (the last p*p outputs) start nearly shut
-            nn.init.constant_(self.patch_out.bias[c * p * p :], GATE_INIT)
+        nn.init.zeros_(self.ada_out[1].weight)  # adaLN-Zero: the network starts as the zero map
+        nn.init.zeros_(self.ada_out[1].bias)
+        self.head.init_output(self.patch_out)
         self._fused_ada = None  # (weights' identity, weight, bias) of every block's adaLN linear in one
 
     def modulations(self, c: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
@@ -332,26 +315,32 @@ class DiT(nn.Module):
         out = self.velocity(out, x, t, prev)
         return (out, r, term, kvs) if return_kv else (out, r, term)
 
-    def precondition(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """A residual head's coefficients (a, b, c) at noise levels t (B, T), each (B, T, 1, 1, 1): ``x0_hat =
-        a x_t + b prev + c head`` (module doc)."""
-        t = t.clamp(MIN_T, 1.0)[..., None, None, None]
-        r2 = self.cfg.residual_std**2
-        den = r2 * (1 - t) ** 2 + t**2
-        return r2 * (1 - t) / den, t**2 / den, self.cfg.residual_std * t / den.sqrt()
+    def velocity(self, out: torch.Tensor, x: torch.Tensor, t: torch.Tensor, prev: torch.Tensor | None):
+        """The velocity from the output map (the head's meaning of it): x, out, prev (B, T, ..., h, w); t (B, T)."""
+        return self.head.velocity(out, x, t, prev)
 
-    def velocity(self, head: torch.Tensor, x: torch.Tensor, t: torch.Tensor, prev: torch.Tensor | None):
-        """The velocity from the output head (see ``output`` in the module doc): x, head, prev (B, T, C, h, w);
-        t (B, T)."""
-        if self.cfg.output == "velocity":
-            return head
-        if self.cfg.output == "gated":
-            g = torch.sigmoid(head[:, :, -1:])  # (B, T, 1, h, w): 1 keeps the previous frame's latent pixel
-            copy = (x - prev) / t.clamp_min(MIN_T)[..., None, None, None]  # the velocity that lands on prev
-            return torch.lerp(head[:, :, :-1], copy, g)
-        a, b, c = self.precondition(t)
-        x0 = a * x + b * prev + c * head
-        return (x - x0) / t.clamp_min(MIN_T)[..., None, None, None]
+    @torch.no_grad()
+    def adapt_from(self, donor: DiT, name: str = "the donor") -> None:
+        """Start this model from ``donor``'s weights: the same body and sizes; a donor without the previous-frame
+        input gets it with zero weights (its function unchanged); another output head is taken over as this
+        head's ``adapt_output`` says (ValueError naming ``name`` for anything else)."""
+        from dataclasses import replace
+
+        mine, theirs = self.cfg, donor.cfg
+        if replace(theirs, prev_frame=mine.prev_frame, output=mine.output) != mine or (
+            theirs.prev_frame and not mine.prev_frame
+        ):
+            raise ValueError(f"{name} holds a DiT with config {theirs}, not {mine}")
+        state = {k: v.clone() for k, v in donor.state_dict().items()}
+        if mine.prev_frame and not theirs.prev_frame:
+            w = state["patch_in.weight"]
+            state["patch_in.weight"] = torch.cat([w, torch.zeros_like(w)], dim=1)
+        try:
+            state["patch_out.weight"], state["patch_out.bias"] = self.head.adapt_output(
+                donor.head, state["patch_out.weight"], state["patch_out.bias"])  # fmt: skip
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from exc
+        self.load_state_dict(state)
 
     def forward_cached(self, x, t, actions, has_action, frame_pos, kv_buffers, mask, prev=None):
         """One new frame per sequence against cached earlier frames.

@@ -21,7 +21,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,7 @@ from worldsim.checkpoint import (
 )
 from worldsim.data.latents import concat_stores, file_sha256, open_latent_cache, to_device, window_batch
 from worldsim.diffusion import DiffusionConfig, diffusion_loss
-from worldsim.models.dit import GATE_INIT, PRESETS, DiT, DiTConfig
+from worldsim.models.dit import PRESETS, DiT, DiTConfig
 from worldsim.sampler import SamplerConfig
 from worldsim.train.interrupt import catch_stop_signals
 from worldsim.train.schedule import warmup_cosine
@@ -75,37 +75,6 @@ class TrainDiTConfig:
     max_minutes: float | None = None  # stop after this much training time; the cosine runs over this time
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)  # defaults saved with the model
-
-
-HEAD_CHANGES = {("velocity", "residual"), ("velocity", "gated")}  # (donor's output, new output) init_from allows
-
-
-def warm_start_state(donor, dcfg: DiTConfig, name: str) -> dict:
-    """The donor DiT's weights for a model of config ``dcfg``. A donor without the previous-frame input gets it
-    with zero weights, which leaves its function unchanged; a velocity head becomes a residual head with zero
-    weights (the model starts as copying the last frame, its body as trained) or a gated head with the velocity
-    head as it was and the gate nearly shut (the model starts as the donor); any other difference is an error."""
-    state = donor.state_dict()
-    same = replace(donor.cfg, prev_frame=dcfg.prev_frame, output=dcfg.output) == dcfg
-    head_change = (donor.cfg.output, dcfg.output)
-    if (
-        not same
-        or (donor.cfg.prev_frame and not dcfg.prev_frame)
-        or (head_change[0] != head_change[1] and head_change not in HEAD_CHANGES)
-    ):
-        raise CheckpointError(f"init_from={name} holds a DiT with config {donor.cfg}, not {dcfg}")
-    if dcfg.prev_frame and not donor.cfg.prev_frame:
-        w = state["patch_in.weight"]
-        state["patch_in.weight"] = torch.cat([w, torch.zeros_like(w)], dim=1)
-    if head_change == ("velocity", "residual"):
-        state["patch_out.weight"] = torch.zeros_like(state["patch_out.weight"])
-        state["patch_out.bias"] = torch.zeros_like(state["patch_out.bias"])
-    elif head_change == ("velocity", "gated"):
-        w, b = state["patch_out.weight"], state["patch_out.bias"]
-        gates = dcfg.patch**2
-        state["patch_out.weight"] = torch.cat([w, w.new_zeros(gates, w.shape[1])])
-        state["patch_out.bias"] = torch.cat([b, b.new_full((gates,), GATE_INIT)])
-    return state
 
 
 def lr_at(step: int, cfg: TrainDiTConfig, clock: dict | None = None) -> float:
@@ -240,9 +209,11 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     elif cfg.init_from:
         from worldsim.world_model import load_world_model
 
-        state = warm_start_state(load_world_model(cfg.init_from).dit, dcfg, cfg.init_from)
-        model.load_state_dict(state)
-        ema.load_state_dict(state)
+        try:
+            model.adapt_from(load_world_model(cfg.init_from).dit, f"init_from={cfg.init_from}")
+        except ValueError as exc:
+            raise CheckpointError(str(exc)) from exc
+        ema.load_state_dict(model.state_dict())
         step = int(load_model(resolve_model_file(cfg.init_from, "dit"), "dit")[2].get("info", {}).get("step", 0))
         clock["start_step"] = step
         if rank == 0:
