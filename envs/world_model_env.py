@@ -7,6 +7,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from worldsim.dream import TERMINATION_THRESHOLD, Dream
 from worldsim.utils.window import RendersFrames
 
 
@@ -55,6 +56,50 @@ def check_compatible(wm, real_env_id: str) -> None:
         real.close()
 
 
+def start_clip(wm, options: dict | None, rng: np.random.Generator, context: int,
+               dataset_root: str = "data/minari") -> tuple[np.ndarray | None, np.ndarray]:  # fmt: skip
+    """The (frames, flat actions) a dream's reset starts from, given the reset ``options`` (``WorldModelEnv``):
+    a clip the caller gives, a still, nothing (frames None: ``from_scratch``), or one of the model's held-out
+    start clips chosen with ``rng`` (the first ``context`` frames)."""
+    options = {} if options is None else options
+    if not isinstance(options, dict):
+        raise TypeError(f"reset options must be a dict (or None), got {type(options).__name__}: {options!r}")
+    known = {"frames", "actions", "image", "from_scratch"}
+    if set(options) - known:
+        raise ValueError(f"unknown reset options {sorted(set(options) - known)}; use one of {sorted(known)}")
+    starts = [k for k in ("frames", "image", "from_scratch") if k in options]
+    if len(starts) > 1:
+        raise ValueError(f"reset options {starts} each choose the start: give one of them")
+    if "actions" in options and "frames" not in options:
+        raise ValueError("options['actions'] go with options['frames'] (the actions between those frames)")
+    none = np.zeros((0, wm.dit.action_width), np.float32)
+    scratch = options.get("from_scratch", False)
+    if not isinstance(scratch, (bool, np.bool_)):
+        raise TypeError(f"options['from_scratch'] must be True or False, got {scratch!r}")
+    if scratch:
+        return None, none
+    if "image" in options:
+        image = np.asarray(options["image"])
+        if image.dtype != np.uint8 or image.shape != wm.frame_shape:
+            raise ValueError(
+                f"options['image'] must be uint8 of shape {wm.frame_shape}, got {image.dtype} {image.shape}"
+            )
+        return image[None], none
+    if "frames" in options:
+        return check_clip(wm, options["frames"], options.get("actions"))
+    if wm.clips is None:  # a training run folder: clips from the held-out episodes of its dataset
+        try:
+            wm.clips = wm.held_out_clips(dataset_root, length=context)
+        except (FileNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"this world model ships no start clips and its dataset's held-out episodes cannot be read "
+                f"({exc}): pass dataset_root=<the datasets folder> to the env, export the model (worldsim "
+                "export), or reset with options frames/image/from_scratch"
+            ) from exc
+    k = int(rng.integers(len(wm.clips["frames"])))
+    return wm.clips["frames"][k, :context], wm.clips["actions"][k, : context - 1]
+
+
 class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
     """A dream: each step the world model's DiT generates the next frame from the frames before it and the
     action, with reward and termination from its heads.
@@ -70,8 +115,8 @@ class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
     - ``{"from_scratch": True}``: generate the first frame from noise.
 
     ``step`` returns the predicted reward, ``terminated`` when the predicted termination probability passes
-    ``termination_threshold``, and ``truncated`` after ``horizon`` steps. ``info``: ``sampler_steps``,
-    ``reward_pred``, ``termination_prob`` and ``dream_step``.
+    ``termination_threshold`` (the one rule of ``worldsim.dream``), and ``truncated`` after ``horizon`` steps.
+    ``info``: ``sampler_steps``, ``reward_pred``, ``termination_prob`` and ``dream_step``.
 
     Args:
         model: a world-model name (``"voxel"``), a folder or run path, or a loaded ``WorldModel``.
@@ -92,9 +137,10 @@ class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
     window_title = "worldsim: dream"
 
     def __init__(self, model=None, render_mode: str | None = None, horizon: int = 1000,
-                 sampler_steps: int | None = None, context: int | None = None, termination_threshold: float = 0.5,
-                 window_scale: int = 8, real_env_id: str | None = None, device: str = "cpu", dtype: str | None = None,
-                 compile: bool = False, dataset_root: str = "data/minari"):  # fmt: skip
+                 sampler_steps: int | None = None, context: int | None = None,
+                 termination_threshold: float = TERMINATION_THRESHOLD, window_scale: int = 8,
+                 real_env_id: str | None = None, device: str = "cpu", dtype: str | None = None, compile: bool = False,
+                 dataset_root: str = "data/minari"):  # fmt: skip
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         if horizon < 1:
@@ -104,85 +150,47 @@ class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
             check_compatible(self.wm, real_env_id)
         self.render_mode = render_mode
         self.horizon = int(horizon)
-        self.termination_threshold = float(termination_threshold)
         self.window_scale = int(window_scale)
         self.dataset_root = str(dataset_root)
-        overrides = {k: v for k, v in (("steps", sampler_steps), ("context", context)) if v is not None}
-        self.sampler = self.wm.sampler(batch=1, seeds=[0], **overrides)
+        self.dream = Dream(self.wm, 1, [0], termination_threshold, steps=sampler_steps, context=context)
         self.observation_space = gym.spaces.Box(0, 255, self.wm.frame_shape, np.uint8)
         self.action_space = self.wm.action_space
         self._frame: np.ndarray | None = None
         self._window = None
 
     # ------------------------------------------------------------------------------------------ reset/step
+    @property
+    def sampler(self):
+        """The dream's sampler (its ``cfg``: steps, context, ...)."""
+        return self.dream.sampler
+
     def start_clip(self, options: dict | None) -> tuple[np.ndarray | None, np.ndarray]:
         """The (frames, flat actions) a reset starts from; frames is None for ``from_scratch``."""
-        options = {} if options is None else options
-        if not isinstance(options, dict):
-            raise TypeError(f"reset options must be a dict (or None), got {type(options).__name__}: {options!r}")
-        known = {"frames", "actions", "image", "from_scratch"}
-        if set(options) - known:
-            raise ValueError(f"unknown reset options {sorted(set(options) - known)}; use one of {sorted(known)}")
-        starts = [k for k in ("frames", "image", "from_scratch") if k in options]
-        if len(starts) > 1:
-            raise ValueError(f"reset options {starts} each choose the start: give one of them")
-        if "actions" in options and "frames" not in options:
-            raise ValueError("options['actions'] go with options['frames'] (the actions between those frames)")
-        scratch = options.get("from_scratch", False)
-        if not isinstance(scratch, (bool, np.bool_)):
-            raise TypeError(f"options['from_scratch'] must be True or False, got {scratch!r}")
-        if scratch:
-            return None, np.zeros((0, self.wm.dit.action_width), np.float32)
-        if "image" in options:
-            image = np.asarray(options["image"])
-            if image.dtype != np.uint8 or image.shape != self.wm.frame_shape:
-                raise ValueError(
-                    f"options['image'] must be uint8 of shape {self.wm.frame_shape}, got {image.dtype} {image.shape}"
-                )
-            return image[None], np.zeros((0, self.wm.dit.action_width), np.float32)
-        if "frames" in options:
-            return check_clip(self.wm, options["frames"], options.get("actions"))
-        if self.wm.clips is None:  # a training run folder: clips from the held-out episodes of its dataset
-            try:
-                self.wm.clips = self.wm.held_out_clips(self.dataset_root, length=self.sampler.cfg.context)
-            except (FileNotFoundError, ValueError) as exc:
-                raise ValueError(
-                    f"this world model ships no start clips and its dataset's held-out episodes cannot be read "
-                    f"({exc}): pass dataset_root=<the datasets folder> to the env, export the model (worldsim "
-                    "export), or reset with options frames/image/from_scratch"
-                ) from exc
-        k = int(self.np_random.integers(len(self.wm.clips["frames"])))
-        ctx = self.sampler.cfg.context
-        return self.wm.clips["frames"][k, :ctx], self.wm.clips["actions"][k, : ctx - 1]
+        return start_clip(self.wm, options, self.np_random, self.dream.context, self.dataset_root)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        import torch
-
         frames, actions = self.start_clip(options)
-        self.sampler.seed([int(self.np_random.integers(2**62))])
+        self.dream.seed([int(self.np_random.integers(2**62))])
         self._t = 0
         if frames is None:
-            self.sampler.reset([0])
-            z, _, _ = self.sampler.step(torch.zeros(1, self.wm.dit.action_width))  # a first frame from nothing
-            self._frame = self.wm.decode(z)[0]
+            self.dream.start([0])
+            self._frame = self.dream.step(np.zeros((1, self.wm.dit.action_width)), flat=True).frames[0]  # from nothing
         else:
-            z = self.wm.encode(frames)[None]
-            self.sampler.reset([0], z, torch.as_tensor(actions, dtype=torch.float32)[None])
+            self.dream.start([0], frames[None], actions[None])
             self._frame = frames[-1].copy()
         if self.render_mode == "human":
             self._show()
-        return self._frame.copy(), {"sampler_steps": self.sampler.cfg.steps, "dream_step": 0}
+        return self._frame.copy(), {"sampler_steps": self.dream.steps, "dream_step": 0}
 
     def step(self, action):
         if self._frame is None:
             raise gym.error.ResetNeeded("WorldModelEnv: call reset() before step()")
-        flat = self.wm.flat_actions(np.asarray(action)[None])
-        z, reward, term_prob = self.sampler.step(flat)
-        self._frame = self.wm.decode(z)[0]
+        out = self.dream.step(np.asarray(action)[None])
+        self._frame = out.frames[0]
         self._t += 1
-        p, r = float(term_prob[0]), float(reward[0])
-        info = {"sampler_steps": self.sampler.cfg.steps, "reward_pred": r, "termination_prob": p, "dream_step": self._t}
+        p, r = float(out.termination_prob[0]), float(out.reward[0])
+        info = {"sampler_steps": self.dream.steps, "reward_pred": r, "termination_prob": p, "dream_step": self._t}
         if self.render_mode == "human":
             self._show()
-        return self._frame.copy(), r, p > self.termination_threshold, self._t >= self.horizon, info
+        return self._frame.copy(), r, bool(out.terminated[0]), self._t >= self.horizon, info

@@ -16,11 +16,12 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
+from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from worldsim.envs.world_model_env import WorldModelEnv, _load, check_compatible
+from worldsim.dream import TERMINATION_THRESHOLD, Dream
+from worldsim.envs.world_model_env import _load, check_compatible, start_clip
 
 
 class WorldModelVectorEnv(VectorEnv):
@@ -30,8 +31,9 @@ class WorldModelVectorEnv(VectorEnv):
 
     def __init__(self, num_envs: int = 1, model=None, render_mode: str | None = None, horizon: int = 1000,
                  sampler_steps: int | None = None, context: int | None = None,
-                 termination_threshold: float = 0.5, real_env_id: str | None = None, device: str = "cpu",
-                 dtype: str | None = None, compile: bool = False, dataset_root: str = "data/minari",
+                 termination_threshold: float = TERMINATION_THRESHOLD, real_env_id: str | None = None,
+                 device: str = "cpu", dtype: str | None = None, compile: bool = False,
+                 dataset_root: str = "data/minari",
                  autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP):  # fmt: skip
         mode = AutoresetMode(autoreset_mode)
         if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
@@ -46,13 +48,11 @@ class WorldModelVectorEnv(VectorEnv):
             check_compatible(self.wm, real_env_id)
         self.num_envs = int(num_envs)
         self.render_mode = render_mode
-        self.horizon, self.termination_threshold = int(horizon), float(termination_threshold)
-        # one single env per slot keeps each env's RNG and its start-clip logic, without a sampler of its own
-        self._singles = [WorldModelEnv.__new__(WorldModelEnv) for _ in range(self.num_envs)]
-        overrides = {k: v for k, v in (("steps", sampler_steps), ("context", context)) if v is not None}
-        self.sampler = self.wm.sampler(batch=self.num_envs, seeds=list(range(self.num_envs)), **overrides)
-        for e in self._singles:
-            e.wm, e.sampler, e.dataset_root = self.wm, self.sampler, str(dataset_root)
+        self.horizon = int(horizon)
+        self.dataset_root = str(dataset_root)
+        self.dream = Dream(self.wm, self.num_envs, list(range(self.num_envs)), termination_threshold,
+                           steps=sampler_steps, context=context)  # fmt: skip
+        self._rngs: list[np.random.Generator | None] = [None] * self.num_envs  # each env's own, as a single env's
         self.single_observation_space = gym.spaces.Box(0, 255, self.wm.frame_shape, np.uint8)
         self.single_action_space = self.wm.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -76,35 +76,31 @@ class WorldModelVectorEnv(VectorEnv):
         self._needs_reset[indices] = False
         return self._frames[indices].copy()
 
+    @property
+    def sampler(self):
+        """The dreams' sampler (its ``cfg``: steps, context, ...)."""
+        return self.dream.sampler
+
     def _reset_indices(self, indices, seeds=None, options=None) -> None:
         """Start new episodes in the given envs (each with its own seed and start clip)."""
         seeds = [None] * len(indices) if seeds is None else seeds
-        scratch, clips = [], []
+        clips = []
         for i, s in zip(indices, seeds):
-            single = self._singles[i]
-            gym.Env.reset(single, seed=s)
-            frames, actions = single.start_clip(options)
-            self.sampler.seed([int(single.np_random.integers(2**62))], [i])
-            (scratch if frames is None else clips).append((i, frames, actions))
+            if s is not None or self._rngs[i] is None:  # as gymnasium.Env.reset seeds a single env
+                self._rngs[i], _ = seeding.np_random(s)
+            frames, actions = start_clip(self.wm, options, self._rngs[i], self.dream.context, self.dataset_root)
+            if frames is None:
+                raise ValueError("from_scratch resets are supported by WorldModelEnv, not by the vector env")
+            self.dream.seed([int(self._rngs[i].integers(2**62))], [i])
+            clips.append((i, frames, actions))
             self._t[i] = 0
-        if scratch:
-            idx = [i for i, _, _ in scratch]
-            self.sampler.reset(idx)
-            first = self._first_frames(idx)
-            self._frames[idx] = first
         by_length: dict[int, list] = {}
         for item in clips:
             by_length.setdefault(len(item[1]), []).append(item)
-        for length, group in by_length.items():  # clips of one length reset together
+        for group in by_length.values():  # clips of one length start together
             idx = [i for i, _, _ in group]
-            z = self.wm.encode(np.stack([f for _, f, _ in group]))
-            acts = torch.as_tensor(np.stack([a for _, _, a in group]), dtype=torch.float32)
-            self.sampler.reset(idx, z, acts if length > 1 else None)
+            self.dream.start(idx, np.stack([f for _, f, _ in group]), np.stack([a for _, _, a in group]))
             self._frames[idx] = np.stack([f[-1] for _, f, _ in group])
-
-    def _first_frames(self, idx) -> np.ndarray:
-        """Generate first frames from nothing for envs ``idx`` (the others are stepped and restored)."""
-        raise ValueError("from_scratch resets are supported by WorldModelEnv, not by the vector env")
 
     def reset(self, *, seed: int | list | None = None, options: dict[str, Any] | None = None):
         if options is not None and not isinstance(options, dict):
@@ -136,19 +132,12 @@ class WorldModelVectorEnv(VectorEnv):
                             f"got {actions!r}")  # fmt: skip
         if len(actions) != self.num_envs:
             raise ValueError(f"step expects {self.num_envs} actions, one per env, got {len(actions)}")
-        flat = self.wm.flat_actions(actions)  # the first bad action by its env index, and what is wrong with it
-        rewards = np.zeros(self.num_envs)
-        terminated = np.zeros(self.num_envs, dtype=bool)
-        truncated = np.zeros(self.num_envs, dtype=bool)
-        z, r, p = self.sampler.step(flat)
-        self._frames[:] = self.wm.decode(z)
+        out = self.dream.step(actions)  # the first bad action by its env index, and what is wrong with it
+        self._frames[:] = out.frames
         self._t += 1
-        r, p = r.cpu().numpy(), p.cpu().numpy()  # results leave the device here, at the env boundary
-        rewards[:] = r
-        terminated[:] = p > self.termination_threshold
-        truncated[:] = self._t >= self.horizon
-        info = {"reward_pred": r.astype(np.float64), "termination_prob": p.astype(np.float64),
-                "dream_step": self._t.copy()}  # fmt: skip
+        rewards, terminated = out.reward.copy(), out.terminated.copy()
+        truncated = self._t >= self.horizon
+        info = {"reward_pred": out.reward, "termination_prob": out.termination_prob, "dream_step": self._t.copy()}
         ended = terminated | truncated
         if self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP:
             if ended.any():  # the next episodes start in this very step; the last frames go in the info

@@ -95,7 +95,7 @@ def test_missing_world_model_is_named():
 def test_eval_export_and_bench_on_the_tiny_chain(chain, tmp_path):
     from worldsim.eval.fidelity import evaluate_fidelity
     from worldsim.eval.speed import bench_sampler, bench_vae
-    from worldsim.world_model import export_world_model
+    from worldsim.export import export_world_model
 
     train_dit(dit_cfg(chain, tmp_path / "run", 4))
     res = evaluate_fidelity(str(tmp_path / "run"), root=str(chain / "minari"), horizon=4, clips=3,
@@ -164,7 +164,7 @@ def test_data_parallel_training_with_two_cpu_processes(chain, tmp_path):
 
 
 def test_warm_start_from_an_exported_world_model(chain, tmp_path):
-    from worldsim.world_model import export_world_model
+    from worldsim.export import export_world_model
 
     train_dit(dit_cfg(chain, tmp_path / "a", 3))
     exp = export_world_model(str(tmp_path / "a"), str(tmp_path / "wm"), root=str(chain / "minari"), clips=1,

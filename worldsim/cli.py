@@ -139,7 +139,7 @@ def cmd_ppo(cfg: DictConfig) -> dict:
 
 
 def cmd_export(cfg: DictConfig) -> dict:
-    from worldsim.world_model import export_world_model
+    from worldsim.export import export_world_model
 
     return export_world_model(**OmegaConf.to_container(cfg, resolve=True))
 

@@ -55,23 +55,19 @@ def run_demo(model: str = "voxel", env_id: str = "worldsim/Voxel-v0", steps: int
 
     import torch
 
+    from worldsim.dream import rollout
+
     t_start = time.perf_counter()
     policy = ExplorerPolicy(gym.spaces.MultiDiscrete([5, 5, 4]), seed=seed)
     h, w, _ = wm.frame_shape
     real, actions, info = play_real(env_id, steps + wm.window, seed, policy, {"width": w, "height": h})
-    ctx = wm.window - 1
-    overrides = {"steps": sampler_steps} if sampler_steps else {}
-    sampler = wm.sampler(batch=1, seeds=[seed], **overrides)
-    flat = wm.flat_actions(actions).float()
-    sampler.reset([0], wm.encode(real[:ctx])[None], flat[None, : ctx - 1])
-    dream = [real[ctx - 1]]
-    t0 = time.perf_counter()
+    ctx = wm.sampler_cfg.context
     n = min(steps, len(actions) - (ctx - 1))
-    for k in range(n):
-        z, _, _ = sampler.step(flat[ctx - 1 + k][None])
-        dream.append(wm.decode(z)[0])
+    t0 = time.perf_counter()
+    flat = wm.flat_actions(actions)[None, : ctx - 1 + n]
+    dreamed = rollout(wm, real[None, :ctx], flat, n, seed, steps=sampler_steps)[0]
     dream_fps = n / (time.perf_counter() - t0)
-    dream = np.stack(dream)
+    dream = np.concatenate([real[ctx - 1 : ctx], dreamed])
     target = real[ctx - 1 : ctx + n]
     scores = psnr(dream[1:], target[1:])
     copy = psnr(np.repeat(target[:1], n, 0), target[1:])
@@ -86,7 +82,7 @@ def run_demo(model: str = "voxel", env_id: str = "worldsim/Voxel-v0", steps: int
         "demo": "real_vs_dream",
         "model": model,
         "steps": int(n),
-        "sampler_steps": sampler.cfg.steps,
+        "sampler_steps": sampler_steps or wm.sampler_cfg.steps,
         "dream_fps": round(dream_fps, 1),
         "mean_psnr": round(float(scores.mean()), 2),
         "mean_psnr_copy_last": round(float(copy.mean()), 2),

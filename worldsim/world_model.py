@@ -199,23 +199,3 @@ def action_space_of(name_or_path: str) -> gym.Space:
 
 
 __all__ = ["WorldModel", "action_space_of", "load_world_model"]
-
-
-def export_world_model(
-    run_dir: str,
-    out: str,
-    root: str = "data/minari",
-    clips: int = 16,
-    clip_length: int = 16,
-    eval_fraction: float = 0.05,
-    split_seed: int = 0,
-    seed: int = 0,
-    fp16: bool = True,
-) -> dict:
-    """Make a self-contained world-model folder from a DiT run: fp16 VAE + DiT, and ``clips`` real held-out
-    clips of ``clip_length`` frames (with their actions) to start dreams from."""
-    wm = load_world_model(run_dir)
-    wm.clips = wm.held_out_clips(root, clips, clip_length, eval_fraction, split_seed, seed)
-    folder = wm.save(out, dtype=torch.float16 if fp16 else None)
-    size = sum(f.stat().st_size for f in Path(folder).iterdir())
-    return {"out": str(folder), "clips": len(wm.clips["frames"]), "megabytes": round(size / 2**20, 2)}

@@ -34,31 +34,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from worldsim import runtime
 from worldsim.data.dataset import load_held_out, pick_clips
+from worldsim.dream import rollout
 from worldsim.eval.metrics import best_shift, psnr, ssim
-
-
-@torch.no_grad()
-def rollout(wm, frames: np.ndarray, actions: np.ndarray, context: int, horizon: int, seed: int,
-            steps: int | None = None) -> np.ndarray:  # fmt: skip
-    """Dream ``horizon`` frames after ``context`` real ones for a batch of clips.
-
-    frames: uint8 (B, >= context, H, W, 3); actions: (B, context - 1 + horizon, A) flat, the action after each
-    frame. Returns uint8 (B, horizon, H, W, 3)."""
-    b = len(frames)
-    overrides = {"context": context} | ({"steps": steps} if steps else {})
-    sampler = wm.sampler(batch=b, seeds=[seed + i for i in range(b)], **overrides)
-    z = wm.encode(frames[:, :context])  # (B, context, C, h, w)
-    acts = torch.as_tensor(actions, dtype=torch.float32, device=wm.device)
-    sampler.reset(range(b), z, acts[:, : context - 1])
-    out = []
-    for k in range(horizon):
-        latents, _, _ = sampler.step(acts[:, context - 1 + k])
-        out.append(wm.decode(latents))
-    return np.stack(out, axis=1)
 
 
 def evaluate_fidelity(model: str = "voxel", dataset_id: str | None = None, root: str = "data/minari",
@@ -82,10 +62,10 @@ def evaluate_fidelity(model: str = "voxel", dataset_id: str | None = None, root:
     real = store.frames[idx]  # (B, L, H, W, 3)
     acts = store.actions[idx[:, :-1]]  # (B, L-1, A): the action after each frame
 
-    dream = rollout(wm, real, acts, context, horizon, seed, steps)
+    dream = rollout(wm, real, acts, horizon, seed, context=context, steps=steps)
     perm = np.roll(np.arange(len(starts)), 1)  # every clip gets its neighbour's actions
-    wrong = rollout(wm, real, np.concatenate([acts[:, : context - 1], acts[perm, context - 1 :]], 1), context, horizon,
-                    seed, steps)  # fmt: skip
+    wrong = rollout(wm, real, np.concatenate([acts[:, : context - 1], acts[perm, context - 1 :]], 1), horizon, seed,
+                    context=context, steps=steps)  # fmt: skip
     target = real[:, context:]
     copy = np.repeat(real[:, context - 1 : context], horizon, axis=1)
     ceiling = wm.decode(wm.encode(target))

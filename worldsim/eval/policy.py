@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 import worldsim  # noqa: F401
+from worldsim.dream import Dream
 from worldsim.policies import make_policy
 
 
@@ -53,7 +54,6 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
     t0 = time.perf_counter()
     wm = load_world_model(model, device=device, dtype=dtype, compile=compile)
     h, w, _ = wm.frame_shape
-    overrides = {"steps": sampler_steps} if sampler_steps else {}
     ctx = wm.window - 1
     real_env = gym.make(env_id, width=w, height=h)
     space = real_env.action_space
@@ -85,24 +85,22 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
             real_frames.append(np.stack(shown))
 
     # ---- the dream: the same clips, all episodes in one batch
-    sampler = wm.sampler(batch=episodes, seeds=[seed + i for i in range(episodes)], **overrides)
-    flat = torch.stack([wm.flat_actions(a) for a in clip_actions])
-    sampler.reset(range(episodes), wm.encode(np.stack(clips)), flat)
+    dream = Dream(wm, episodes, seeds=[seed + i for i in range(episodes)], steps=sampler_steps)
+    dream.start(range(episodes), np.stack(clips), torch.stack([wm.flat_actions(a) for a in clip_actions]))
     dream_pol = make_policy(policy, space, episodes, seed=seed)
     obs = np.stack([c[-1] for c in clips])
     alive = np.ones(episodes, dtype=bool)
     dream_returns, dream_lengths = np.zeros(episodes), np.zeros(episodes, dtype=int)
     dream_frames = [[c[-1]] for c in clips[:videos]]
     for _ in range(steps):
-        actions = dream_pol.act(obs, None)
-        z, r, p = sampler.step(wm.flat_actions(actions))
-        obs = wm.decode(z)
-        dream_returns += r.cpu().numpy() * alive
+        stepped = dream.step(dream_pol.act(obs, None))
+        obs = stepped.frames
+        dream_returns += stepped.reward * alive
         dream_lengths += alive
         for k in range(min(videos, episodes)):
             if alive[k]:
                 dream_frames[k].append(obs[k])
-        alive &= p.cpu().numpy() <= 0.5
+        alive &= ~stepped.terminated
         if not alive.any():
             break
 

@@ -61,16 +61,16 @@ def _mean(x) -> float:
 def horizon_part(wm, dataset_id, root, split, policy, clips, horizon, seed, idm) -> dict:
     """PSNR/SSIM per step against copying, the true-vs-wrong action gap, and (with an IDM) action accuracy."""
     from worldsim.data.dataset import load_held_out, pick_clips
-    from worldsim.eval.fidelity import rollout
+    from worldsim.dream import rollout
 
     store = load_held_out(dataset_id, root, *split, wm.frame_shape, policy)
     ctx = wm.window - 1
     starts = pick_clips(store, ctx + horizon, clips, seed)
     idx = starts[:, None] + np.arange(ctx + horizon)[None]
     real, acts = store.frames[idx], store.actions[idx[:, :-1]]
-    dream = rollout(wm, real, acts, ctx, horizon, seed)
-    wrong = rollout(wm, real, np.concatenate([acts[:, : ctx - 1], np.roll(acts, 1, 0)[:, ctx - 1 :]], 1), ctx,
-                    horizon, seed)  # fmt: skip
+    dream = rollout(wm, real, acts, horizon, seed, context=ctx)
+    wrong = rollout(wm, real, np.concatenate([acts[:, : ctx - 1], np.roll(acts, 1, 0)[:, ctx - 1 :]], 1), horizon,
+                    seed, context=ctx)  # fmt: skip
     target = real[:, ctx:]
     copy = np.repeat(real[:, ctx - 1 : ctx], horizon, 1)
     flat = target.reshape(-1, *target.shape[2:])
@@ -120,6 +120,7 @@ def _real_rollout(seed: int, shape, ctx: int, steps: int):
 def long_part(wm, idm, starts: int, steps: int, seed: int) -> dict:
     import torch
 
+    from worldsim.dream import Dream
     from worldsim.policies import ExplorerPolicy
 
     ctx = wm.window - 1
@@ -129,15 +130,14 @@ def long_part(wm, idm, starts: int, steps: int, seed: int) -> dict:
     real = np.stack([f[ctx:] for f, _ in runs])  # (S, steps, H, W, 3)
     clip_f = np.stack([f[:ctx] for f, _ in runs])
     clip_a = np.stack([a[: ctx - 1] for _, a in runs])
-    sampler = wm.sampler(batch=starts, seeds=[seed + i for i in range(starts)])
-    sampler.reset(range(starts), wm.encode(clip_f), wm.flat_actions(clip_a.reshape(-1, clip_a.shape[-1]))
-                  .reshape(starts, ctx - 1, -1))  # fmt: skip
+    dreams = Dream(wm, starts, seeds=[seed + i for i in range(starts)])
+    dreams.start(range(starts), clip_f, wm.flat_actions(clip_a.reshape(-1, clip_a.shape[-1]))
+                 .reshape(starts, ctx - 1, -1))  # fmt: skip
     pol = ExplorerPolicy(wm.action_space, num_envs=starts, seed=seed)
     obs, dream = clip_f[:, -1], []
     with torch.no_grad():
         for _ in range(steps):
-            z, _, _ = sampler.step(wm.flat_actions(pol.act(obs, None)))
-            obs = wm.decode(z)
+            obs = dreams.step(pol.act(obs, None)).frames
             dream.append(obs)
     dream = np.stack(dream, 1)
     blurred = _blur(real)
@@ -204,7 +204,7 @@ def _replay(seed: int, shape, ctx: int, clip_actions, script) -> tuple[np.ndarra
 
 
 def memory_part(wm, starts: int, seed: int, quick: bool) -> dict:
-    from worldsim.eval.fidelity import rollout
+    from worldsim.dream import rollout
 
     ctx = wm.window - 1
     shape = wm.frame_shape
@@ -220,7 +220,7 @@ def memory_part(wm, starts: int, seed: int, quick: bool) -> dict:
         flat = wm.flat_actions(np.tile(script, (starts, 1))).reshape(starts, len(script), -1).cpu().numpy()
         acts = np.concatenate([np.asarray(wm.flat_actions(clip_a.reshape(-1, clip_a.shape[-1])).cpu())
                                .reshape(starts, ctx - 1, -1), flat], 1)  # fmt: skip
-        dream = rollout(wm, clip_f, acts, ctx, len(script), seed)
+        dream = rollout(wm, clip_f, acts, len(script), seed, context=ctx)
         end_real, end_dream = real[:, -1], dream[:, -1]
         copy = real[:, sc["back"] - 1]
         oracle = wm.decode(wm.encode(end_real))

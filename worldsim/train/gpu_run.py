@@ -175,7 +175,7 @@ def train_command(r: Run, model: dict, extra: list[str], minutes: float, compile
 
 def export_model(r: Run, name: str) -> dict | None:
     """The run's newest EMA weights as a world model (fp16 DiT + held-out start clips) packed into ``out``."""
-    from worldsim.world_model import export_world_model
+    from worldsim.export import export_world_model
 
     run_dir = r.work / "runs" / name
     if not (run_dir / "model.safetensors").is_file():

@@ -21,7 +21,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -104,15 +104,14 @@ def _distributed(device: str) -> tuple[int, int, torch.device]:
 @torch.no_grad()
 def dream_strip(model: DiT, vae, store, start: int, cfg: TrainDiTConfig, horizon: int = 8) -> np.ndarray:
     """A rollout from real context with the recorded actions: real frames over dreamed frames (uint8 image)."""
-    from worldsim.sampler import Sampler
+    from worldsim.dream import rollout
+    from worldsim.world_model import WorldModel
 
     ctx = cfg.window - 1
     w = window_batch(store, np.array([start]), ctx + horizon)
-    s = Sampler(model, SamplerConfig(**{**asdict(cfg.sampler), "context": ctx}), 1, seeds=[0])
-    s.reset([0], w["latents"][:, :ctx], w["actions"][:, 1:ctx])
-    dreamed = [s.step(w["actions"][:, ctx + k])[0] for k in range(horizon)]
-    real = vae.decode(w["latents"][0, ctx:].to(s.device)).cpu().numpy()
-    fake = vae.decode(torch.cat(dreamed)).cpu().numpy()
+    wm = WorldModel(vae, model, replace(cfg.sampler, context=ctx), cfg.window, {})
+    fake = rollout(wm, w["latents"].to(wm.device), w["actions"][:, 1:], horizon, seed=0)[0]
+    real = vae.decode(w["latents"][0, ctx:].to(wm.device)).cpu().numpy()
     return np.concatenate([np.concatenate(list(real), 1), np.concatenate(list(fake), 1)], 0)
 
 

@@ -1,0 +1,120 @@
+"""The one dream rollout: start B dreams from real clips (or from nothing), step them with actions, get frames back.
+
+    dream = Dream(wm, batch=4, seeds=[0, 1, 2, 3])
+    dream.start(range(4), frames, actions)      # uint8 clips (4, L, H, W, 3), the L-1 actions between their frames
+    out = dream.step(policy_actions)            # out.frames (4, H, W, 3), out.reward, out.terminated, ...
+    frames = rollout(wm, clips, actions, horizon=32, seed=0)   # the same, driven by a recorded action sequence
+
+Every place that dreams goes through here: the dream envs (``envs/world_model_env.py`` and the vector env), the
+demo, the fidelity eval and the report card, the policy evaluation and the training run's TensorBoard strips. So a
+dream is encoded, stepped, decoded and ended the same way everywhere: an episode terminates when the model's
+termination probability passes ``termination_threshold`` (``TERMINATION_THRESHOLD`` by default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+TERMINATION_THRESHOLD = 0.5  # a dream episode ends when the predicted termination probability passes this
+
+
+@dataclass
+class DreamStep:
+    """What one step of B dreams gives; arrays of the batch, on the host except ``latents``."""
+
+    latents: torch.Tensor  # (B, C, h, w) on the model's device
+    frames: np.ndarray | None  # uint8 (B, H, W, 3); None when the step was asked not to decode
+    reward: np.ndarray  # (B,) float64, the predicted reward of the transition
+    termination_prob: np.ndarray  # (B,) float64
+    terminated: np.ndarray  # (B,) bool: termination_prob > the dream's threshold
+
+
+class Dream:
+    """``batch`` dreams of one world model, stepped together in one model call (see the module doc).
+
+    Args:
+        wm: a loaded ``WorldModel``.
+        batch: how many dreams.
+        seeds: one noise seed per dream (None: fresh entropy).
+        termination_threshold: the termination probability past which a dream's episode ends (above 1: never).
+        **sampler: overrides of the model's sampler defaults (``steps``, ``context``, ``context_noise``, ``shift``).
+    """
+
+    def __init__(self, wm, batch: int = 1, seeds=None, termination_threshold: float = TERMINATION_THRESHOLD,
+                 **sampler):  # fmt: skip
+        if isinstance(termination_threshold, bool) or not isinstance(termination_threshold, (int, float, np.number)) \
+                or np.isnan(termination_threshold):  # fmt: skip
+            raise ValueError(f"termination_threshold must be a number (a probability; above 1 never ends), got "
+                             f"{termination_threshold!r}")  # fmt: skip
+        self.wm = wm
+        self.termination_threshold = float(termination_threshold)
+        self.sampler = wm.sampler(batch=batch, seeds=seeds, **{k: v for k, v in sampler.items() if v is not None})
+
+    @property
+    def batch(self) -> int:
+        return self.sampler.batch
+
+    @property
+    def context(self) -> int:
+        """Frames of context the dreams keep."""
+        return self.sampler.cfg.context
+
+    @property
+    def steps(self) -> int:
+        """Sampler (Euler) steps per frame."""
+        return self.sampler.cfg.steps
+
+    def seed(self, seeds, indices=None) -> None:
+        """Seed the noise of dreams ``indices`` (all by default); a None seed draws fresh entropy."""
+        self.sampler.seed(seeds, indices)
+
+    def start(self, indices, frames=None, actions=None) -> None:
+        """Start dreams ``indices`` afresh from clips: ``frames`` uint8 (B', L, H, W, 3), or their latents as a
+        float tensor (B', L, C, h, w), and the L-1 actions between each clip's frames, flat (B', L-1, A) as the
+        datasets store them (``WorldModel.flat_actions``). ``frames=None`` starts from nothing: the next step
+        generates a first frame. Clips longer than the context keep their last frames."""
+        indices = list(indices)
+        if frames is None:
+            self.sampler.reset(indices)
+            return
+        latents = frames if isinstance(frames, torch.Tensor) else self.wm.encode(frames)
+        acts = None
+        if actions is not None and np.shape(actions)[1] > 0:
+            acts = torch.as_tensor(np.asarray(actions, dtype=np.float32) if not isinstance(actions, torch.Tensor)
+                                   else actions, dtype=torch.float32)  # fmt: skip
+        self.sampler.reset(indices, latents, acts)
+
+    def step(self, actions, flat: bool = False, decode: bool = True) -> DreamStep:
+        """One new frame in every dream, given the action into it: ``actions`` in the world model's action space,
+        one per dream (checked; the first bad one is named), or already flat (B, A) floats with ``flat=True``."""
+        if flat:
+            acts = torch.as_tensor(actions, dtype=torch.float32).reshape(self.batch, -1)
+        else:
+            acts = self.wm.flat_actions(actions)
+        z, r, p = self.sampler.step(acts)
+        p = p.float().cpu().numpy().astype(np.float64)  # results leave the device here
+        return DreamStep(z, self.wm.decode(z) if decode else None, r.float().cpu().numpy().astype(np.float64), p,
+                         p > self.termination_threshold)  # fmt: skip
+
+
+@torch.no_grad()
+def rollout(wm, frames, actions, horizon: int, seed: int = 0, context: int | None = None,
+            steps: int | None = None) -> np.ndarray:  # fmt: skip
+    """Dream ``horizon`` frames after the first ``context`` frames of a batch of clips, driven by recorded actions.
+
+    frames: uint8 (B, >= context, H, W, 3) or latents (B, >= context, C, h, w); actions: flat (B, context - 1 +
+    horizon, A), the action after each frame. Dream i draws its noise from seed ``seed + i``; ``context`` defaults
+    to the model's. Returns uint8 (B, horizon, H, W, 3)."""
+    b = len(frames)
+    dream = Dream(wm, b, seeds=[seed + i for i in range(b)], context=context, steps=steps)
+    ctx = dream.context
+    acts = torch.as_tensor(np.asarray(actions, dtype=np.float32) if not isinstance(actions, torch.Tensor) else actions,
+                           dtype=torch.float32, device=wm.device)  # fmt: skip
+    dream.start(range(b), frames[:, :ctx], acts[:, : ctx - 1])
+    return np.stack([dream.step(acts[:, ctx - 1 + k], flat=True).frames for k in range(horizon)], axis=1)
+
+
+__all__ = ["TERMINATION_THRESHOLD", "Dream", "DreamStep", "rollout"]
