@@ -3,18 +3,36 @@
 from worldsim.policies.base import Policy, batch_info
 from worldsim.policies.explorer import ExplorerPolicy
 from worldsim.policies.human import HumanPolicy
+from worldsim.policies.mixed import EpsilonPolicy, StillPolicy
 from worldsim.policies.random import RandomPolicy
 from worldsim.policies.sb3 import SB3Policy
 
-__all__ = ["ExplorerPolicy", "HumanPolicy", "Policy", "RandomPolicy", "SB3Policy", "batch_info", "make_policy"]
+__all__ = ["EpsilonPolicy", "ExplorerPolicy", "HumanPolicy", "Policy", "RandomPolicy", "SB3Policy", "StillPolicy",
+           "batch_info", "make_policy"]  # fmt: skip
 
 
 def make_policy(spec: str, action_space, num_envs: int = 1, seed: int | None = None) -> Policy:
-    """A policy by name: ``random``, ``explorer``, or a path to a saved stable-baselines3 model (``*.zip``)."""
+    """A policy by name: ``random``, ``explorer``, ``still`` (does nothing), ``eps:<p>:<base>`` (the base policy
+    with a random action in a share p of the steps, e.g. ``eps:0.5:explorer``), or a path to a saved
+    stable-baselines3 model (``*.zip``)."""
+    if not isinstance(spec, str):
+        raise TypeError(f"a policy is named by a string, got {type(spec).__name__}: {spec!r}")
     if spec == "random":
         return RandomPolicy(action_space, num_envs, seed)
     if spec == "explorer":
         return ExplorerPolicy(action_space, num_envs, seed)
+    if spec == "still":
+        return StillPolicy(action_space, num_envs, seed)
+    if spec.startswith("eps:"):
+        parts = spec.split(":", 2)
+        try:
+            epsilon = float(parts[1])
+        except (IndexError, ValueError):
+            parts = []
+        if len(parts) != 3:
+            raise ValueError(f"policy {spec!r}: write eps:<share of random steps>:<base policy>, e.g. eps:0.5:explorer")
+        return EpsilonPolicy(make_policy(parts[2], action_space, num_envs, seed), epsilon, num_envs, seed)
     if spec.endswith(".zip"):
         return SB3Policy(action_space, num_envs, seed, path=spec)
-    raise ValueError(f"unknown policy {spec!r}: use 'random', 'explorer' or the path of a stable-baselines3 .zip")
+    raise ValueError(f"unknown policy {spec!r}: use random, explorer, still, eps:<p>:<base> or the path of a "
+                     "stable-baselines3 .zip")  # fmt: skip

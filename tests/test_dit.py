@@ -295,3 +295,64 @@ def test_a_new_output_head_is_one_class():
         assert torch.isfinite(loss) and model.patch_out.weight.grad.abs().sum() > 0
     finally:
         del HEADS["x0"]
+
+
+def test_reward_classes_predict_the_worlds_values_and_train_by_cross_entropy():
+    from dataclasses import replace
+
+    from worldsim.diffusion import DiffusionConfig, diffusion_loss
+    from worldsim.train.train_dit import reward_class_weights, reward_values_of
+
+    assert reward_values_of(np.array([0.0, 1.0, 0.0, -1.0]), "auto") == (-1.0, 0.0, 1.0)
+    assert reward_values_of(np.linspace(0, 1, 100), "auto") is None  # many values: regression
+    assert reward_values_of(np.array([0.0, 1.0]), "regression") is None
+    with pytest.raises(ValueError, match="at least two distinct"):
+        reward_values_of(np.zeros(5), "classes")
+    with pytest.raises(ValueError, match="reward_values"):
+        DiTConfig(latent_shape=(4, 4, 4), action_space=space_to_json(SPACE), reward_values=(1.0, 0.0))
+    torch.manual_seed(0)
+    base = tiny()
+    model = DiT(replace(base.cfg, reward_values=(-1.0, 0.0, 1.0)))
+    model.adapt_from(base, "base")  # the body as it was, a fresh reward output layer
+    torch.testing.assert_close(model.reward_head[0].weight, base.reward_head[0].weight)
+    x, t, a, has = inputs()
+    _, logits, _ = model(x, t, a, has)
+    assert logits.shape == (*t.shape, 3)
+    assert set(model.reward_value(logits).unique().tolist()) <= {-1.0, 0.0, 1.0}
+    rewards = torch.tensor([[0.0, 1.0, 0.0, -1.0, 0.0]] * 2)
+    assert model.reward_class(rewards).tolist() == [[1, 2, 1, 0, 1]] * 2
+    w = reward_class_weights(model, np.array([0.0] * 97 + [1.0] * 2 + [-1.0]), 0.5)
+    assert w[0] > w[2] > w[1]  # the rarer the class, the more it weighs; the mean weight over transitions is 1
+    assert abs(float((torch.tensor([0.01, 0.97, 0.02]) * w).sum()) - 1.0) < 1e-5
+    # a few hundred steps of the heads alone learn to tell the rewarded transitions by their action
+    for p in model.parameters():
+        p.requires_grad_(False)
+    params = [*model.reward_head.parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(params, lr=3e-3)
+    a = torch.randint(0, 4, (8, 5, 3)).float()
+    batch = {
+        "latents": torch.randn(8, 5, 4, 4, 4),
+        "actions": a,
+        "has_action": torch.ones(8, 5, dtype=torch.bool),
+        "rewards": (a[..., 2] == 3).float() - (a[..., 2] == 2).float(),
+        "terminations": torch.zeros(8, 5),
+    }
+    at_context_level = DiffusionConfig(context_prob=1.0, prefix_prob=0.0)  # as trainable=heads trains them
+    for _ in range(200):
+        loss, logs = diffusion_loss(model, batch, at_context_level, reward_class_weights=w)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        _, logits, _ = model(batch["latents"], torch.zeros(8, 5), a, batch["has_action"])
+    accuracy = (model.reward_value(logits) == batch["rewards"]).float().mean()
+    assert accuracy > 0.9 > (batch["rewards"] == 0).float().mean(), accuracy  # well above "never a reward"
+    # the sampler hands back the class's value
+    from worldsim.sampler import Sampler, SamplerConfig
+
+    s = Sampler(model.eval(), SamplerConfig(steps=2, context=3), 2, seeds=[0, 1])
+    s.reset([0, 1], x[:, :3], a[:2, 1:3])
+    _, r, p = s.step(a[:2, 3])
+    assert set(r.tolist()) <= {-1.0, 0.0, 1.0} and r.shape == (2,) and p.shape == (2,)

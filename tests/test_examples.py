@@ -78,3 +78,18 @@ def test_sb3_model_round_trip(tiny_world_model, tmp_path):
         SB3Policy(gym.spaces.MultiDiscrete([2, 2, 2]), path=str(tmp_path / "agent.zip"))
     with pytest.raises(FileNotFoundError):
         SB3Policy(env.action_space, path=str(tmp_path / "missing.zip"))
+
+
+def test_evaluate_ranks_policies_in_both_worlds(tiny_world_model, tmp_path):
+    from worldsim.eval.policy import evaluate_policy
+
+    with pytest.raises(ValueError, match="unknown policy 'greedy'"):  # every name checked before anything plays
+        evaluate_policy(model=tiny_world_model, policies=["random", "greedy"], episodes=2, steps=3, out=str(tmp_path))
+    out = evaluate_policy(model=tiny_world_model, policies=["still", "random", "eps:0.5:explorer"], episodes=2,
+                          steps=4, out=str(tmp_path))  # fmt: skip
+    assert set(out["returns"]) == {"still", "random", "eps:0.5:explorer"}
+    full = json.loads((tmp_path / "ranking.json").read_text())
+    assert [r["policy"] for r in full["policies"]] == ["still", "random", "eps:0.5:explorer"]
+    assert all(r["real_return"]["n"] == r["dream_return"]["n"] == 2 for r in full["policies"])
+    assert full["spearman"] is None or -1 <= full["spearman"] <= 1
+    assert (tmp_path / "ranking.png").stat().st_size > 1000

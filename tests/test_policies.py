@@ -116,3 +116,24 @@ def test_batch_info():
     info = batch_info({"a": 1, "b": np.zeros(3)})
     assert info["a"].shape == (1,) and info["b"].shape == (1, 3)
     assert blocks.LOG in range(blocks.NUM_BLOCKS)
+
+
+def test_policy_ladder_by_name_random_share_and_errors():
+    from worldsim.policies import EpsilonPolicy, StillPolicy, make_policy
+
+    space = gym.spaces.MultiDiscrete([5, 5, 4])
+    obs = np.zeros((64, 8, 8, 3), np.uint8)
+    assert not make_policy("still", space, 64).act(obs).any()
+    half = make_policy("eps:0.5:still", space, 64, seed=0)
+    assert isinstance(half, EpsilonPolicy) and isinstance(half.base, StillPolicy)
+    moved = np.mean([half.act(obs).any(axis=1).mean() for _ in range(20)])
+    assert 0.35 < moved < 0.55  # half the steps random, and a random action is all zeros 1/100 of the time
+    assert not make_policy("eps:0:still", space, 64).act(obs).any()
+    a, b = (make_policy("eps:0.3:random", space, 4, seed=5).act(obs[:4]) for _ in range(2))
+    assert np.array_equal(a, b)  # seeded
+    for bad, match in (("eps:x:random", "eps:<share"), ("eps:0.5", "eps:<share"), ("eps:1.5:random", "epsilon"),
+                       ("greedy", "unknown policy")):  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            make_policy(bad, space)
+    with pytest.raises(ValueError, match="zeros"):
+        make_policy("still", gym.spaces.Box(1.0, 2.0, (2,)))

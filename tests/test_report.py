@@ -109,6 +109,20 @@ def test_report_card_on_a_tiny_model_is_whole_and_deterministic(tiny_world_model
     assert {"loop_360", "walk_out_and_back", "look_away_8", "break_look_away", "place_look_away"} <= set(mem)
     assert mem["loop_360"]["real"]["class_agreement"] > 0.7  # the classifier reads the real end frame
     assert "loop_360_psnr" in a and np.isfinite(a["loop_360_psnr"])
+    rewards = ja["rewards"]
+    for where in ("real", "dream"):
+        assert rewards[where]["reward"]["transitions"] > 0 and "recall" in rewards[where]["termination"]
+    assert set(a["reward_precision_recall"]) == {"real", "dream"}
+
+
+def test_reward_precision_and_recall_count_a_hit_only_for_the_right_nonzero_value():
+    truth = np.array([0, 1, 0, -1, 1, 0])
+    s = card.event_scores(np.array([0, 1, 1, 1, 0, 0]), truth)  # one right, one false alarm, one wrong sign
+    assert (s["hits"], s["predicted"], s["real"]) == (1, 3, 3)
+    assert s["precision"] == pytest.approx(1 / 3, abs=1e-4) and s["recall"] == pytest.approx(1 / 3, abs=1e-4)
+    assert card.event_scores(np.zeros(6), truth)["precision"] is None  # never says a reward: no precision
+    # a regressed reward reads as the nearest of the world's values: noise around 0 stays 0
+    assert card._snap(np.array([0.2, -0.7, 0.9]), np.array([-1.0, 0.0, 1.0])).tolist() == [0.0, -1.0, 1.0]
 
 
 def test_report_on_another_world_says_what_it_skipped(tmp_path):

@@ -29,8 +29,9 @@ Loss: over the frames that are not context, the squared error the model's output
 (``worldsim/models/heads.py``: for the residual head the error of its own output, of one size at every noise
 level, EDM's weighting; for a velocity head the velocity error). Context frames carry no loss (a velocity is
 undefined as t -> 0: it would ask the network to recover noise it cannot see). Plus ``reward_weight`` times the
-reward MSE and ``termination_weight`` times the termination binary cross-entropy, on every transition in the window
-(the heads read the frame the transition leads into, at whatever noise level it has).
+reward loss (the cross-entropy over the reward classes of a model with ``reward_values``, else the MSE) and
+``termination_weight`` times the termination binary cross-entropy, on every transition in the window (the heads
+read the frame the transition leads into, at whatever noise level it has).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ class DiffusionConfig:
     uniform_prob: float = 0.5  # share of target levels drawn uniformly from [0, 1] rather than logit-normal
     one_prob: float = 0.0  # share of target levels set to exactly 1 (the first pass of every dream step)
     clean_prev: bool = True  # the previous-frame input is the clean (context-noised) latent, as when sampling
-    reward_weight: float = 1.0  # weight of the reward MSE
+    flow_weight: float = 1.0  # weight of the flow loss (0: train only the reward and termination heads' loss)
+    reward_weight: float = 1.0  # weight of the reward loss (MSE, or cross-entropy over reward classes)
     termination_weight: float = 0.1  # weight of the termination BCE
 
 
@@ -79,13 +81,20 @@ def sample_noise_levels(shape, cfg: DiffusionConfig, generator=None, device=None
     return torch.where(ctx, u * cfg.context_max_t, target_t), ctx
 
 
-def diffusion_loss(model, batch: dict[str, torch.Tensor], cfg: DiffusionConfig, generator=None):
+def diffusion_loss(
+    model,
+    batch: dict[str, torch.Tensor],
+    cfg: DiffusionConfig,
+    generator=None,
+    reward_class_weights: torch.Tensor | None = None,
+):
     """Loss on a batch of windows; returns (loss, logs), logs as detached 0-d tensors (reading them is what
     waits for a GPU, so a training loop reads them only when it logs).
 
     batch: ``latents`` (B, T, C, h, w); ``actions`` (B, T, A), the action into each frame; ``has_action`` (B, T);
     ``rewards`` and ``terminations`` (B, T), of the transition into each frame (ignored where has_action is
-    False).
+    False). ``reward_class_weights`` (K,): the weight of each reward class in the cross-entropy of a model with
+    reward classes (``reward_class_weights`` in ``worldsim.train.train_dit``); None weighs them alike.
     """
     x0 = batch["latents"]
     b, t_len = x0.shape[:2]
@@ -105,8 +114,13 @@ def diffusion_loss(model, batch: dict[str, torch.Tensor], cfg: DiffusionConfig, 
     weight = (~ctx).float()
     flow = (per_frame * weight).sum() / weight.sum().clamp_min(1.0)
     has = batch["has_action"].float()
-    reward = ((r_pred - batch["rewards"]).pow(2) * has).sum() / has.sum().clamp_min(1.0)
+    if core.cfg.reward_values:  # classes: cross-entropy, each class weighted by ``reward_class_weights``
+        ce = F.cross_entropy(r_pred.flatten(0, 1), core.reward_class(batch["rewards"]).flatten(),
+                             weight=reward_class_weights, reduction="none").view_as(has)  # fmt: skip
+        reward = (ce * has).sum() / has.sum().clamp_min(1.0)
+    else:
+        reward = ((r_pred - batch["rewards"]).pow(2) * has).sum() / has.sum().clamp_min(1.0)
     term_bce = F.binary_cross_entropy_with_logits(term_logit, batch["terminations"].float(), reduction="none")
     term = (term_bce * has).sum() / has.sum().clamp_min(1.0)
-    loss = flow + cfg.reward_weight * reward + cfg.termination_weight * term
+    loss = cfg.flow_weight * flow + cfg.reward_weight * reward + cfg.termination_weight * term
     return loss, {"loss": loss.detach(), "flow": flow.detach(), "reward": reward.detach(), "termination": term.detach()}

@@ -101,20 +101,25 @@ class Dream:
 
 
 @torch.no_grad()
-def rollout(wm, frames, actions, horizon: int, seed: int = 0, context: int | None = None,
-            steps: int | None = None) -> np.ndarray:  # fmt: skip
+def rollout(wm, frames, actions, horizon: int, seed: int = 0, context: int | None = None, steps: int | None = None,
+            outcomes: bool = False):  # fmt: skip
     """Dream ``horizon`` frames after the first ``context`` frames of a batch of clips, driven by recorded actions.
 
     frames: uint8 (B, >= context, H, W, 3) or latents (B, >= context, C, h, w); actions: flat (B, context - 1 +
     horizon, A), the action after each frame. Dream i draws its noise from seed ``seed + i``; ``context`` defaults
-    to the model's. Returns uint8 (B, horizon, H, W, 3)."""
+    to the model's. Returns uint8 (B, horizon, H, W, 3); with ``outcomes`` also the predicted rewards and
+    termination probabilities of the dreamed transitions, each (B, horizon)."""
     b = len(frames)
     dream = Dream(wm, b, seeds=[seed + i for i in range(b)], context=context, steps=steps)
     ctx = dream.context
     acts = torch.as_tensor(np.asarray(actions, dtype=np.float32) if not isinstance(actions, torch.Tensor) else actions,
                            dtype=torch.float32, device=wm.device)  # fmt: skip
     dream.start(range(b), frames[:, :ctx], acts[:, : ctx - 1])
-    return np.stack([dream.step(acts[:, ctx - 1 + k], flat=True).frames for k in range(horizon)], axis=1)
+    out = [dream.step(acts[:, ctx - 1 + k], flat=True) for k in range(horizon)]
+    dreamed = np.stack([o.frames for o in out], axis=1)
+    if not outcomes:
+        return dreamed
+    return dreamed, np.stack([o.reward for o in out], 1), np.stack([o.termination_prob for o in out], 1)
 
 
 __all__ = ["TERMINATION_THRESHOLD", "Dream", "DreamStep", "rollout"]

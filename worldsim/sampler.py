@@ -225,4 +225,4 @@ class Sampler:
         self.win_prev[bi, slot] = self.last_x
         self.last_x = xc.clone()
         self.count += 1
-        return x, r, torch.sigmoid(term)
+        return x, self.model.reward_value(r), torch.sigmoid(term)

@@ -2,18 +2,22 @@
 
     worldsim evaluate policy=explorer episodes=10
     worldsim evaluate policy=runs/ppo/ppo_dream.zip model=voxel steps=300
+    worldsim evaluate policies=[still,random,eps:0.5:explorer,explorer] episodes=20   # do both worlds rank them alike?
 
 Episode i (seed ``seed + i``): the policy plays the real voxel world for ``context - 1`` steps to make a start
 clip; from there it plays ``steps`` more steps in the real world, and, from the very same clip, ``steps`` steps in
 the dream (all dream episodes in one batch; the dream's reward and termination come from the model's heads).
 Reports mean return with a 95% confidence interval (Student's t) in each world, episode lengths and the
 dream-minus-real gap; writes ``evaluate.json``, a bar chart ``returns.png`` and side-by-side videos of the first
-episodes. Prints one JSON object as its last line.
+episodes. With ``policies``, every policy in the list plays so, and the two worlds' rankings are compared
+(Spearman's rank correlation of the mean returns; ``ranking.json``, ``ranking.png``). Prints one JSON object as its
+last line.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -44,21 +48,12 @@ def mean_ci(values, confidence: float = 0.95) -> dict:
     }
 
 
-def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: int = 10, steps: int = 200,
-                    seed: int = 0, videos: int = 2, sampler_steps: int | None = None,
-                    out: str = "outputs/evaluate", env_id: str = "worldsim/Voxel-v0", device: str = "cpu",
-                    dtype: str | None = None, compile: bool = False) -> dict:  # fmt: skip
-    from worldsim.utils.media import write_video
-    from worldsim.world_model import load_world_model
-
-    t0 = time.perf_counter()
-    wm = load_world_model(model, device=device, dtype=dtype, compile=compile)
-    h, w, _ = wm.frame_shape
-    ctx = wm.window - 1
-    real_env = gym.make(env_id, width=w, height=h)
+def play_both(wm, real_env, policy: str, episodes: int, steps: int, seed: int, videos: int = 0,
+              sampler_steps: int | None = None) -> dict:  # fmt: skip
+    """Play ``policy`` for ``episodes`` episodes in the real world and in the dream from the same start clips
+    (module doc); returns each world's returns and lengths and, for the first ``videos`` episodes, their frames."""
     space = real_env.action_space
-
-    # ---- the real world: start clip, then `steps` steps
+    ctx = wm.window - 1
     clips, clip_actions, real_returns, real_lengths, real_frames = [], [], [], [], []
     for i in range(episodes):
         pol = make_policy(policy, space, 1, seed=seed + i)
@@ -84,7 +79,7 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
         if i < videos:
             real_frames.append(np.stack(shown))
 
-    # ---- the dream: the same clips, all episodes in one batch
+    # the dream: the same clips, all episodes in one batch, ended by the dream's one termination rule
     dream = Dream(wm, episodes, seeds=[seed + i for i in range(episodes)], steps=sampler_steps)
     dream.start(range(episodes), np.stack(clips), torch.stack([wm.flat_actions(a) for a in clip_actions]))
     dream_pol = make_policy(policy, space, episodes, seed=seed)
@@ -103,17 +98,36 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
         alive &= ~stepped.terminated
         if not alive.any():
             break
+    return {"real_returns": real_returns, "real_lengths": real_lengths, "dream_returns": dream_returns.tolist(),
+            "dream_lengths": dream_lengths.tolist(), "real_frames": real_frames,
+            "dream_frames": [np.stack(f) for f in dream_frames]}  # fmt: skip
 
+
+def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: int = 10, steps: int = 200,
+                    seed: int = 0, videos: int = 2, sampler_steps: int | None = None,
+                    out: str = "outputs/evaluate", env_id: str = "worldsim/Voxel-v0", device: str = "cpu",
+                    dtype: str | None = None, compile: bool = False, policies: list | None = None) -> dict:  # fmt: skip
+    """One policy in both worlds (``policy``), or, with ``policies``, several ranked in both (``rank_policies``)."""
+    from worldsim.utils.media import write_video
+    from worldsim.world_model import load_world_model
+
+    if episodes < 1 or steps < 1:
+        raise ValueError(f"episodes and steps must be at least 1, got episodes={episodes}, steps={steps}")
+    t0 = time.perf_counter()
+    wm = load_world_model(model, device=device, dtype=dtype, compile=compile)
+    h, w, _ = wm.frame_shape
+    real_env = gym.make(env_id, width=w, height=h)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if policies:
+        return rank_policies(wm, real_env, list(policies), episodes, steps, seed, sampler_steps, out_dir, model, t0)
+    played = play_both(wm, real_env, policy, episodes, steps, seed, videos, sampler_steps)
     video_paths = []
-    for k in range(min(videos, episodes)):
-        n = min(len(real_frames[k]), len(dream_frames[k]))
-        side = np.concatenate(
-            [real_frames[k][:n], np.full((n, h, 2, 3), 255, np.uint8), np.stack(dream_frames[k][:n])], 2
-        )
+    for k, (real, dreamed) in enumerate(zip(played["real_frames"], played["dream_frames"])):
+        n = min(len(real), len(dreamed))
+        side = np.concatenate([real[:n], np.full((n, h, 2, 3), 255, np.uint8), dreamed[:n]], 2)
         video_paths.append(str(write_video(out_dir / f"episode{k}_real_vs_dream.mp4", side, fps=20, scale=4)))
-    real_stats, dream_stats = mean_ci(real_returns), mean_ci(dream_returns)
+    real_stats, dream_stats = mean_ci(played["real_returns"]), mean_ci(played["dream_returns"])
     result = {
         "benchmark": "evaluate",
         "policy": policy,
@@ -123,10 +137,10 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
         "real_return": real_stats,
         "dream_return": dream_stats,
         "gap_dream_minus_real": dream_stats["mean"] - real_stats["mean"],
-        "real_lengths": real_lengths,
-        "dream_lengths": dream_lengths.tolist(),
-        "real_returns": real_returns,
-        "dream_returns": dream_returns.round(4).tolist(),
+        "real_lengths": played["real_lengths"],
+        "dream_lengths": played["dream_lengths"],
+        "real_returns": played["real_returns"],
+        "dream_returns": np.round(played["dream_returns"], 4).tolist(),
         "videos": video_paths,
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -134,6 +148,75 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
     _bar_chart(result, out_dir / "returns.png")
     return {k: result[k] for k in ("benchmark", "policy", "episodes", "real_return", "dream_return",
                                    "gap_dream_minus_real", "seconds")} | {"out": str(out_dir)}  # fmt: skip
+
+
+def rank_policies(wm, real_env, policies: list[str], episodes: int, steps: int, seed: int, sampler_steps,
+                  out_dir: Path, model: str, t0: float) -> dict:  # fmt: skip
+    """Every policy's mean return (95% CI) in the real world and in the dream, from the same seeds and start clips,
+    and whether the dream ranks them as the real world does: Spearman's rank correlation between the two worlds'
+    means, and the share of policies whose dream mean lies inside their real interval. Writes ``ranking.json``
+    and ``ranking.png``."""
+    from scipy import stats
+
+    if len(policies) < 2:
+        raise ValueError(f"policies: ranking needs at least two policies, got {policies}")
+    for spec in policies:  # every name is checked before anything plays
+        make_policy(str(spec), real_env.action_space, 1, seed=0)
+    rows = []
+    for n, spec in enumerate(policies, 1):
+        t = time.perf_counter()
+        played = play_both(wm, real_env, str(spec), episodes, steps, seed, 0, sampler_steps)
+        real, dream = mean_ci(played["real_returns"]), mean_ci(played["dream_returns"])
+        rows.append({"policy": str(spec), "real_return": real, "dream_return": dream,
+                     "dream_in_real_ci": bool(real["low"] <= dream["mean"] <= real["high"]),
+                     "real_returns": played["real_returns"],
+                     "dream_returns": np.round(played["dream_returns"], 4).tolist()})  # fmt: skip
+        print(f"evaluate: {n}/{len(policies)} {spec}: real {real['mean']:.2f} +- {real['ci95']:.2f}, dream "
+              f"{dream['mean']:.2f} +- {dream['ci95']:.2f} ({time.perf_counter() - t:.0f} s)", file=sys.stderr,
+              flush=True)  # fmt: skip
+    real_means = [r["real_return"]["mean"] for r in rows]
+    dream_means = [r["dream_return"]["mean"] for r in rows]
+    rho = stats.spearmanr(real_means, dream_means).statistic if len(set(real_means)) > 1 else float("nan")
+    result = {
+        "benchmark": "evaluate-ranking",
+        "model": model,
+        "episodes": episodes,
+        "steps": steps,
+        "policies": rows,
+        "spearman": None if not np.isfinite(rho) else round(float(rho), 4),
+        "dream_in_real_ci": round(float(np.mean([r["dream_in_real_ci"] for r in rows])), 4),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    (out_dir / "ranking.json").write_text(json.dumps(result, indent=1))
+    _ranking_chart(result, out_dir / "ranking.png")
+    return {"benchmark": result["benchmark"], "spearman": result["spearman"],
+            "dream_in_real_ci": result["dream_in_real_ci"],
+            "returns": {r["policy"]: [round(r["real_return"]["mean"], 3), round(r["dream_return"]["mean"], 3)]
+                        for r in rows}, "seconds": result["seconds"], "out": str(out_dir)}  # fmt: skip
+
+
+def _ranking_chart(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["policies"]
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(rows)), 3.8), dpi=100)
+    for k, (key, name, colour) in enumerate((("real_return", "real world", "#6a9f4b"),
+                                              ("dream_return", "dream", "#5b7fbf"))):  # fmt: skip
+        ax.bar(x + (k - 0.5) * 0.38, [r[key]["mean"] for r in rows], 0.38, yerr=[r[key]["ci95"] for r in rows],
+               capsize=4, color=colour, label=name)  # fmt: skip
+    ax.set_xticks(x, [r["policy"] for r in rows], rotation=20, fontsize=8)
+    ax.set_ylabel("mean return (95% CI)")
+    rho = result["spearman"]
+    ax.set_title(f"{result['episodes']} episodes x {result['steps']} steps; Spearman "
+                 f"{'n/a' if rho is None else f'{rho:.2f}'}")  # fmt: skip
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def _bar_chart(result: dict, path: Path) -> None:

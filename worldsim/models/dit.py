@@ -8,7 +8,9 @@ conditioning vector, the embedding of the action that led into it plus the embed
 (diffusion forcing gives each frame its own), which modulates every block through adaLN-Zero. Attention is
 block-causal over frames (a frame sees itself and earlier frames only) with rotary positions over (time, row,
 column), so neither the resolution nor the window length is baked into the weights. Two small heads predict the
-reward and the termination of the transition into each frame.
+reward and the termination of the transition into each frame: the reward as one of the world's reward values
+(``reward_values``: classes, as DreamerV3 and DIAMOND predict sparse rewards) or, without them, as one number; the
+termination as a logit.
 
 The output map's meaning (``output``: ``"residual"``, ``"velocity"`` or ``"gated"``) and the loss target it
 implies live in ``worldsim/models/heads.py``; the network owns its layers, and ``adapt_from`` starts a model from
@@ -46,6 +48,8 @@ class DiTConfig:
     output: str = "residual"  # the output head (models/heads.py): "residual" (around the previous frame),
     # "velocity", or "gated" (the velocity with a per-pixel gate that copies the previous frame)
     residual_std: float = 0.5  # typical change of a latent from one frame to the next (its scale, unit latents)
+    reward_values: tuple[float, ...] | None = None  # the reward head predicts these values as classes (the distinct
+    # rewards of the recording, e.g. -1, 0, 1); None: one number, regressed
 
     def __post_init__(self):
         for name in ("patch", "dim", "depth", "heads"):
@@ -70,6 +74,17 @@ class DiTConfig:
             raise ValueError(f"output={self.output!r} works from the previous frame: it needs prev_frame=True")
         if self.action_space is None:
             raise ValueError("DiTConfig needs the action space (action_space=space_to_json(env.action_space))")
+        if self.reward_values is not None:
+            values = self.reward_values
+            if (
+                not isinstance(values, (list, tuple))
+                or len(values) < 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+                or list(values) != sorted(set(values))
+            ):
+                raise ValueError(f"reward_values must be two or more distinct finite numbers in increasing order (or "
+                                 f"null), got {values!r}")  # fmt: skip
+            self.reward_values = tuple(float(v) for v in values)
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -233,7 +248,9 @@ class DiT(nn.Module):
         self.ada_out = nn.Sequential(nn.SiLU(), nn.Linear(d, 2 * d))
         self.head = HEADS[cfg.output](cfg)  # what the output map means (models/heads.py)
         self.patch_out = nn.Linear(d, (c + self.head.extra_channels) * p * p)
-        self.reward_head = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, 1))
+        self.reward_head = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, len(cfg.reward_values or [0])))
+        values = torch.tensor(cfg.reward_values or [0.0], dtype=torch.float32)
+        self.register_buffer("reward_table", values, persistent=False)  # class index -> reward value
         self.term_head = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, 1))
         nn.init.zeros_(self.ada_out[1].weight)  # adaLN-Zero: the network starts as the zero map
         nn.init.zeros_(self.ada_out[1].bias)
@@ -285,12 +302,22 @@ class DiT(nn.Module):
         return (f[None, :] <= f[:, None])[None, None]
 
     def heads_out(self, h: torch.Tensor, c: torch.Tensor):
-        """Final hidden tokens (B, T, N, D) -> output head (B, T, C, h, w) (C + 1 channels for a gated head, the
-        gate logit last), reward (B, T), termination logit (B, T); all float32, also under autocast."""
+        """Final hidden tokens (B, T, N, D) -> output map (B, T, C (+ extra), h, w), reward output (B, T) or, with
+        reward classes, their logits (B, T, K), termination logit (B, T); all float32, also under autocast."""
         shift, scale = self.ada_out(c).chunk(2, dim=-1)
         v = self.unpatchify(self.patch_out(modulate(self.norm_out(h), shift, 1 + scale)))
         pooled = h.mean(dim=2)  # (B, T, D)
-        return v.float(), self.reward_head(pooled)[..., 0].float(), self.term_head(pooled)[..., 0].float()
+        r = self.reward_head(pooled).float()
+        return v.float(), (r if self.cfg.reward_values else r[..., 0]), self.term_head(pooled)[..., 0].float()
+
+    def reward_value(self, out: torch.Tensor) -> torch.Tensor:
+        """The reward a transition gets from the reward output: the value of the most likely class (logits
+        (..., K) -> (...)), or the regressed number itself."""
+        return self.reward_table[out.argmax(-1)] if self.cfg.reward_values else out
+
+    def reward_class(self, rewards: torch.Tensor) -> torch.Tensor:
+        """The class index (long, same shape) of each reward: the nearest of ``reward_values``."""
+        return (rewards[..., None].float() - self.reward_table).abs().argmin(-1)
 
     # ------------------------------------------------------------------------------------------ forward
     def forward(self, x, t, actions, has_action, frame_pos=None, return_kv: bool = False, prev=None):
@@ -323,13 +350,13 @@ class DiT(nn.Module):
     def adapt_from(self, donor: DiT, name: str = "the donor") -> None:
         """Start this model from ``donor``'s weights: the same body and sizes; a donor without the previous-frame
         input gets it with zero weights (its function unchanged); another output head is taken over as this
-        head's ``adapt_output`` says (ValueError naming ``name`` for anything else)."""
+        head's ``adapt_output`` says; a reward head of other values keeps its hidden layer and gets a fresh
+        output layer (ValueError naming ``name`` for anything else)."""
         from dataclasses import replace
 
         mine, theirs = self.cfg, donor.cfg
-        if replace(theirs, prev_frame=mine.prev_frame, output=mine.output) != mine or (
-            theirs.prev_frame and not mine.prev_frame
-        ):
+        same = replace(theirs, prev_frame=mine.prev_frame, output=mine.output, reward_values=mine.reward_values)
+        if same != mine or (theirs.prev_frame and not mine.prev_frame):
             raise ValueError(f"{name} holds a DiT with config {theirs}, not {mine}")
         state = {k: v.clone() for k, v in donor.state_dict().items()}
         if mine.prev_frame and not theirs.prev_frame:
@@ -340,6 +367,9 @@ class DiT(nn.Module):
                 donor.head, state["patch_out.weight"], state["patch_out.bias"])  # fmt: skip
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from exc
+        if mine.reward_values != theirs.reward_values:
+            for key in ("reward_head.2.weight", "reward_head.2.bias"):
+                state[key] = self.state_dict()[key].clone()
         self.load_state_dict(state)
 
     def forward_cached(self, x, t, actions, has_action, frame_pos, kv_buffers, mask, prev=None):

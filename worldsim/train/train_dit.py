@@ -65,7 +65,14 @@ class TrainDiTConfig:
     seed: int = 0
     threads: int = 2  # torch CPU threads per process
     resume: bool = True
-    output: str = "residual"  # DiT head: "residual", "velocity" or "gated" (velocity + copy gate; models/dit.py)
+    output: str = "residual"  # DiT head: "residual", "velocity" or "gated" (velocity + copy gate; models/heads.py)
+    reward: str = "auto"  # "classes": the reward head predicts the recording's distinct reward values as classes;
+    # "regression": one number; "auto": classes when the recording has at most MAX_REWARD_CLASSES distinct rewards
+    reward_balance: float = 0.5  # reward class c weighs frequency_c ** -reward_balance in the cross-entropy
+    # (0: plain cross-entropy, which predicts a rare reward never; 1: every class weighs alike in total)
+    trainable: str = "all"  # "all", or "heads": only the reward and termination heads learn, on frames at the
+    # context noise level where a dream step reads them; the dreams stay as they are (init_from=voxel
+    # trainable=heads gives a model reward classes)
     init_from: str | None = None  # with no checkpoint to resume: start from this world model's DiT (and its step)
     progress: bool = True  # a progress bar (false: a plain log line every log_every steps)
     extra_latents: list[str] = field(default_factory=list)  # more caches (same VAE) whose every episode trains
@@ -75,6 +82,35 @@ class TrainDiTConfig:
     max_minutes: float | None = None  # stop after this much training time; the cosine runs over this time
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)  # defaults saved with the model
+
+
+MAX_REWARD_CLASSES = 16  # reward="auto" predicts classes up to this many distinct reward values
+
+
+def reward_values_of(rewards: np.ndarray, mode: str) -> tuple[float, ...] | None:
+    """The reward classes a DiT predicts for a recording whose transitions got ``rewards`` (None: regression)."""
+    if mode not in ("auto", "classes", "regression"):
+        raise ValueError(f"reward must be auto, classes or regression, got {mode!r}")
+    values = np.unique(np.asarray(rewards, dtype=np.float64))
+    if mode == "regression" or (mode == "auto" and not 2 <= len(values) <= MAX_REWARD_CLASSES):
+        return None
+    if len(values) < 2:
+        raise ValueError(f"reward=classes needs at least two distinct rewards in the recording, got {values.tolist()}")
+    if len(values) > 64:
+        raise ValueError(f"reward=classes: the recording has {len(values)} distinct rewards; use reward=regression")
+    return tuple(float(v) for v in values)
+
+
+def reward_class_weights(model: DiT, rewards: np.ndarray, balance: float) -> torch.Tensor | None:
+    """Per-class weights of the reward cross-entropy: frequency ** -balance, scaled so that the mean weight over
+    the recording's transitions is 1 (so the loss keeps its scale)."""
+    if not model.cfg.reward_values:
+        return None
+    classes = model.reward_class(torch.as_tensor(np.asarray(rewards, dtype=np.float32))).numpy()
+    freq = np.bincount(classes, minlength=len(model.cfg.reward_values)) / max(len(classes), 1)
+    w = np.where(freq > 0, np.maximum(freq, 1e-12) ** -float(balance), 0.0)
+    w = w / max(float((freq * w).sum()), 1e-12)
+    return torch.as_tensor(w, dtype=torch.float32)
 
 
 def lr_at(step: int, cfg: TrainDiTConfig, clock: dict | None = None) -> float:
@@ -155,6 +191,8 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     episode_of = np.searchsorted(store.ep_start, starts, side="right") - 1
     train_starts = starts[np.isin(episode_of, train_eps)]
     eval_starts = starts[~np.isin(episode_of, train_eps)]
+    steps_of = [np.arange(store.ep_start[e], store.ep_start[e + 1] - 1) for e in train_eps]  # their transitions
+    train_rewards = np.asarray(store.rewards)[np.concatenate(steps_of)] if steps_of else np.zeros(0)
     if device.type == "cuda":  # the whole cache into GPU memory once: windows are gathered there
         store = to_device(store, device)
     if len(train_starts) == 0:
@@ -163,15 +201,30 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     # ---- model, EMA, optimizer, resume
     if cfg.dit not in PRESETS:
         raise ValueError(f"unknown DiT preset {cfg.dit!r}; choose from {sorted(PRESETS)}")
+    if cfg.trainable not in ("all", "heads"):
+        raise ValueError(f"trainable must be all or heads, got {cfg.trainable!r}")
+    reward_values = reward_values_of(train_rewards, cfg.reward)
+    if cfg.resume and state_path.exists() and cfg.reward == "auto":  # a resumed run keeps its own reward head
+        reward_values = load_model(model_path, "dit")[0].get("reward_values")
     dcfg = DiTConfig(latent_shape=tuple(meta["latent_shape"]), action_space=meta["action_space"], output=cfg.output,
-                     **PRESETS[cfg.dit])  # fmt: skip
+                     reward_values=reward_values, **PRESETS[cfg.dit])  # fmt: skip
     torch.manual_seed(cfg.seed)
     data_rng = np.random.default_rng([cfg.seed, rank])
     model = DiT(dcfg).to(device)
     ema = DiT(dcfg).to(device).eval().requires_grad_(False)
     ema.load_state_dict(model.state_dict())
+    class_weights = reward_class_weights(model, train_rewards, cfg.reward_balance)
+    if class_weights is not None:
+        class_weights = class_weights.to(device)
+    diffusion = cfg.diffusion
+    if cfg.trainable == "heads":  # the body stays as it is: only the reward and termination heads learn
+        diffusion = replace(diffusion, context_prob=1.0, prefix_prob=0.0)  # every frame at the context level
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith(("reward_head.", "term_head.")))
     decay, no_decay = [], []
     for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
         (no_decay if p.ndim < 2 or "embed" in name or name.endswith(".none") else decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99), fused=device.type == "cuda" or None)
@@ -180,7 +233,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     clock = {"start_step": 0, "seconds": 0.0}  # the run's first step and its training time (for max_minutes)
     if cfg.resume and state_path.exists():
         saved_cfg, ema_state, _ = load_model(model_path, "dit")
-        if saved_cfg != asdict(dcfg) | {"latent_shape": list(dcfg.latent_shape)}:
+        if DiTConfig(**saved_cfg) != dcfg:
             raise CheckpointError(f"{run} holds a DiT with config {saved_cfg}, not {asdict(dcfg)}; use another run_dir")
         step, raw, saved = load_train_state(state_path, opt, data_rng)
         load_state_into(model, {k[len("model.") :]: v for k, v in raw.items() if k.startswith("model.")}, state_path)
@@ -261,7 +314,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
             group["lr"] = lr_at(step, cfg, clock)
         batch = window_batch(store, train_starts[data_rng.integers(0, len(train_starts), cfg.batch_size)], cfg.window)
         with amp:
-            loss, logs = diffusion_loss(net, batch, cfg.diffusion, generator=gen)
+            loss, logs = diffusion_loss(net, batch, diffusion, generator=gen, reward_class_weights=class_weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
