@@ -93,3 +93,15 @@ def test_evaluate_ranks_policies_in_both_worlds(tiny_world_model, tmp_path):
     assert all(r["real_return"]["n"] == r["dream_return"]["n"] == 2 for r in full["policies"])
     assert full["spearman"] is None or -1 <= full["spearman"] <= 1
     assert (tmp_path / "ranking.png").stat().st_size > 1000
+
+
+def test_the_readmes_python_snippets_run_as_written(tmp_path, monkeypatch):
+    """Every ```python block of the README, executed as it stands (from a scratch folder, as a fresh clone would)."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if '"cuda"' not in b]  # no GPU here
+    assert len(blocks) >= 2
+    monkeypatch.chdir(tmp_path)
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {"__name__": "readme"})

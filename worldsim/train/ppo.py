@@ -4,9 +4,13 @@
     python examples/ppo_in_dream.py timesteps=2000        # the same
 
 stable-baselines3 PPO learns the collect-wood task in ``num_envs`` batched dreams (one model call per step);
-then it plays the real ``worldsim/Voxel-v0``. In the same run: the random policy, and PPO trained for the same
-number of steps in the real world. TensorBoard logs under ``out/tb``; models as ``out/ppo_dream.zip`` and
-``out/ppo_real.zip``; ``out/ppo.json`` with every score. Prints one JSON object as its last line.
+then it plays the real ``worldsim/Voxel-v0``. In the same run: the random policy, the scripted explorer, and PPO
+trained for the same number of steps in the real world, each scored on the same real episodes with a 95%
+interval. A progress line every ``log_seconds`` (steps, steps/s, the mean return of the last episodes). The rollout
+size: ``n_steps`` per env before each update (SB3's default 2048 times 16 dreams would collect 32,768 dream steps,
+minutes here, before the first update). TensorBoard logs under ``out/tb``; models as ``out/ppo_dream.zip`` and
+``out/ppo_real.zip``; ``out/ppo.json`` with every score and ``out/ppo.png`` (the real-world returns side by side).
+Prints one JSON object as its last line.
 """
 
 from __future__ import annotations
@@ -37,28 +41,62 @@ def real_returns(policy, episodes: int, steps: int, seed: int, size: tuple[int, 
     return out
 
 
+def progress_callback(name: str, every_seconds: float = 10.0):
+    """An SB3 callback that prints ``name``'s progress (steps, steps/s, mean return of the last 20 finished
+    episodes) to stderr at most every ``every_seconds``, and once at the end."""
+    import sys
+
+    import numpy as np
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Progress(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.t0 = self.t_last = time.perf_counter()
+
+        def _line(self) -> None:
+            eps = list(self.model.ep_info_buffer)[-20:]
+            ret = f"{np.mean([e['r'] for e in eps]):.2f} over the last {len(eps)} episodes" if eps else "no episode yet"
+            elapsed = time.perf_counter() - self.t0
+            print(f"ppo {name}: {self.num_timesteps} steps, {self.num_timesteps / max(elapsed, 1e-9):.0f} steps/s, "
+                  f"return {ret}", file=sys.stderr, flush=True)  # fmt: skip
+
+        def _on_step(self) -> bool:
+            if time.perf_counter() - self.t_last >= every_seconds:
+                self.t_last = time.perf_counter()
+                self._line()
+            return True
+
+        def _on_training_end(self) -> None:
+            self._line()
+
+    return Progress()
+
+
 def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 16, horizon: int = 200,
                  eval_episodes: int = 10, eval_steps: int = 200, seed: int = 0, n_steps: int = 64,
                  batch_size: int = 256, real_baseline: bool = True, real_envs: int = 4,
-                 out: str = "runs/ppo") -> dict:  # fmt: skip
+                 out: str = "runs/ppo", log_seconds: float = 10.0) -> dict:  # fmt: skip
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecMonitor
 
     from worldsim.envs.sb3_vec_env import SB3VecEnv
     from worldsim.envs.world_model_vector_env import WorldModelVectorEnv
-    from worldsim.policies import RandomPolicy, SB3Policy
+    from worldsim.policies import ExplorerPolicy, RandomPolicy, SB3Policy
 
     t0 = time.perf_counter()
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    venv = SB3VecEnv(WorldModelVectorEnv(num_envs, model, horizon=horizon))
+    venv = VecMonitor(SB3VecEnv(WorldModelVectorEnv(num_envs, model, horizon=horizon)))  # episode returns
     venv.seed(seed)
     size = venv.observation_space.shape[:2]
     kwargs = dict(n_steps=n_steps, batch_size=batch_size, n_epochs=4, seed=seed, device="cpu", verbose=0,
                   tensorboard_log=str(out_dir / "tb"))  # fmt: skip
     dream_agent = PPO("CnnPolicy", venv, **kwargs)
     t1 = time.perf_counter()
-    dream_agent.learn(total_timesteps=timesteps, tb_log_name="ppo_dream")
+    dream_agent.learn(
+        total_timesteps=timesteps, tb_log_name="ppo_dream", callback=progress_callback("dream", log_seconds)
+    )
     dream_seconds = time.perf_counter() - t1
     dream_agent.save(out_dir / "ppo_dream.zip")
 
@@ -69,6 +107,10 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
         ),
         "random": real_returns(RandomPolicy(space, seed=seed), eval_episodes, eval_steps, seed, size),
     }
+    try:  # the scripted explorer, where the world is the voxel world it is written for
+        scores["explorer"] = real_returns(ExplorerPolicy(space, seed=seed), eval_episodes, eval_steps, seed, size)
+    except ValueError:
+        pass
     real_seconds = None
     if real_baseline:
         real_venv = make_vec_env(
@@ -79,7 +121,9 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
         )
         real_agent = PPO("CnnPolicy", real_venv, **kwargs)
         t1 = time.perf_counter()
-        real_agent.learn(total_timesteps=timesteps, tb_log_name="ppo_real")
+        real_agent.learn(
+            total_timesteps=timesteps, tb_log_name="ppo_real", callback=progress_callback("real", log_seconds)
+        )
         real_seconds = time.perf_counter() - t1
         real_agent.save(out_dir / "ppo_real.zip")
         scores["ppo_real"] = real_returns(SB3Policy(space, model=real_agent, seed=seed), eval_episodes, eval_steps,
@@ -98,7 +142,27 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
         "seconds": round(time.perf_counter() - t0, 1),
     }
     (out_dir / "ppo.json").write_text(json.dumps(result | {"returns": scores}, indent=1, default=float))
+    _plot(result, scores, out_dir / "ppo.png")
     return result
+
+
+def _plot(result: dict, scores: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(scores)
+    stats = [result[f"real_return_{k}"] for k in names]
+    fig, ax = plt.subplots(figsize=(5, 3.6), dpi=100)
+    ax.bar(names, [s["mean"] for s in stats], yerr=[s["ci95"] for s in stats], capsize=6,
+           color=["#5b7fbf" if k == "ppo_dream" else "#999999" for k in names])  # fmt: skip
+    ax.set_ylabel("real-world return (95% CI)")
+    ax.set_title(f"PPO {result['timesteps']} steps in the dream vs baselines, {result['eval_episodes']} episodes",
+                 fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 __all__ = ["ppo_in_dream", "real_returns"]
