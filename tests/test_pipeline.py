@@ -25,7 +25,7 @@ def chain(tmp_path_factory):
                         dataset_id="test/tiny-v0", env_kwargs={"width": 16, "height": 16}, progress=False))  # fmt: skip
     train_vae(TrainVAEConfig(dataset_id="test/tiny-v0", root=str(root / "minari"), run_dir=str(root / "vae"), steps=20,
                              batch_size=8, eval_every=1000, ckpt_every=10, eval_frames=8, progress=False, threads=1,
-                             vae=TINY_VAE))  # fmt: skip
+                             arch=TINY_VAE))  # fmt: skip
     build_latent_cache(
         "test/tiny-v0", str(root / "vae"), str(root / "latents"), root=str(root / "minari"), progress=False
     )
@@ -244,3 +244,21 @@ def test_a_training_run_folder_is_a_dream_env(chain, tmp_path):
     lost = gym.make("worldsim/Dream-v0", model=str(tmp_path / "run"), dataset_root=str(tmp_path / "nowhere"))
     with pytest.raises(ValueError, match="pass dataset_root="):
         lost.reset(seed=0)
+
+
+def test_model_sizes_from_the_command_line_and_reward_classes_from_the_data(chain, tmp_path):
+    from dataclasses import replace
+
+    from worldsim.cli import compose
+
+    cfg = compose("train", ["arch.dim=40", "arch.depth=1", "arch.heads=2"])
+    assert cfg.arch.dim == 40 and cfg.arch.mlp_ratio is None
+    res = train_dit(replace(dit_cfg(chain, tmp_path / "a", 1), arch={"dim": 40, "depth": 1, "heads": 2}))
+    config, _, _ = load_model(tmp_path / "a" / "model.safetensors", "dit")
+    assert (config["dim"], config["depth"], config["heads"]) == (40, 1, 2) and res["step"] == 1
+    values = np.unique(open_latent_cache(chain / "latents")[0].rewards)
+    assert config["reward_values"] == (values.tolist() if 2 <= len(values) <= 16 else None)
+    with pytest.raises(ValueError, match="dim / heads"):
+        train_dit(replace(dit_cfg(chain, tmp_path / "b", 1), arch={"dim": 50, "heads": 4}))
+    with pytest.raises(ValueError, match="unknown sizes"):
+        train_dit(replace(dit_cfg(chain, tmp_path / "c", 1), arch={"width": 50}))

@@ -23,7 +23,7 @@ def cfg(root, run_dir, steps, **kw):
     vae = VAEConfig(resolution=(16, 16), latent_channels=4, downsample=4, widths=[8, 16], decoder_widths=[8, 16])
     return TrainVAEConfig(dataset_id="test/tiny-v0", root=str(root), run_dir=str(run_dir), steps=steps, batch_size=8,
                           warmup=2, log_every=2, eval_every=1000, ckpt_every=3, eval_frames=16, progress=False,
-                          threads=1, vae=vae, **kw)  # fmt: skip
+                          threads=1, arch=vae, **kw)  # fmt: skip
 
 
 def test_train_resume_is_exact(tiny_dataset, tmp_path):
@@ -43,14 +43,14 @@ def test_train_resume_is_exact(tiny_dataset, tmp_path):
 def test_resume_with_another_model_config_is_refused(tiny_dataset, tmp_path):
     train_vae(cfg(tiny_dataset, tmp_path, 3))
     other = cfg(tiny_dataset, tmp_path, 6)
-    other.vae = VAEConfig(resolution=(16, 16), latent_channels=8, downsample=4, widths=[8, 16], decoder_widths=[8, 16])
+    other.arch = VAEConfig(resolution=(16, 16), latent_channels=8, downsample=4, widths=[8, 16], decoder_widths=[8, 16])
     with pytest.raises(CheckpointError, match="trained with VAE config"):
         train_vae(other)
 
 
 def test_dataset_of_another_resolution_is_refused(tiny_dataset, tmp_path):
     bad = cfg(tiny_dataset, tmp_path, 3)
-    bad.vae = VAEConfig(resolution=(32, 32), latent_channels=4, downsample=4, widths=[8, 16], decoder_widths=[8, 16])
+    bad.arch = VAEConfig(resolution=(32, 32), latent_channels=4, downsample=4, widths=[8, 16], decoder_widths=[8, 16])
     with pytest.raises(ValueError, match=r"frames of shape \(16, 16, 3\), but the model needs \(32, 32, 3\)"):
         train_vae(bad)
 
@@ -80,8 +80,8 @@ def test_ctrl_c_saves_and_exits_cleanly(tiny_dataset, tmp_path):
 
     args = [sys.executable, "-m", "worldsim.cli", "train-vae", "dataset_id=test/tiny-v0", f"root={tiny_dataset}",
             f"run_dir={tmp_path}", "steps=100000", "batch_size=4", "ckpt_every=100000", "eval_every=100000",
-            "progress=false", "threads=1", "vae.resolution=[16,16]", "vae.latent_channels=4", "vae.downsample=4",
-            "vae.widths=[8,16]", "vae.decoder_widths=[8,16]"]  # fmt: skip
+            "progress=false", "threads=1", "arch.resolution=[16,16]", "arch.latent_channels=4", "arch.downsample=4",
+            "arch.widths=[8,16]", "arch.decoder_widths=[8,16]"]  # fmt: skip
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while not (tmp_path / "tb").exists() and time.time() < deadline:  # training has begun
@@ -100,7 +100,7 @@ def test_the_cli_takes_the_frame_size_from_the_dataset(tiny_dataset, tmp_path):
     from worldsim.cli import main
 
     args = ["train-vae", "dataset_id=test/tiny-v0", f"root={tiny_dataset}", f"run_dir={tmp_path}", "steps=2",
-            "batch_size=4", "eval_frames=4", "progress=false", "threads=1", "vae.downsample=4",
-            "vae.widths=[8,16]", "vae.decoder_widths=[8,16]", "vae.latent_channels=4"]  # fmt: skip
+            "batch_size=4", "eval_frames=4", "progress=false", "threads=1", "arch.downsample=4",
+            "arch.widths=[8,16]", "arch.decoder_widths=[8,16]", "arch.latent_channels=4"]  # fmt: skip
     assert main(args) == 0
     assert load_vae(str(tmp_path)).cfg.resolution == (16, 16)  # the recording's 16x16, not the voxel default

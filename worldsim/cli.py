@@ -88,12 +88,12 @@ def cmd_train_vae(cfg: DictConfig) -> dict:
     from worldsim.train.train_vae import TrainVAEConfig, train_vae
 
     fields = OmegaConf.to_container(cfg, resolve=True)
-    if fields["vae"].get("resolution") is None:  # the frame size of the dataset's observations
+    if fields["arch"].get("resolution") is None:  # the frame size of the dataset's observations
         from worldsim.data.dataset import open_dataset
 
         shape = open_dataset(fields["dataset_id"], root=fields["root"]).observation_space.shape
-        fields["vae"]["resolution"] = [int(shape[0]), int(shape[1])]
-    fields["vae"] = VAEConfig(**fields["vae"])
+        fields["arch"]["resolution"] = [int(shape[0]), int(shape[1])]
+    fields["arch"] = VAEConfig(**fields["arch"])
     return train_vae(TrainVAEConfig(**fields))
 
 

@@ -34,20 +34,21 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def build_latent_cache(dataset_id: str, vae_path: str, out: str, root: str = "data/minari", batch: int = 256,
+def build_latent_cache(dataset_id: str, vae: str, out: str, root: str = "data/minari", batch: int = 256,
                        eval_fraction: float = 0.05, split_seed: int = 0, max_episodes: int | None = None,
                        episodes_per_chunk: int = 20, progress: bool = True, device: str = "auto") -> dict:  # fmt: skip
-    """Encode every frame of ``dataset_id`` with the VAE at ``vae_path`` into the cache folder ``out``."""
+    """Encode every frame of ``dataset_id`` with the VAE ``vae`` (a run folder, checkpoint file or shipped name)
+    into the cache folder ``out``."""
     from tqdm import tqdm
 
     from worldsim.assets import resolve_model_file
     from worldsim.models.vae import load_vae
     from worldsim.runtime import resolve_device, setup_cuda
 
-    vae_file = resolve_model_file(vae_path, "vae")
+    vae_file = resolve_model_file(vae, "vae")
     dev = resolve_device(device)
     setup_cuda()
-    vae = load_vae(str(vae_file), dev)
+    vae = load_vae(str(vae_file), dev)  # the name becomes the loaded network
     dataset = open_dataset(dataset_id, root=root)
     ids = np.asarray(dataset.episode_indices)[:max_episodes]
     out = Path(out)

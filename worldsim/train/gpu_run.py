@@ -152,7 +152,7 @@ def encode_data(r: Run) -> list[str]:
     jobs = {"encode": ("worldsim/voxel-mix-v1", "latents/voxel-mix-v1")}
     if r.result.get("record_extra"):
         jobs["encode-extra"] = ("worldsim/voxel-extra-v1", "latents/voxel-extra-v1")
-    procs = {name: r.start(name, ["encode", f"dataset_id={ds}", f"out={out}", "vae_path=voxel", "progress=false",
+    procs = {name: r.start(name, ["encode", f"dataset_id={ds}", f"out={out}", "vae=voxel", "progress=false",
                                   f"root={r.work / 'minari'}"]) for name, (ds, out) in jobs.items()}  # fmt: skip
     results = {name: r.finish(name, p, t) for name, p in procs.items()}
     if results["encode"] is None:

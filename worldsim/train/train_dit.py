@@ -49,7 +49,8 @@ class TrainDiTConfig:
     latents: str = "data/latents/voxel-mix-v1"  # latent cache folder (worldsim encode)
     vae: str = "runs/vae-voxel"  # the VAE the cache was made with (checked by hash)
     run_dir: str = "runs/dit-voxel"
-    dit: str = "cpu"  # size preset: tiny, cpu, base, large
+    dit: str = "cpu"  # size preset: tiny, cpu, medium, base, large (models/dit.py PRESETS)
+    arch: dict = field(default_factory=dict)  # the preset's sizes overridden: dim, depth, heads, mlp_ratio, patch
     window: int = 8  # frames per training window
     steps: int = 60000  # optimizer steps in total (a resumed run continues up to this)
     batch_size: int = 32  # windows per step (per process under torchrun)
@@ -111,6 +112,19 @@ def reward_class_weights(model: DiT, rewards: np.ndarray, balance: float) -> tor
     w = np.where(freq > 0, np.maximum(freq, 1e-12) ** -float(balance), 0.0)
     w = w / max(float((freq * w).sum()), 1e-12)
     return torch.as_tensor(w, dtype=torch.float32)
+
+
+ARCH_KEYS = ("dim", "depth", "heads", "mlp_ratio", "patch")
+
+
+def model_sizes(cfg: TrainDiTConfig) -> dict:
+    """The DiT's sizes: the preset ``cfg.dit`` with every non-null entry of ``cfg.arch`` in its place."""
+    if cfg.dit not in PRESETS:
+        raise ValueError(f"unknown DiT preset {cfg.dit!r}; choose from {sorted(PRESETS)}")
+    arch = {k: v for k, v in (cfg.arch or {}).items() if v is not None}
+    if set(arch) - set(ARCH_KEYS):
+        raise ValueError(f"arch: unknown sizes {sorted(set(arch) - set(ARCH_KEYS))}; the sizes are {list(ARCH_KEYS)}")
+    return {**PRESETS[cfg.dit], **arch}
 
 
 def lr_at(step: int, cfg: TrainDiTConfig, clock: dict | None = None) -> float:
@@ -199,15 +213,13 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         raise ValueError(f"the latent cache {cfg.latents} has no training window of {cfg.window} frames")
 
     # ---- model, EMA, optimizer, resume
-    if cfg.dit not in PRESETS:
-        raise ValueError(f"unknown DiT preset {cfg.dit!r}; choose from {sorted(PRESETS)}")
     if cfg.trainable not in ("all", "heads"):
         raise ValueError(f"trainable must be all or heads, got {cfg.trainable!r}")
     reward_values = reward_values_of(train_rewards, cfg.reward)
     if cfg.resume and state_path.exists() and cfg.reward == "auto":  # a resumed run keeps its own reward head
         reward_values = load_model(model_path, "dit")[0].get("reward_values")
     dcfg = DiTConfig(latent_shape=tuple(meta["latent_shape"]), action_space=meta["action_space"], output=cfg.output,
-                     reward_values=reward_values, **PRESETS[cfg.dit])  # fmt: skip
+                     reward_values=reward_values, **model_sizes(cfg))  # fmt: skip
     torch.manual_seed(cfg.seed)
     data_rng = np.random.default_rng([cfg.seed, rank])
     model = DiT(dcfg).to(device)

@@ -61,7 +61,7 @@ class TrainVAEConfig:
     device: str = "auto"  # cpu, cuda or auto (cuda when a GPU is visible)
     dtype: str = "auto"  # float32 or bfloat16 (autocast, fp32 weights); auto: bfloat16 on CUDA, float32 on CPU
     compile: bool = False  # torch.compile the VAE's training forward pass
-    vae: VAEConfig = field(default_factory=VAEConfig)
+    arch: VAEConfig = field(default_factory=VAEConfig)  # the network's architecture (models/vae.py)
 
 
 def lr_at(step: int, cfg: TrainVAEConfig) -> float:
@@ -100,7 +100,7 @@ def train_vae(cfg: TrainVAEConfig) -> dict:
     dataset = open_dataset(cfg.dataset_id, root=cfg.root)
     ids = np.asarray(dataset.episode_indices)[: cfg.max_episodes]
     train_idx, eval_idx = split_episodes(len(ids), cfg.eval_fraction, cfg.split_seed)
-    expect = (*cfg.vae.resolution, 3)
+    expect = (*cfg.arch.resolution, 3)
     train = load_frames(dataset, ids[train_idx], expect_shape=expect).frames  # (N, H, W, 3) uint8
     held = load_frames(dataset, ids[eval_idx] if len(eval_idx) else ids[:1], expect_shape=expect).frames
     eval_frames = held[np.linspace(0, len(held) - 1, min(cfg.eval_frames, len(held))).astype(int)]
@@ -108,14 +108,14 @@ def train_vae(cfg: TrainVAEConfig) -> dict:
     # ---- model, optimizer, resume
     torch.manual_seed(cfg.seed)
     data_rng = np.random.default_rng(cfg.seed)
-    model = VAE(cfg.vae).to(device)
+    model = VAE(cfg.arch).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99),
                             fused=device.type == "cuda" or None)  # fmt: skip
     step = 0
     if cfg.resume and state_path.exists():
         saved_cfg, state, _ = load_model(model_path, "vae")
-        if saved_cfg != asdict(cfg.vae) | {"resolution": list(cfg.vae.resolution)}:
-            raise CheckpointError(f"{run} was trained with VAE config {saved_cfg}, not {asdict(cfg.vae)}; "
+        if saved_cfg != asdict(cfg.arch) | {"resolution": list(cfg.arch.resolution)}:
+            raise CheckpointError(f"{run} was trained with VAE config {saved_cfg}, not {asdict(cfg.arch)}; "
                                   "use another run_dir or resume=false")  # fmt: skip
         step, raw, _ = load_train_state(state_path, opt, data_rng)
         if any(k.startswith("model.") for k in raw):  # the train state holds the weights of its own step
@@ -141,7 +141,8 @@ def train_vae(cfg: TrainVAEConfig) -> dict:
 
     def checkpoint() -> None:
         model.set_latent_stats(train[data_rng.integers(0, len(train), 2048)])
-        save_model(model_path, "vae", cfg.vae, model.state_dict(), extra={"step": step, "dataset": str(cfg.dataset_id)})
+        extra = {"step": step, "dataset": str(cfg.dataset_id)}
+        save_model(model_path, "vae", cfg.arch, model.state_dict(), extra=extra)
         raw = {f"model.{k}": v for k, v in model.state_dict().items()}  # a resume reads weights and optimizer here
         save_train_state(state_path, step, opt, data_rng, extra_tensors=raw)
 
