@@ -57,3 +57,15 @@ def test_index_round_trip(tmp_path):
     assert np.array_equal(again.ep_start, store.ep_start)
     with pytest.raises(ValueError, match="describes"):
         FrameStore.with_index(store.frames[:-1], tmp_path / "index.npz")
+
+
+def test_small_recordings_keep_a_few_held_out_episodes_and_short_runs_warm_up_briefly():
+    from worldsim.data.dataset import split_episodes
+    from worldsim.train.schedule import short_run_warmup
+
+    sizes = {n: len(split_episodes(n, 0.05)[1]) for n in (1, 2, 4, 8, 24, 300)}
+    assert sizes == {1: 0, 2: 1, 4: 1, 8: 2, 24: 3, 300: 15}  # 5% of 24 would be one episode
+    train, held = split_episodes(24, 0.05)
+    assert len(set(train) | set(held)) == 24 and not set(train) & set(held)
+    assert short_run_warmup(1000, 300) == 100 and short_run_warmup(1000, 5000) == 500
+    assert short_run_warmup(1000, 60000) == 1000 and short_run_warmup(2, 6) == 2

@@ -71,13 +71,17 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(f).resize((nw, nh), Image.BILINEAR)) for f in frames])
 
 
+MIN_HELD_OUT = 3  # held-out episodes a split keeps wherever the recording has four times as many
+
+
 def split_episodes(n_episodes: int, eval_fraction: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(train, eval) episode indices: a fixed random split by episode (same seed, same split); at least one eval
-    episode whenever there are two or more."""
+    """(train, eval) episode indices: a fixed random split by episode (same seed, same split). At least one eval
+    episode whenever there are two or more, and at least ``MIN_HELD_OUT`` where that leaves three quarters to train
+    (5% of a small recording would be one episode: too few to evaluate on)."""
     if n_episodes < 1:
         raise ValueError("the dataset has no episodes")
     order = np.random.default_rng(seed).permutation(n_episodes)
-    n_eval = 0 if n_episodes < 2 else max(1, round(eval_fraction * n_episodes))
+    n_eval = 0 if n_episodes < 2 else max(1, min(MIN_HELD_OUT, n_episodes // 4), round(eval_fraction * n_episodes))
     return np.sort(order[n_eval:]), np.sort(order[:n_eval])
 
 

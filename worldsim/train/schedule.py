@@ -11,3 +11,9 @@ def warmup_cosine(step: int, lr: float, warmup: int, total: int, min_ratio: floa
         return lr * (step + 1) / warmup
     t = min(1.0, (step - warmup) / max(1, total - warmup))
     return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def short_run_warmup(warmup: int, steps: int) -> int:
+    """The warm-up a run of ``steps`` steps uses: ``warmup``, but at most a tenth of the run (and at least 100
+    steps or ``warmup``, whichever is less), so that a short run does not spend itself warming up."""
+    return max(1, min(warmup, max(steps // 10, 100)))

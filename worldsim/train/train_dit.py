@@ -41,7 +41,7 @@ from worldsim.diffusion import DiffusionConfig, diffusion_loss
 from worldsim.models.dit import PRESETS, DiT, DiTConfig
 from worldsim.sampler import SamplerConfig
 from worldsim.train.interrupt import catch_stop_signals
-from worldsim.train.schedule import warmup_cosine
+from worldsim.train.schedule import short_run_warmup, warmup_cosine
 
 
 @dataclass
@@ -59,7 +59,8 @@ class TrainDiTConfig:
     warmup: int = 1000
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    ema_decay: float = 0.999  # EMA of the weights, used for sampling and saved as the model
+    ema_decay: float = 0.999  # EMA of the weights, used for sampling and saved as the model; early steps use
+    # (1 + step) / (10 + step) when that is lower, so that a short run's model is not its initial weights
     log_every: int = 50
     sample_every: int = 2000  # log a dream rollout strip to TensorBoard
     ckpt_every: int = 500
@@ -129,12 +130,14 @@ def model_sizes(cfg: TrainDiTConfig) -> dict:
 
 def lr_at(step: int, cfg: TrainDiTConfig, clock: dict | None = None) -> float:
     """The learning rate at ``step``. With ``max_minutes`` (and the run's ``clock``: its first step and its
-    training seconds so far) the warm-up counts from the run's first step and the cosine runs over the time."""
+    training seconds so far) the warm-up counts from the run's first step and the cosine runs over the time. A run
+    shorter than ten warm-ups warms up over a tenth of its steps (at least 100)."""
+    warmup = short_run_warmup(cfg.warmup, cfg.steps)
     if cfg.max_minutes is None or clock is None:
-        return warmup_cosine(step, cfg.lr, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
+        return warmup_cosine(step, cfg.lr, warmup, cfg.steps, cfg.min_lr_ratio)
     done = step - clock["start_step"]
-    if done < cfg.warmup:
-        return cfg.lr * (done + 1) / cfg.warmup
+    if done < warmup:
+        return cfg.lr * (done + 1) / warmup
     t = min(1.0, clock["seconds"] / (60.0 * cfg.max_minutes))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
@@ -332,7 +335,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         with torch.no_grad():
-            torch._foreach_lerp_(ema_params, model_params, 1 - cfg.ema_decay)
+            torch._foreach_lerp_(ema_params, model_params, 1 - min(cfg.ema_decay, (1 + step) / (10 + step)))
         step += 1
         now = time.perf_counter()
         clock["seconds"] += now - t_clock

@@ -32,7 +32,7 @@ from worldsim.data import load_frames, open_dataset, split_episodes
 from worldsim.eval.metrics import psnr, ssim
 from worldsim.models.vae import VAE, VAEConfig
 from worldsim.train.interrupt import catch_stop_signals
-from worldsim.train.schedule import warmup_cosine
+from worldsim.train.schedule import short_run_warmup, warmup_cosine
 
 
 @dataclass
@@ -44,7 +44,7 @@ class TrainVAEConfig:
     batch_size: int = 32  # frames per step
     lr: float = 1e-3  # peak learning rate
     min_lr_ratio: float = 0.02  # cosine decay ends at lr * this
-    warmup: int = 500  # linear warm-up steps
+    warmup: int = 500  # linear warm-up steps (a short run: a tenth of its steps, at least 100)
     weight_decay: float = 0.0
     grad_clip: float = 1.0  # max global gradient norm
     eval_fraction: float = 0.05  # share of episodes held out (split by episode, fixed by split_seed)
@@ -65,7 +65,7 @@ class TrainVAEConfig:
 
 
 def lr_at(step: int, cfg: TrainVAEConfig) -> float:
-    return warmup_cosine(step, cfg.lr, cfg.warmup, cfg.steps, cfg.min_lr_ratio)
+    return warmup_cosine(step, cfg.lr, short_run_warmup(cfg.warmup, cfg.steps), cfg.steps, cfg.min_lr_ratio)
 
 
 @torch.no_grad()
