@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-__all__ = ["register_envs", "resolve_env_id"]
+__all__ = ["make_env", "register_envs", "resolve_env_id"]
+
+VOXEL = "worldsim/Voxel-v0"  # the default real world where a world model does not name its own
 
 
 def resolve_env_id(env_id: str) -> str:
@@ -28,6 +30,35 @@ def resolve_env_id(env_id: str) -> str:
     except ImportError as exc:
         raise ValueError(f"env id {env_id!r}: cannot import module {module!r} ({exc})") from exc
     return name
+
+
+def make_env(env_id: str, frame_shape=None, **kwargs) -> gym.Env:
+    """``gym.make`` of a real env by id (either form of ``resolve_env_id``). With ``frame_shape`` (H, W, 3), an env
+    whose constructor takes ``width`` and ``height`` (as the voxel world does) is asked for frames of that size;
+    any other env is made as registered."""
+    import inspect
+
+    from gymnasium.envs.registration import load_env_creator
+
+    try:
+        spec = gym.spec(resolve_env_id(env_id))
+    except gym.error.Error as exc:
+        raise ValueError(f"unknown env id {env_id!r}: {exc}") from exc
+    if frame_shape is not None:
+        creator = load_env_creator(spec.entry_point) if isinstance(spec.entry_point, str) else spec.entry_point
+        try:
+            params = inspect.signature(creator).parameters
+        except (TypeError, ValueError):
+            params = {}
+        if "width" in params and "height" in params:
+            kwargs = {"height": int(frame_shape[0]), "width": int(frame_shape[1]), **kwargs}
+    return gym.make(spec.id, **kwargs)
+
+
+def real_env_of(wm) -> str:
+    """The id of the real env a world model was trained on (recorded at ``worldsim encode``/``export``); the
+    voxel world for models from before that was recorded."""
+    return str(wm.info.get("env_id") or VOXEL)
 
 
 def register_envs() -> None:

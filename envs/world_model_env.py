@@ -41,9 +41,9 @@ def check_clip(wm, frames, actions) -> tuple[np.ndarray, np.ndarray]:
 
 def check_compatible(wm, real_env_id: str) -> None:
     """ValueError naming the mismatch if the world model cannot stand in for ``real_env_id``."""
-    h, w, _ = wm.frame_shape
-    kwargs = {"width": w, "height": h} if real_env_id == "worldsim/Voxel-v0" else {}
-    real = gym.make(real_env_id, **kwargs)
+    from worldsim.envs import make_env
+
+    real = make_env(real_env_id, wm.frame_shape)
     try:
         if real.action_space != wm.action_space:
             raise ValueError(

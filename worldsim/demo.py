@@ -15,18 +15,17 @@ import json
 import time
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 
 import worldsim  # noqa: F401  (registers the env ids)
+from worldsim.envs import VOXEL, make_env, real_env_of
 from worldsim.eval.metrics import psnr
-from worldsim.policies import ExplorerPolicy
 from worldsim.utils.media import contact_sheet, save_png, write_video
 
 
-def play_real(env_id: str, steps: int, seed: int, policy: ExplorerPolicy, env_kwargs: dict | None = None):
-    """Frames (steps+1, H, W, 3), actions (steps, ...) and the final info of the explorer in the real world."""
-    env = gym.make(env_id, **(env_kwargs or {}))
+def play_real(env_id: str, steps: int, seed: int, policy, frame_shape=None):
+    """Frames (steps+1, H, W, 3), actions (steps, ...) and the final info of ``policy`` in the real world."""
+    env = make_env(env_id, frame_shape)
     obs, info = env.reset(seed=seed)
     frames, actions = [obs], []
     for _ in range(steps):
@@ -40,9 +39,20 @@ def play_real(env_id: str, steps: int, seed: int, policy: ExplorerPolicy, env_kw
     return np.stack(frames), np.stack(actions), info
 
 
-def run_demo(model: str = "voxel", env_id: str = "worldsim/Voxel-v0", steps: int = 200, seed: int = 7,
+def demo_policy(name: str, space, seed: int):
+    """The named policy for ``space``; random where it does not fit (the explorer is written for the voxel world)."""
+    from worldsim.policies import make_policy
+
+    try:
+        return make_policy(name, space, seed=seed)
+    except ValueError as exc:
+        print(f"worldsim demo: {exc}; the random policy acts instead", flush=True)
+        return make_policy("random", space, seed=seed)
+
+
+def run_demo(model: str = "voxel", env_id: str | None = None, steps: int = 200, seed: int = 7,
              out: str = "outputs/demo", fps: int = 20, scale: int = 4, video: str = "real_vs_dream.mp4",
-             sampler_steps: int | None = None) -> dict:  # fmt: skip
+             sampler_steps: int | None = None, policy: str = "explorer") -> dict:  # fmt: skip
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -51,16 +61,16 @@ def run_demo(model: str = "voxel", env_id: str = "worldsim/Voxel-v0", steps: int
         wm = load_world_model(model)
     except FileNotFoundError as exc:
         print(f"worldsim demo: {exc}; showing the real world only", flush=True)
-        return _real_only(env_id, steps, seed, out_dir, fps, scale)
+        return _real_only(env_id or VOXEL, steps, seed, out_dir, fps, scale, policy)
 
     import torch
 
     from worldsim.dream import rollout
 
     t_start = time.perf_counter()
-    policy = ExplorerPolicy(gym.spaces.MultiDiscrete([5, 5, 4]), seed=seed)
     h, w, _ = wm.frame_shape
-    real, actions, info = play_real(env_id, steps + wm.window, seed, policy, {"width": w, "height": h})
+    actor = demo_policy(policy, wm.action_space, seed)
+    real, actions, info = play_real(env_id or real_env_of(wm), steps + wm.window, seed, actor, wm.frame_shape)
     ctx = wm.sampler_cfg.context
     n = min(steps, len(actions) - (ctx - 1))
     t0 = time.perf_counter()
@@ -118,15 +128,16 @@ def _plot_psnr(scores: np.ndarray, copy: np.ndarray, path: Path) -> Path:
     return path
 
 
-def _real_only(env_id: str, steps: int, seed: int, out_dir: Path, fps: int, scale: int) -> dict:
-    policy = ExplorerPolicy(gym.spaces.MultiDiscrete([5, 5, 4]), seed=seed)
+def _real_only(env_id: str, steps: int, seed: int, out_dir: Path, fps: int, scale: int, policy: str) -> dict:
     t0 = time.perf_counter()
-    frames, _, info = play_real(env_id, steps, seed, policy)
+    actor = demo_policy(policy, make_env(env_id).action_space, seed)
+    frames, _, info = play_real(env_id, steps, seed, actor)
     elapsed = time.perf_counter() - t0
     video_path = write_video(out_dir / "real.mp4", frames, fps=fps, scale=scale)
     picks = np.linspace(0, len(frames) - 1, 24).astype(int)
     sheet = save_png(out_dir / "contact_sheet.png", contact_sheet(frames[picks], cols=8, scale=2))
-    summary = {"demo": "real_only", "steps": len(frames) - 1, "logs_collected": int(info["logs_collected"]),
+    logs = int(info["logs_collected"]) if "logs_collected" in info else None  # (the voxel world's task)
+    summary = {"demo": "real_only", "steps": len(frames) - 1, "logs_collected": logs,
                "env_steps_per_s": round((len(frames) - 1) / elapsed, 1), "video": str(video_path),
                "contact_sheet": str(sheet)}  # fmt: skip
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))

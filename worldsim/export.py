@@ -31,6 +31,11 @@ def export_world_model(
     """Make a self-contained world-model folder from a DiT run: fp16 VAE + DiT, and ``clips`` real held-out
     clips of ``clip_length`` frames (with their actions) to start dreams from."""
     wm = load_world_model(run_dir)
+    if not wm.info.get("env_id") and wm.info.get("dataset_id"):  # name the real env (caches from before did not)
+        from worldsim.data.dataset import open_dataset
+
+        spec = open_dataset(wm.info["dataset_id"], root=root).spec.env_spec
+        wm.info["env_id"] = getattr(spec, "id", None)
     wm.clips = wm.held_out_clips(root, clips, clip_length, eval_fraction, split_seed, seed)
     folder = wm.save(out, dtype=torch.float16 if fp16 else None)
     size = sum(f.stat().st_size for f in Path(folder).iterdir())

@@ -18,7 +18,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 
 import worldsim  # noqa: F401
@@ -37,7 +36,9 @@ class Session:
 
         self.dream = WorldModelEnv(model, sampler_steps=sampler_steps, device=device, dtype=dtype, compile=compile)
         h, w, _ = self.dream.observation_space.shape
-        self.real = gym.make("worldsim/Voxel-v0", width=w, height=h)
+        from worldsim.envs import make_env, real_env_of
+
+        self.real = make_env(real_env_of(self.dream.wm), (h, w, 3))
         self.explorer = ExplorerPolicy(self.real.action_space, seed=seed)
         self.seed = seed
         self.restart()

@@ -88,6 +88,7 @@ def build_latent_cache(dataset_id: str, vae: str, out: str, root: str = "data/mi
     train_idx, eval_idx = split_episodes(len(ids), eval_fraction, split_seed)
     meta = {
         "dataset_id": str(dataset_id),
+        "env_id": getattr(dataset.spec.env_spec, "id", None),  # the real env the recording played
         "vae_file": str(vae_file),
         "vae_sha256": file_sha256(vae_file),
         "vae_config": dataclasses.asdict(vae.cfg),

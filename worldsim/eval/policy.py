@@ -21,12 +21,12 @@ import sys
 import time
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 
 import worldsim  # noqa: F401
 from worldsim.dream import Dream
+from worldsim.envs import make_env, real_env_of
 from worldsim.policies import make_policy
 
 
@@ -105,7 +105,7 @@ def play_both(wm, real_env, policy: str, episodes: int, steps: int, seed: int, v
 
 def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: int = 10, steps: int = 200,
                     seed: int = 0, videos: int = 2, sampler_steps: int | None = None,
-                    out: str = "outputs/evaluate", env_id: str = "worldsim/Voxel-v0", device: str = "cpu",
+                    out: str = "outputs/evaluate", env_id: str | None = None, device: str = "cpu",
                     dtype: str | None = None, compile: bool = False, policies: list | None = None) -> dict:  # fmt: skip
     """One policy in both worlds (``policy``), or, with ``policies``, several ranked in both (``rank_policies``)."""
     from worldsim.utils.media import write_video
@@ -116,7 +116,7 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
     t0 = time.perf_counter()
     wm = load_world_model(model, device=device, dtype=dtype, compile=compile)
     h, w, _ = wm.frame_shape
-    real_env = gym.make(env_id, width=w, height=h)
+    real_env = make_env(env_id or real_env_of(wm), wm.frame_shape)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     if policies:

@@ -354,7 +354,6 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
     ``env_steps``, random actions, episodes never ending. Checks that everything stays finite, that memory stays
     flat (growth after the first window), and that frames keep the real world's brightness (each window's mean
     pixel value within the 1st-99th percentile of the real world's per-frame means under random play)."""
-    import gymnasium as gym
     import torch
 
     from worldsim.envs.world_model_env import WorldModelEnv
@@ -363,7 +362,9 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
     torch.set_num_threads(threads)
     wm = _world_model(model)
     h, w, _ = wm.frame_shape
-    real = gym.make("worldsim/Voxel-v0", width=w, height=h)
+    from worldsim.envs import make_env, real_env_of
+
+    real = make_env(real_env_of(wm), wm.frame_shape)
     real.action_space.seed(seed)
     obs, _ = real.reset(seed=seed)
     real_means = [obs.mean()]

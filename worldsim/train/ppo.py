@@ -3,14 +3,14 @@
     worldsim ppo timesteps=50000 num_envs=16
     python examples/ppo_in_dream.py timesteps=2000        # the same
 
-stable-baselines3 PPO learns the collect-wood task in ``num_envs`` batched dreams (one model call per step);
-then it plays the real ``worldsim/Voxel-v0``. In the same run: the random policy, the scripted explorer, and PPO
-trained for the same number of steps in the real world, each scored on the same real episodes with a 95%
-interval. A progress line every ``log_seconds`` (steps, steps/s, the mean return of the last episodes). The rollout
-size: ``n_steps`` per env before each update (SB3's default 2048 times 16 dreams would collect 32,768 dream steps,
-minutes here, before the first update). TensorBoard logs under ``out/tb``; models as ``out/ppo_dream.zip`` and
-``out/ppo_real.zip``; ``out/ppo.json`` with every score and ``out/ppo.png`` (the real-world returns side by side).
-Prints one JSON object as its last line.
+stable-baselines3 PPO learns the world's task (the voxel world's: collect wood) in ``num_envs`` batched dreams
+(one model call per step); then it plays the real world the model was trained on (``env_id``). In the same run:
+the random policy, the scripted explorer (voxel world), and PPO trained for the same number of steps in the real
+world, each scored on the same real episodes with a 95% interval. A progress line every ``log_seconds`` (steps,
+steps/s, the mean return of the last episodes). The rollout size: ``n_steps`` per env before each update (SB3's
+default 2048 times 16 dreams would collect 32,768 dream steps, minutes here, before the first update). TensorBoard
+logs under ``out/tb``; models as ``out/ppo_dream.zip`` and ``out/ppo_real.zip``; ``out/ppo.json`` with every score
+and ``out/ppo.png`` (the real-world returns side by side). Prints one JSON object as its last line.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ import json
 import time
 from pathlib import Path
 
-import gymnasium as gym
-
 import worldsim  # noqa: F401
+from worldsim.envs import make_env, real_env_of
 from worldsim.eval.policy import mean_ci
 
 
-def real_returns(policy, episodes: int, steps: int, seed: int, size: tuple[int, int]) -> list[float]:
-    """Returns of ``policy`` (a Policy) over ``episodes`` real episodes of ``steps`` steps."""
-    env = gym.make("worldsim/Voxel-v0", width=size[1], height=size[0], max_episode_steps=steps)
+def real_returns(policy, episodes: int, steps: int, seed: int, size: tuple[int, int],
+                 env_id: str = "worldsim/Voxel-v0") -> list[float]:  # fmt: skip
+    """Returns of ``policy`` (a Policy) over ``episodes`` real episodes of ``steps`` steps of ``env_id``."""
+    env = make_env(env_id, (*size, 3), max_episode_steps=steps)
     out = []
     for i in range(episodes):
         obs, info = env.reset(seed=seed + i)
@@ -75,7 +75,7 @@ def progress_callback(name: str, every_seconds: float = 10.0):
 def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 16, horizon: int = 200,
                  eval_episodes: int = 10, eval_steps: int = 200, seed: int = 0, n_steps: int = 64,
                  batch_size: int = 256, real_baseline: bool = True, real_envs: int = 4,
-                 out: str = "runs/ppo", log_seconds: float = 10.0) -> dict:  # fmt: skip
+                 out: str = "runs/ppo", log_seconds: float = 10.0, env_id: str | None = None) -> dict:  # fmt: skip
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecMonitor
@@ -87,7 +87,9 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
     t0 = time.perf_counter()
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    venv = VecMonitor(SB3VecEnv(WorldModelVectorEnv(num_envs, model, horizon=horizon)))  # episode returns
+    dreams = WorldModelVectorEnv(num_envs, model, horizon=horizon)
+    env_id = env_id or real_env_of(dreams.wm)  # the real world the policies are scored in
+    venv = VecMonitor(SB3VecEnv(dreams))  # (VecMonitor: the episode returns of the progress lines)
     venv.seed(seed)
     size = venv.observation_space.shape[:2]
     kwargs = dict(n_steps=n_steps, batch_size=batch_size, n_epochs=4, seed=seed, device="cpu", verbose=0,
@@ -103,22 +105,19 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
     space = venv.action_space
     scores = {
         "ppo_dream": real_returns(
-            SB3Policy(space, model=dream_agent, seed=seed), eval_episodes, eval_steps, seed, size
+            SB3Policy(space, model=dream_agent, seed=seed), eval_episodes, eval_steps, seed, size, env_id
         ),
-        "random": real_returns(RandomPolicy(space, seed=seed), eval_episodes, eval_steps, seed, size),
+        "random": real_returns(RandomPolicy(space, seed=seed), eval_episodes, eval_steps, seed, size, env_id),
     }
     try:  # the scripted explorer, where the world is the voxel world it is written for
-        scores["explorer"] = real_returns(ExplorerPolicy(space, seed=seed), eval_episodes, eval_steps, seed, size)
+        scores["explorer"] = real_returns(ExplorerPolicy(space, seed=seed), eval_episodes, eval_steps, seed, size,
+                                          env_id)  # fmt: skip
     except ValueError:
         pass
     real_seconds = None
     if real_baseline:
-        real_venv = make_vec_env(
-            "worldsim/Voxel-v0",
-            n_envs=real_envs,
-            seed=seed,
-            env_kwargs={"width": size[1], "height": size[0], "max_episode_steps": horizon},
-        )
+        real_venv = make_vec_env(lambda: make_env(env_id, (*size, 3), max_episode_steps=horizon), n_envs=real_envs,
+                                 seed=seed)  # fmt: skip
         real_agent = PPO("CnnPolicy", real_venv, **kwargs)
         t1 = time.perf_counter()
         real_agent.learn(
@@ -127,7 +126,7 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
         real_seconds = time.perf_counter() - t1
         real_agent.save(out_dir / "ppo_real.zip")
         scores["ppo_real"] = real_returns(SB3Policy(space, model=real_agent, seed=seed), eval_episodes, eval_steps,
-                                          seed, size)  # fmt: skip
+                                          seed, size, env_id)  # fmt: skip
     result = {
         "benchmark": "ppo_in_dream",
         "model": model,

@@ -296,7 +296,8 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     def checkpoint() -> None:
         info = {"vae_file": str(vae_file), "vae_sha256": meta["vae_sha256"], "dataset_id": meta["dataset_id"],
                 "latents": str(cfg.latents), "step": step, "preset": cfg.dit, "device": device.type,
-                "dtype": runtime.dtype_name(dtype), "train_minutes": round(clock["seconds"] / 60, 2)}  # fmt: skip
+                "dtype": runtime.dtype_name(dtype), "train_minutes": round(clock["seconds"] / 60, 2),
+                "env_id": meta.get("env_id")}  # fmt: skip
         if cfg.extra_latents:
             info["extra_latents"] = [str(p) for p in cfg.extra_latents]
         if device.type == "cuda":
