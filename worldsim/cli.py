@@ -226,6 +226,14 @@ def command_help(command: str) -> str:
     return f"worldsim {command}: {COMMANDS[command]}\n\nusage: worldsim {command} [key=value ...]\n\n{text}"
 
 
+def _whole_section(base: DictConfig, override: str) -> bool:
+    """Whether ``override`` (``key={...}``) gives a whole section whose default is a section too."""
+    key, eq, value = override.partition("=")
+    if not eq or not value.strip().startswith("{") or key.startswith(("+", "~")):
+        return False
+    return isinstance(OmegaConf.select(base, key, default=None), DictConfig)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -244,13 +252,13 @@ def main(argv: list[str] | None = None) -> int:
     if show_cfg:  # Hydra's form `--cfg job|hydra|all` too
         i = rest.index("--cfg")
         rest = rest[:i] + rest[i + 1 + (i + 1 < len(rest) and rest[i + 1] in ("job", "hydra", "all")) :]
-    # a mix of policies names the whole mix: it replaces the default one instead of merging into it
-    rest = [
-        x for r in rest for x in (["~policies", "+" + r] if command == "record" and r.startswith("policies=") else [r])
-    ]
     try:
+        base = compose(command.replace("-", "_"), [])
+        # a section given whole (policies={random:1.0}, env_kwargs={height:48}) replaces the default one instead of
+        # merging into it (which Hydra refuses for new keys, and which would keep the default mix of policies)
+        rest = [x for r in rest for x in (["~" + r.split("=", 1)[0], "+" + r] if _whole_section(base, r) else [r])]
         cfg = compose(command.replace("-", "_"), rest)
-        bad = check_types(cfg, compose(command.replace("-", "_"), []), command)
+        bad = check_types(cfg, base, command)
     except Exception as exc:  # Hydra's errors name the bad override
         print(f"worldsim {command}: bad override: {exc}", file=sys.stderr)
         return 2

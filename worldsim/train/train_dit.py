@@ -188,7 +188,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     from worldsim.assets import resolve_model_file
     from worldsim.models.vae import load_vae
 
-    vae_file = resolve_model_file(cfg.vae, "vae")
+    vae_file = resolve_model_file(cfg.vae, "vae").resolve()  # absolute: the run loads from any folder
     vae_sha = file_sha256(vae_file)
     store, meta = open_latent_cache(cfg.latents, vae_sha256=vae_sha)
     train_eps = np.asarray(meta["train_episodes"])
