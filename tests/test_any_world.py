@@ -28,9 +28,9 @@ def cli(*args: str, cwd: Path) -> dict:
 @pytest.fixture(scope="module")
 def paddle_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("paddle")
-    rec = cli("record", "env_id=paddle_world:Paddle-v0", "env_kwargs={height:16,width:24}", "dataset_id=paddle/random-v0",
-              "policies={random:1.0}", "episodes=8", "max_episode_steps=30", "processes=1", "progress=false",
-              cwd=work)  # fmt: skip
+    rec = cli("record", "env_id=paddle_world:Paddle-v0", "env_kwargs={height:16,width:24}",
+              "dataset_id=paddle/random-v0", "policies={random:1.0}", "episodes=8", "max_episode_steps=30",
+              "processes=1", "progress=false", cwd=work)  # fmt: skip
     assert rec["episodes"] == 8
     vae = cli("train-vae", "dataset_id=paddle/random-v0", "run_dir=runs/vae", "steps=30", "batch_size=8",
               "eval_frames=8", "progress=false", "threads=1", "arch.downsample=4", "arch.latent_channels=4",
@@ -57,7 +57,8 @@ def test_a_user_world_goes_from_recording_to_a_dream_env(paddle_run):
         assert extra["info"]["env_id"] == "Paddle-v0"  # the model names its real world
         assert config["reward_values"] in (None, [0.0, 1.0])  # the recording's own rewards
         env = gym.make("worldsim/Dream-v0", model=str(paddle_run / "runs" / "dit"),
-                       dataset_root=str(paddle_run / "data" / "minari"), real_env_id="paddle_world:Paddle-v0")  # fmt: skip
+                       dataset_root=str(paddle_run / "data" / "minari"),
+                       real_env_id="paddle_world:Paddle-v0")  # fmt: skip
         obs, _ = env.reset(seed=0)  # starts from a held-out clip of the run's own dataset
         assert obs.shape == (16, 24, 3) and obs.dtype == np.uint8
         a, b = env.step(np.array([1.0, -1.0], np.float32)), env.step(np.array([-1.0, 1.0], np.float32))
