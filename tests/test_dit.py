@@ -301,7 +301,7 @@ def test_reward_classes_predict_the_worlds_values_and_train_by_cross_entropy():
     from dataclasses import replace
 
     from worldsim.diffusion import DiffusionConfig, diffusion_loss
-    from worldsim.train.train_dit import reward_class_weights, reward_values_of
+    from worldsim.train.train_dit import reward_class_weights, reward_values_of, termination_pos_weight
 
     assert reward_values_of(np.array([0.0, 1.0, 0.0, -1.0]), "auto") == (-1.0, 0.0, 1.0)
     assert reward_values_of(np.linspace(0, 1, 100), "auto") is None  # many values: regression
@@ -324,6 +324,8 @@ def test_reward_classes_predict_the_worlds_values_and_train_by_cross_entropy():
     w = reward_class_weights(model, np.array([0.0] * 97 + [1.0] * 2 + [-1.0]), 0.5)
     assert w[0] > w[2] > w[1]  # the rarer the class, the more it weighs; the mean weight over transitions is 1
     assert abs(float((torch.tensor([0.01, 0.97, 0.02]) * w).sum()) - 1.0) < 1e-5
+    assert float(termination_pos_weight(np.array([True] + [False] * 99), 0.5)) == pytest.approx(99**0.5)
+    assert termination_pos_weight(np.zeros(10, bool), 0.5) is None  # a world that never ends
     # a few hundred steps of the heads alone learn to tell the rewarded transitions by their action
     for p in model.parameters():
         p.requires_grad_(False)

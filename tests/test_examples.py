@@ -55,7 +55,9 @@ def test_ppo_in_dream_example(tiny_world_model, tmp_path):
     )
     assert {"real_return_ppo_dream", "real_return_random", "real_return_ppo_real"} <= set(out)
     assert (tmp_path / "ppo_dream.zip").exists() and (tmp_path / "ppo_real.zip").exists()
-    assert any((tmp_path / "tb").iterdir())
+    assert any((tmp_path / "tb").iterdir()) and (tmp_path / "ppo.png").stat().st_size > 1000
+    assert "real_return_explorer" in out  # the voxel world's scripted baseline
+    assert len(list((tmp_path / "stages").glob("ppo_dream_*_steps.zip"))) >= 1  # the policy at its stages
 
 
 def test_sb3_model_round_trip(tiny_world_model, tmp_path):

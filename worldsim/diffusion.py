@@ -87,6 +87,7 @@ def diffusion_loss(
     cfg: DiffusionConfig,
     generator=None,
     reward_class_weights: torch.Tensor | None = None,
+    termination_pos_weight: torch.Tensor | None = None,
 ):
     """Loss on a batch of windows; returns (loss, logs), logs as detached 0-d tensors (reading them is what
     waits for a GPU, so a training loop reads them only when it logs).
@@ -95,6 +96,8 @@ def diffusion_loss(
     ``rewards`` and ``terminations`` (B, T), of the transition into each frame (ignored where has_action is
     False). ``reward_class_weights`` (K,): the weight of each reward class in the cross-entropy of a model with
     reward classes (``reward_class_weights`` in ``worldsim.train.train_dit``); None weighs them alike.
+    ``termination_pos_weight`` (0-d): the weight of a terminating transition in the termination BCE (rare events
+    weigh more; None: 1).
     """
     x0 = batch["latents"]
     b, t_len = x0.shape[:2]
@@ -120,7 +123,8 @@ def diffusion_loss(
         reward = (ce * has).sum() / has.sum().clamp_min(1.0)
     else:
         reward = ((r_pred - batch["rewards"]).pow(2) * has).sum() / has.sum().clamp_min(1.0)
-    term_bce = F.binary_cross_entropy_with_logits(term_logit, batch["terminations"].float(), reduction="none")
+    term_bce = F.binary_cross_entropy_with_logits(term_logit, batch["terminations"].float(), reduction="none",
+                                                  pos_weight=termination_pos_weight)  # fmt: skip
     term = (term_bce * has).sum() / has.sum().clamp_min(1.0)
     loss = cfg.flow_weight * flow + cfg.reward_weight * reward + cfg.termination_weight * term
     return loss, {"loss": loss.detach(), "flow": flow.detach(), "reward": reward.detach(), "termination": term.detach()}

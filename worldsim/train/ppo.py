@@ -9,8 +9,9 @@ the random policy, the scripted explorer (voxel world), and PPO trained for the 
 world, each scored on the same real episodes with a 95% interval. A progress line every ``log_seconds`` (steps,
 steps/s, the mean return of the last episodes). The rollout size: ``n_steps`` per env before each update (SB3's
 default 2048 times 16 dreams would collect 32,768 dream steps, minutes here, before the first update). TensorBoard
-logs under ``out/tb``; models as ``out/ppo_dream.zip`` and ``out/ppo_real.zip``; ``out/ppo.json`` with every score
-and ``out/ppo.png`` (the real-world returns side by side). Prints one JSON object as its last line.
+logs under ``out/tb``; models as ``out/ppo_dream.zip`` and ``out/ppo_real.zip`` (and the dream-trained policy at
+``checkpoints`` stages in ``out/stages``, a ladder for ``worldsim evaluate policies=[...]``); ``out/ppo.json`` with
+every score and ``out/ppo.png`` (the real-world returns side by side). Prints one JSON object as its last line.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def progress_callback(name: str, every_seconds: float = 10.0):
 def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 16, horizon: int = 200,
                  eval_episodes: int = 10, eval_steps: int = 200, seed: int = 0, n_steps: int = 64,
                  batch_size: int = 256, real_baseline: bool = True, real_envs: int = 4,
-                 out: str = "runs/ppo", log_seconds: float = 10.0, env_id: str | None = None) -> dict:  # fmt: skip
+                 out: str = "runs/ppo", log_seconds: float = 10.0, env_id: str | None = None,
+                 checkpoints: int = 4) -> dict:  # fmt: skip
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecMonitor
@@ -96,9 +98,13 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
                   tensorboard_log=str(out_dir / "tb"))  # fmt: skip
     dream_agent = PPO("CnnPolicy", venv, **kwargs)
     t1 = time.perf_counter()
-    dream_agent.learn(
-        total_timesteps=timesteps, tb_log_name="ppo_dream", callback=progress_callback("dream", log_seconds)
-    )
+    from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
+
+    callbacks = [progress_callback("dream", log_seconds)]
+    if checkpoints > 0:  # the policy at several stages of training: a ladder to rank (worldsim evaluate policies=)
+        every = max(1, timesteps // (checkpoints * num_envs))
+        callbacks.append(CheckpointCallback(every, str(out_dir / "stages"), name_prefix="ppo_dream"))
+    dream_agent.learn(total_timesteps=timesteps, tb_log_name="ppo_dream", callback=CallbackList(callbacks))
     dream_seconds = time.perf_counter() - t1
     dream_agent.save(out_dir / "ppo_dream.zip")
 

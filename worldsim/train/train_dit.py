@@ -70,8 +70,9 @@ class TrainDiTConfig:
     output: str = "residual"  # DiT head: "residual", "velocity" or "gated" (velocity + copy gate; models/heads.py)
     reward: str = "auto"  # "classes": the reward head predicts the recording's distinct reward values as classes;
     # "regression": one number; "auto": classes when the recording has at most MAX_REWARD_CLASSES distinct rewards
-    reward_balance: float = 0.5  # reward class c weighs frequency_c ** -reward_balance in the cross-entropy
-    # (0: plain cross-entropy, which predicts a rare reward never; 1: every class weighs alike in total)
+    event_balance: float = 0.5  # a reward class weighs frequency ** -event_balance in the cross-entropy, and a
+    # termination (frequency p) (1 - p) / p to that power in its BCE (0: plain losses, which never predict a rare
+    # event; 1: an event and its absence weigh alike in total)
     trainable: str = "all"  # "all", or "heads": only the reward and termination heads learn, on frames at the
     # context noise level where a dream step reads them; the dreams stay as they are (init_from=voxel
     # trainable=heads gives a model reward classes)
@@ -126,6 +127,15 @@ def model_sizes(cfg: TrainDiTConfig) -> dict:
     if set(arch) - set(ARCH_KEYS):
         raise ValueError(f"arch: unknown sizes {sorted(set(arch) - set(ARCH_KEYS))}; the sizes are {list(ARCH_KEYS)}")
     return {**PRESETS[cfg.dit], **arch}
+
+
+def termination_pos_weight(terminations: np.ndarray, balance: float, device=None) -> torch.Tensor | None:
+    """The weight of a terminating transition in the termination BCE: ((1 - p) / p) ** balance for the share p of
+    transitions that terminate (None where none does, or none does not)."""
+    p = float(np.mean(terminations)) if len(terminations) else 0.0
+    if not 0.0 < p < 1.0:
+        return None
+    return torch.tensor(((1 - p) / p) ** float(balance), dtype=torch.float32, device=device)
 
 
 def lr_at(step: int, cfg: TrainDiTConfig, clock: dict | None = None) -> float:
@@ -209,7 +219,8 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     train_starts = starts[np.isin(episode_of, train_eps)]
     eval_starts = starts[~np.isin(episode_of, train_eps)]
     steps_of = [np.arange(store.ep_start[e], store.ep_start[e + 1] - 1) for e in train_eps]  # their transitions
-    train_rewards = np.asarray(store.rewards)[np.concatenate(steps_of)] if steps_of else np.zeros(0)
+    transitions = np.concatenate(steps_of) if steps_of else np.zeros(0, np.int64)
+    train_rewards, train_terms = np.asarray(store.rewards)[transitions], np.asarray(store.terminations)[transitions]
     if device.type == "cuda":  # the whole cache into GPU memory once: windows are gathered there
         store = to_device(store, device)
     if len(train_starts) == 0:
@@ -228,7 +239,8 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     model = DiT(dcfg).to(device)
     ema = DiT(dcfg).to(device).eval().requires_grad_(False)
     ema.load_state_dict(model.state_dict())
-    class_weights = reward_class_weights(model, train_rewards, cfg.reward_balance)
+    class_weights = reward_class_weights(model, train_rewards, cfg.event_balance)
+    term_weight = termination_pos_weight(train_terms, cfg.event_balance, device)
     if class_weights is not None:
         class_weights = class_weights.to(device)
     diffusion = cfg.diffusion
@@ -330,7 +342,8 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
             group["lr"] = lr_at(step, cfg, clock)
         batch = window_batch(store, train_starts[data_rng.integers(0, len(train_starts), cfg.batch_size)], cfg.window)
         with amp:
-            loss, logs = diffusion_loss(net, batch, diffusion, generator=gen, reward_class_weights=class_weights)
+            loss, logs = diffusion_loss(net, batch, diffusion, generator=gen, reward_class_weights=class_weights,
+                                        termination_pos_weight=term_weight)  # fmt: skip
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
