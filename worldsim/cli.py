@@ -6,12 +6,15 @@
 
 Each command composes `worldsim/configs/<command>.yaml` with the overrides; `worldsim <command> --cfg` prints
 the composed config instead of running, `worldsim <command> --help` the command's settings with their comments and
-defaults. An override of the wrong type (``episodes=abc``) is refused by name before anything runs.
+defaults. An override of the wrong type (``episodes=abc``, ``max_minutes=soon``) is refused by name before anything
+runs; bad input found later (a missing dataset, a checkpoint of another model) ends the command with one line
+naming it (``WORLDSIM_TRACEBACK=1`` shows the traceback too).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from omegaconf import DictConfig, OmegaConf
@@ -47,6 +50,14 @@ def _print_json(result: dict) -> None:
     print(json.dumps(result), flush=True)
 
 
+def checked(config):
+    """``config`` (a dataclass) once every field has its annotated type (``worldsim.utils.typed``)."""
+    from worldsim.utils.typed import check_config
+
+    check_config(config)
+    return config
+
+
 def cmd_demo(cfg: DictConfig) -> dict:
     from worldsim.demo import run_demo
 
@@ -80,7 +91,7 @@ def cmd_bench(cfg: DictConfig) -> dict:
 def cmd_record(cfg: DictConfig) -> dict:
     from worldsim.data.record import RecordConfig, record
 
-    return record(RecordConfig(**OmegaConf.to_container(cfg, resolve=True)))
+    return record(checked(RecordConfig(**OmegaConf.to_container(cfg, resolve=True))))
 
 
 def cmd_train_vae(cfg: DictConfig) -> dict:
@@ -94,7 +105,7 @@ def cmd_train_vae(cfg: DictConfig) -> dict:
         shape = open_dataset(fields["dataset_id"], root=fields["root"]).observation_space.shape
         fields["arch"]["resolution"] = [int(shape[0]), int(shape[1])]
     fields["arch"] = VAEConfig(**fields["arch"])
-    return train_vae(TrainVAEConfig(**fields))
+    return train_vae(checked(TrainVAEConfig(**fields)))
 
 
 def cmd_encode(cfg: DictConfig) -> dict:
@@ -111,7 +122,7 @@ def cmd_train(cfg: DictConfig) -> dict:
     fields = OmegaConf.to_container(cfg, resolve=True)
     fields["diffusion"] = DiffusionConfig(**fields["diffusion"])
     fields["sampler"] = SamplerConfig(**fields["sampler"])
-    return train_dit(TrainDiTConfig(**fields))
+    return train_dit(checked(TrainDiTConfig(**fields)))
 
 
 def cmd_eval(cfg: DictConfig) -> dict:
@@ -147,7 +158,7 @@ def cmd_export(cfg: DictConfig) -> dict:
 def cmd_train_idm(cfg: DictConfig) -> dict:
     from worldsim.train.train_idm import TrainIDMConfig, train_idm
 
-    return train_idm(TrainIDMConfig(**OmegaConf.to_container(cfg, resolve=True)))
+    return train_idm(checked(TrainIDMConfig(**OmegaConf.to_container(cfg, resolve=True))))
 
 
 def cmd_report(cfg: DictConfig) -> dict:
@@ -159,7 +170,7 @@ def cmd_report(cfg: DictConfig) -> dict:
 def cmd_gpu_run(cfg: DictConfig) -> dict:
     from worldsim.train.gpu_run import GpuRunConfig, gpu_run
 
-    return gpu_run(GpuRunConfig(**OmegaConf.to_container(cfg, resolve=True)))
+    return gpu_run(checked(GpuRunConfig(**OmegaConf.to_container(cfg, resolve=True))))
 
 
 HANDLERS = {
@@ -268,7 +279,15 @@ def main(argv: list[str] | None = None) -> int:
     if show_cfg:
         print(OmegaConf.to_yaml(cfg))
         return 0
-    _print_json(HANDLERS[command](cfg))
+    try:
+        result = HANDLERS[command](cfg)
+    except (ValueError, TypeError, FileNotFoundError) as exc:  # bad input: one line naming it (and nothing lost)
+        if os.environ.get("WORLDSIM_TRACEBACK"):
+            raise
+        print(f"worldsim {command}: {type(exc).__name__}: {exc}\n(WORLDSIM_TRACEBACK=1 shows where it came from)",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    _print_json(result)
     return 0
 
 
