@@ -68,3 +68,17 @@ def test_a_user_world_goes_from_recording_to_a_dream_env(paddle_run):
         check_env(env.unwrapped, skip_render_check=True)
     finally:
         sys.path.remove(str(EXAMPLES))
+
+
+def test_import_option_registers_the_users_envs_and_odd_frame_sizes_are_flagged(tmp_path):
+    env = {**os.environ, "PYTHONPATH": f"{EXAMPLES}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    args = [sys.executable, "-m", "worldsim.cli", "--import", "paddle_world", "record", "env_id=Paddle-v0",
+            "env_kwargs={height:20,width:24}", "dataset_id=paddle/odd-v0", f"root={tmp_path}", "policies={random:1.0}",
+            "episodes=1", "max_episode_steps=5", "processes=1", "progress=false"]  # fmt: skip
+    p = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert json.loads(p.stdout.strip().splitlines()[-1])["episodes"] == 1  # the bare id, registered by --import
+    assert "frames of 20x24 are not a multiple of 8" in p.stderr and "arch.downsample=4" in p.stderr
+    p = subprocess.run([sys.executable, "-m", "worldsim.cli", "--import", "no_such_module_x", "record"], env=env,
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert p.returncode == 2 and "cannot import" in p.stderr and "Traceback" not in p.stderr

@@ -8,7 +8,8 @@ Each command composes `worldsim/configs/<command>.yaml` with the overrides; `wor
 the composed config instead of running, `worldsim <command> --help` the command's settings with their comments and
 defaults. An override of the wrong type (``episodes=abc``, ``max_minutes=soon``) is refused by name before anything
 runs; bad input found later (a missing dataset, a checkpoint of another model) ends the command with one line
-naming it (``WORLDSIM_TRACEBACK=1`` shows the traceback too).
+naming it (``WORLDSIM_TRACEBACK=1`` shows the traceback too). ``--import MODULE`` imports a module that registers
+your envs first, so that their ids work as they are: ``worldsim --import mypkg.envs record env_id=MyEnv-v0``.
 """
 
 from __future__ import annotations
@@ -237,6 +238,29 @@ def command_help(command: str) -> str:
     return f"worldsim {command}: {COMMANDS[command]}\n\nusage: worldsim {command} [key=value ...]\n\n{text}"
 
 
+def import_modules(argv: list[str]) -> list[str]:
+    """``argv`` without its ``--import MODULE`` / ``--import=MODULE`` options, each module imported (a user's module
+    that registers its envs, so that their bare ids work in every command, as ``module:Env-vN`` does for one id)."""
+    import importlib
+
+    rest, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--import" or arg.startswith("--import="):
+            module = arg.split("=", 1)[1] if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else "")
+            i += 1 if "=" in arg else 2
+            if not module:
+                raise ValueError("--import needs a module name: --import mypackage.envs")
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise ValueError(f"--import {module}: cannot import it ({exc})") from exc
+            continue
+        rest.append(arg)
+        i += 1
+    return rest
+
+
 def _whole_section(base: DictConfig, override: str) -> bool:
     """Whether ``override`` (``key={...}``) gives a whole section whose default is a section too."""
     key, eq, value = override.partition("=")
@@ -248,6 +272,14 @@ def _whole_section(base: DictConfig, override: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    try:  # --import MODULE (any number, anywhere): a module that registers the user's envs, imported first
+        argv = import_modules(argv)
+    except ValueError as exc:
+        print(f"worldsim: {exc}", file=sys.stderr)
+        return 2
+    if not argv:
         print(usage())
         return 0
     command, rest = argv[0], argv[1:]

@@ -135,6 +135,22 @@ def recorded_spec(cfg: RecordConfig) -> gym.envs.registration.EnvSpec:
     return replace(spec, kwargs={**spec.kwargs, **dict(cfg.env_kwargs or {})}, max_episode_steps=limit)
 
 
+VAE_DOWNSAMPLE = 8  # the default VAE's downsampling (worldsim train-vae arch.downsample)
+
+
+def check_frame_size(space: gym.Space, env_id: str) -> None:
+    """A warning (stderr) where the frames' H or W (``space``: the recorded images, checked as such by
+    ``make_recording_env``) is not a multiple of the default VAE's downsampling, saying what to set."""
+    import sys
+
+    h, w = space.shape[:2]
+    if h % VAE_DOWNSAMPLE or w % VAE_DOWNSAMPLE:
+        down = max(d for d in (8, 4, 2, 1) if h % d == 0 and w % d == 0)
+        print(f"worldsim record: frames of {h}x{w} are not a multiple of {VAE_DOWNSAMPLE}, the default VAE's "
+              f"downsampling: train the VAE with arch.downsample={down}, or record with resize=[{h // 8 * 8 or 8},"
+              f"{w // 8 * 8 or 8}]", file=sys.stderr, flush=True)  # fmt: skip
+
+
 def record(cfg: RecordConfig) -> dict:
     """Record the recipe ``cfg``; returns a summary (episodes, frames, frames/s, dataset path). One recorder per
     dataset (a second one stops with an error); a dataset a crash left inconsistent is repaired first
@@ -163,6 +179,7 @@ def _record(cfg: RecordConfig) -> dict:
         obs_space = gym.spaces.Box(0, 255, (h, w, 3), np.uint8)
     action_space = probe.action_space
     probe.close()
+    check_frame_size(obs_space, cfg.env_id)
     from worldsim.policies import make_policy
 
     for name in cfg.policies:  # a policy that cannot drive this env is refused before anything is played
