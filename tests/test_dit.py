@@ -358,3 +358,18 @@ def test_reward_classes_predict_the_worlds_values_and_train_by_cross_entropy():
     s.reset([0, 1], x[:, :3], a[:2, 1:3])
     _, r, p = s.step(a[:2, 3])
     assert set(r.tolist()) <= {-1.0, 0.0, 1.0} and r.shape == (2,) and p.shape == (2,)
+
+
+def test_dreamed_batch_continues_each_window_with_the_models_own_rollout():
+    from worldsim.sampler import SamplerConfig
+    from worldsim.train.train_dit import dreamed_batch
+
+    model = tiny().train()
+    x, t, a, has = inputs(b=3, t=5)
+    batch = {"latents": x, "actions": a, "has_action": has, "rewards": torch.rand(3, 5), "terminations": has & False}
+    out = dreamed_batch(model, batch, 2, SamplerConfig(steps=2, context=3), seed=7)
+    assert model.training  # handed back as it came
+    assert torch.equal(out["latents"][:, :2], x[:, :2]) and not torch.equal(out["latents"][:, 2:], x[:, 2:])
+    assert out["rewards"] is batch["rewards"] and out["actions"] is batch["actions"]  # the real labels
+    again = dreamed_batch(model, batch, 2, SamplerConfig(steps=2, context=3), seed=7)
+    assert torch.equal(again["latents"], out["latents"])  # seeded

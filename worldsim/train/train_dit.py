@@ -73,6 +73,9 @@ class TrainDiTConfig:
     event_balance: float = 0.5  # a reward class weighs frequency ** -event_balance in the cross-entropy, and a
     # termination (frequency p) (1 - p) / p to that power in its BCE (0: plain losses, which never predict a rare
     # event; 1: an event and its absence weigh alike in total)
+    rollout_prob: float = 0.0  # share of batches whose windows continue as the model's own rollout (a real start,
+    # then dreamed frames driven by the recorded actions) with the real rewards and terminations as labels: the
+    # heads learn to read dreams as well as real frames (with trainable=heads: a dream's drift is not a reward)
     trainable: str = "all"  # "all", or "heads": only the reward and termination heads learn, on frames at the
     # context noise level where a dream step reads them; the dreams stay as they are (init_from=voxel
     # trainable=heads gives a model reward classes)
@@ -136,6 +139,23 @@ def termination_pos_weight(terminations: np.ndarray, balance: float, device=None
     if not 0.0 < p < 1.0:
         return None
     return torch.tensor(((1 - p) / p) ** float(balance), dtype=torch.float32, device=device)
+
+
+@torch.no_grad()
+def dreamed_batch(model: DiT, batch: dict, keep: int, sampler: SamplerConfig, seed: int) -> dict:
+    """``batch`` with every window's frames after the first ``keep`` replaced by the model's own rollout from them,
+    driven by the window's recorded actions (labels unchanged: the real world's reward at the same step)."""
+    from worldsim.sampler import Sampler
+
+    x, acts = batch["latents"], batch["actions"]
+    b, length = x.shape[:2]
+    was_training = model.training
+    s = Sampler(model, replace(sampler, context=min(sampler.context, length - 1)), b,
+                seeds=[seed + i for i in range(b)])  # fmt: skip
+    s.reset(range(b), x[:, :keep], acts[:, 1:keep] if keep > 1 else None)
+    dreamed = [s.step(acts[:, j])[0] for j in range(keep, length)]
+    model.train(was_training)
+    return {**batch, "latents": torch.cat([x[:, :keep], torch.stack(dreamed, 1).to(x.dtype)], 1)}
 
 
 def lr_at(step: int, cfg: TrainDiTConfig, clock: dict | None = None) -> float:
@@ -341,6 +361,9 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg, clock)
         batch = window_batch(store, train_starts[data_rng.integers(0, len(train_starts), cfg.batch_size)], cfg.window)
+        if cfg.rollout_prob > 0 and data_rng.random() < cfg.rollout_prob:  # the model's own rollout, real labels
+            batch = dreamed_batch(model, batch, int(data_rng.integers(1, cfg.window - 1)), cfg.sampler,
+                                  int(data_rng.integers(2**31)))  # fmt: skip
         with amp:
             loss, logs = diffusion_loss(net, batch, diffusion, generator=gen, reward_class_weights=class_weights,
                                         termination_pos_weight=term_weight)  # fmt: skip
