@@ -528,7 +528,15 @@ def _plot(r: dict, path: Path) -> None:
         ax.imshow(contact_sheet(np.concatenate(list(strips.values())), cols=3, scale=1))
         ax.set_title("memory probes: start | real end | dream end", fontsize=9)
         ax.axis("off")
-    fig.suptitle(f"worldsim report card: {r['model']} ({r['sampler_steps']} sampler steps, seed {r['seed']})")
+    title = f"worldsim report card: {r['model']} ({r['sampler_steps']} sampler steps, seed {r['seed']})"
+    if "rewards" in r:  # part 5 in numbers: precision / recall of the nonzero rewards
+
+        def pr(where: str) -> str:
+            s = r["rewards"][where]["reward"]
+            return " / ".join("n/a" if v is None else f"{v:.2f}" for v in (s["precision"], s["recall"]))
+
+        title += f"\ndoes it give the world's rewards: precision / recall real {pr('real')}, dream {pr('dream')}"
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
