@@ -73,6 +73,9 @@ class TrainDiTConfig:
     event_balance: float = 0.5  # a reward class weighs frequency ** -event_balance in the cross-entropy, and a
     # termination (frequency p) (1 - p) / p to that power in its BCE (0: plain losses, which never predict a rare
     # event; 1: an event and its absence weigh alike in total)
+    event_windows: float = 0.0  # share of each batch drawn from the windows whose transitions hold a nonzero
+    # reward (breaking or placing a log in the voxel world: rare, 1.8% of its steps, and what a policy exploits
+    # when the dream gets it wrong)
     rollout_prob: float = 0.0  # share of batches whose windows continue as the model's own rollout (a real start,
     # then dreamed frames driven by the recorded actions) with the real rewards and terminations as labels: the
     # heads learn to read dreams as well as real frames (with trainable=heads: a dream's drift is not a reward)
@@ -241,6 +244,8 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     steps_of = [np.arange(store.ep_start[e], store.ep_start[e + 1] - 1) for e in train_eps]  # their transitions
     transitions = np.concatenate(steps_of) if steps_of else np.zeros(0, np.int64)
     train_rewards, train_terms = np.asarray(store.rewards)[transitions], np.asarray(store.terminations)[transitions]
+    events = np.concatenate([[0], np.cumsum(np.asarray(store.rewards) != 0)])  # nonzero rewards before each index
+    event_starts = train_starts[events[train_starts + cfg.window - 1] > events[train_starts]]  # windows with one
     if device.type == "cuda":  # the whole cache into GPU memory once: windows are gathered there
         store = to_device(store, device)
     if len(train_starts) == 0:
@@ -360,7 +365,17 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         # ---- one optimizer step on a batch of windows
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg, clock)
-        batch = window_batch(store, train_starts[data_rng.integers(0, len(train_starts), cfg.batch_size)], cfg.window)
+        if cfg.event_windows > 0 and len(event_starts):  # a share of the windows hold a reward (rare events)
+            n_event = int(data_rng.binomial(cfg.batch_size, cfg.event_windows))
+            picks = np.concatenate(
+                [
+                    event_starts[data_rng.integers(0, len(event_starts), n_event)],
+                    train_starts[data_rng.integers(0, len(train_starts), cfg.batch_size - n_event)],
+                ]
+            )
+        else:
+            picks = train_starts[data_rng.integers(0, len(train_starts), cfg.batch_size)]
+        batch = window_batch(store, picks, cfg.window)
         if cfg.rollout_prob > 0 and data_rng.random() < cfg.rollout_prob:  # the model's own rollout, real labels
             batch = dreamed_batch(model, batch, int(data_rng.integers(1, cfg.window - 1)), cfg.sampler,
                                   int(data_rng.integers(2**31)))  # fmt: skip
