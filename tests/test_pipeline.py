@@ -262,3 +262,13 @@ def test_model_sizes_from_the_command_line_and_reward_classes_from_the_data(chai
         train_dit(replace(dit_cfg(chain, tmp_path / "b", 1), arch={"dim": 50, "heads": 4}))
     with pytest.raises(ValueError, match="unknown sizes"):
         train_dit(replace(dit_cfg(chain, tmp_path / "c", 1), arch={"width": 50}))
+
+
+def test_event_windows_and_rollout_batches_train_deterministically(chain, tmp_path):
+    from dataclasses import replace
+
+    runs = [train_dit(replace(dit_cfg(chain, tmp_path / name, 3), event_windows=0.5, rollout_prob=0.5))
+            for name in ("a", "b")]  # fmt: skip
+    assert runs[0]["step"] == runs[1]["step"] == 3 and np.isfinite(runs[0]["loss"])
+    wa, wb = (load_model(tmp_path / n / "model.safetensors", "dit")[1] for n in ("a", "b"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
