@@ -8,6 +8,7 @@ import pytest
 
 import worldsim  # noqa: F401
 from worldsim.eval import report as card
+from worldsim.eval import rewards
 from worldsim.eval.world_metrics import (
     class_agreement,
     colour_classes,
@@ -117,12 +118,12 @@ def test_report_card_on_a_tiny_model_is_whole_and_deterministic(tiny_world_model
 
 def test_reward_precision_and_recall_count_a_hit_only_for_the_right_nonzero_value():
     truth = np.array([0, 1, 0, -1, 1, 0])
-    s = card.event_scores(np.array([0, 1, 1, 1, 0, 0]), truth)  # one right, one false alarm, one wrong sign
+    s = rewards.event_scores(np.array([0, 1, 1, 1, 0, 0]), truth)  # one right, one false alarm, one wrong sign
     assert (s["hits"], s["predicted"], s["real"]) == (1, 3, 3)
     assert s["precision"] == pytest.approx(1 / 3, abs=1e-4) and s["recall"] == pytest.approx(1 / 3, abs=1e-4)
-    assert card.event_scores(np.zeros(6), truth)["precision"] is None  # never says a reward: no precision
+    assert rewards.event_scores(np.zeros(6), truth)["precision"] is None  # never says a reward: no precision
     # a regressed reward reads as the nearest of the world's values: noise around 0 stays 0
-    assert card._snap(np.array([0.2, -0.7, 0.9]), np.array([-1.0, 0.0, 1.0])).tolist() == [0.0, -1.0, 1.0]
+    assert rewards.snap(np.array([0.2, -0.7, 0.9]), np.array([-1.0, 0.0, 1.0])).tolist() == [0.0, -1.0, 1.0]
 
 
 def test_report_on_another_world_says_what_it_skipped(tmp_path):

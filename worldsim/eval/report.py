@@ -23,7 +23,7 @@ recording played (seeds from ``WORLDS`` on), deterministically under ``seed``:
    (the real frame through the VAE, the best a dream in this latent space can draw).
 5. **Does it give the world's rewards**: precision and recall of the nonzero rewards and of the terminations, on
    held-out real transitions (the model reading the real frames) and on dreamed ones (the real reward at the same
-   step as the label).
+   step as the label); ``worldsim/eval/rewards.py``.
 Parts that need the voxel world's ground truth, or an IDM for the world, are skipped for other worlds, and the
 report says so. ``quick=true`` cuts every count (tests).
 """
@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from worldsim.eval.metrics import psnr, ssim
+from worldsim.eval.report_plot import plot_report
+from worldsim.eval.rewards import reward_part
 from worldsim.eval.world_metrics import (
     class_agreement,
     colour_js,
@@ -97,83 +99,6 @@ def horizon_part(wm, dataset_id, root, split, policy, clips, horizon, seed, idm)
         out["idm_dream"] = accuracy_table(dream_pred, true)
         out["idm_ratio"] = {c: round(out["idm_dream"][c]["all"] / max(out["idm_real"][c]["all"], 1e-9), 4)
                             for c in out["idm_real"]}  # fmt: skip
-    return out
-
-
-# ------------------------------------------------------------------------------------------------ 5: rewards
-def _snap(pred: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Each predicted reward as the nearest of ``values`` (what a regressed reward says, read as the world's)."""
-    return values[np.abs(np.asarray(pred, dtype=np.float64)[..., None] - values).argmin(-1)]
-
-
-def event_scores(pred: np.ndarray, truth: np.ndarray) -> dict:
-    """Precision and recall of the nonzero entries of ``pred`` against ``truth`` (a hit: nonzero and equal)."""
-    pred, truth = np.asarray(pred, dtype=np.float64).ravel(), np.asarray(truth, dtype=np.float64).ravel()
-    hits = int(((pred != 0) & (pred == truth)).sum())
-    said, real = int((pred != 0).sum()), int((truth != 0).sum())
-    return {"precision": round(hits / said, 4) if said else None, "recall": round(hits / real, 4) if real else None,
-            "predicted": said, "real": real, "hits": hits, "transitions": int(len(truth))}  # fmt: skip
-
-
-def reward_part(wm, dataset_id, root, split, windows: int, clips: int, horizon: int, seed: int) -> dict:
-    """Does the dream give the world's rewards and terminations? Precision and recall of the nonzero rewards and
-    of the terminations (probability past the dream's threshold) on held-out real transitions, the model reading
-    the real frames (teacher-forced, at the context noise level a dream step reads them at), and on dreamed
-    transitions driven by the real actions, with the real world's reward at the same step as the label (half the
-    clips chosen to hold a reward). A regressed reward counts as the nearest of the recording's reward values."""
-    import torch
-
-    from worldsim.data.dataset import load_held_out
-    from worldsim.diffusion import add_noise
-    from worldsim.dream import TERMINATION_THRESHOLD, rollout
-
-    store = load_held_out(dataset_id, root, *split, wm.frame_shape)
-    values = np.union1d(np.unique(store.rewards), [0.0])
-    length, ctx = wm.window, wm.window - 1
-    starts = store.window_starts(length)
-    ep = np.searchsorted(store.ep_start, starts, side="right") - 1
-    starts = starts[(starts - store.ep_start[ep]) % (length - 1) == 0]  # windows that tile each episode
-    rng = np.random.default_rng(seed)
-    if len(starts) > windows:
-        starts = np.sort(rng.choice(starts, windows, replace=False))
-    gen = torch.Generator(device=wm.device).manual_seed(seed)
-    pred_r, pred_t, true_r, true_t = [], [], [], []
-    for i in range(0, len(starts), 32):
-        idx = starts[i : i + 32, None] + np.arange(length)[None]
-        z = wm.encode(store.frames[idx])  # (B, L, C, h, w)
-        t = torch.full(z.shape[:2], wm.sampler_cfg.context_noise, device=wm.device)
-        x = add_noise(z, t, torch.randn(z.shape, generator=gen, device=wm.device))
-        acts = torch.zeros(*z.shape[:2], wm.dit.action_width, device=wm.device)
-        acts[:, 1:] = torch.as_tensor(store.actions[idx[:, :-1]], dtype=torch.float32, device=wm.device)
-        has = torch.ones(z.shape[:2], dtype=torch.bool, device=wm.device)
-        has[:, 0] = False
-        with torch.no_grad(), wm.amp():
-            _, r, term = wm.dit(x, t, acts, has)
-        pred_r.append(wm.dit.reward_value(r)[:, 1:].float().cpu().numpy())
-        pred_t.append(torch.sigmoid(term)[:, 1:].float().cpu().numpy() > TERMINATION_THRESHOLD)
-        true_r.append(store.rewards[idx[:, :-1]])
-        true_t.append(store.terminations[idx[:, :-1]])
-    out = {"reward_values": values.tolist(), "classes": bool(wm.dit.cfg.reward_values),
-           "real": {"reward": event_scores(_snap(np.concatenate(pred_r), values), np.concatenate(true_r)),
-                    "termination": event_scores(np.concatenate(pred_t), np.concatenate(true_t))}}  # fmt: skip
-    # dreams driven by the real actions, half of them from clips with a reward ahead
-    starts = store.window_starts(ctx + horizon)
-    ahead = np.array([np.any(store.rewards[s + ctx - 1 : s + ctx - 1 + horizon] != 0) for s in starts], dtype=bool)
-    rewarded, other = starts[ahead], starts[~ahead]
-    half = min(clips // 2, len(rewarded))
-    picks = np.concatenate([rng.choice(rewarded, half, replace=False) if half else np.zeros(0, np.int64),
-                            rng.choice(other, min(clips - half, len(other)), replace=False)])  # fmt: skip
-    picks = picks.astype(np.int64)
-    idx = picks[:, None] + np.arange(ctx + horizon)[None]
-    _, r, p = rollout(wm, store.frames[idx], store.actions[idx[:, :-1]], horizon, seed, context=ctx, outcomes=True)
-    truth = store.rewards[idx[:, ctx - 1 : -1]]
-    out["dream"] = {
-        "clips": int(len(picks)),
-        "clips_with_reward": int(half),
-        "horizon": horizon,
-        "reward": event_scores(_snap(r, values), truth),
-        "termination": event_scores(p > TERMINATION_THRESHOLD, store.terminations[idx[:, ctx - 1 : -1]]),
-    }
     return out
 
 
@@ -393,7 +318,7 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
     result["seconds"] = round(time.perf_counter() - t0, 1)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _plot(result, out_dir / "report.png")
+    plot_report(result, out_dir / "report.png")
     (out_dir / "report.json").write_text(json.dumps(_public(result), indent=1))
     return {"benchmark": "report", **result["summary"], "seconds": result["seconds"], "out": str(out_dir)}
 
@@ -438,105 +363,3 @@ def _summary(r: dict) -> dict:
         s["permanence_scores"] = {k: v["score"] for k, v in m.items() if k.startswith("look_away") and "score" in v}
         s["persistence"] = {k: m[k]["dream"].get("persistence") for k in ("break_look_away", "place_look_away")}
     return s
-
-
-def _plot(r: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from worldsim.utils.media import contact_sheet
-
-    fig = plt.figure(figsize=(16, 15), dpi=80)
-    grid = fig.add_gridspec(4, 3, height_ratios=[1, 1, 1, 1.2])
-    ax = fig.add_subplot(grid[0, 0])
-    for policy, h in r.get("horizon", {}).items():
-        x = np.arange(1, len(h["psnr"]) + 1)
-        (line,) = ax.plot(x, h["psnr"], label=f"dream, {policy}")
-        ax.plot(x, h["psnr_copy_last"], ls="--", color=line.get_color(), label=f"copy last, {policy}")
-    ax.set(title="PSNR vs horizon (held-out clips)", xlabel="step", ylabel="dB")
-    if r.get("horizon"):
-        ax.legend(fontsize=7)
-    ax = fig.add_subplot(grid[0, 1])
-    for policy, h in r.get("horizon", {}).items():
-        x = np.arange(1, len(h["ssim"]) + 1)
-        (line,) = ax.plot(x, h["ssim"], label=f"dream, {policy}")
-        ax.plot(x, h["ssim_copy_last"], ls="--", color=line.get_color(), label=f"copy last, {policy}")
-    ax.set(title="SSIM vs horizon", xlabel="step")
-    if r.get("horizon"):
-        ax.legend(fontsize=7)
-    ax = fig.add_subplot(grid[0, 2])
-    h = r.get("horizon", {}).get("random", {})
-    if "idm_real" in h:
-        cols = list(h["idm_real"])
-        x = np.arange(len(cols))
-        ax.bar(x - 0.2, [h["idm_real"][c]["all"] for c in cols], 0.4, label="real transitions (ceiling)")
-        ax.bar(x + 0.2, [h["idm_dream"][c]["all"] for c in cols], 0.4, label="dream transitions")
-        ax.set_xticks(x, ["movement", "camera", "interaction"][: len(cols)] if len(cols) == 3 else cols)
-        ax.set(title="does it follow the actions: IDM accuracy", ylim=(0, 1))
-        ax.legend(fontsize=7)
-    else:
-        ax.set_title("IDM: " + r["skipped"].get("idm", "skipped"), fontsize=8)
-    if "long" in r:
-        b = r["long"]["buckets"]
-        x = [row["steps"][1] for row in b]
-        for i, (metric, title) in enumerate((("sharpness_ratio", "sharpness / real"),
-                                             ("colour_js", "colour-histogram JS vs real (bits)"),
-                                             ("frechet", "feature Frechet distance vs real"))):  # fmt: skip
-            ax = fig.add_subplot(grid[1, i])
-            if metric not in b[0]["dream"]:
-                ax.set_title("feature Frechet distance: " + r["skipped"].get("idm", "skipped"), fontsize=8)
-                continue
-            for name in ("dream", "real_other_seed", "real_blurred", "copy_first_frame"):
-                if metric in b[0][name]:
-                    ax.plot(x, [row[name][metric] for row in b], marker="o", label=name.replace("_", " "),
-                            lw=2.5 if name == "dream" else 1)  # fmt: skip
-            ax.set(title=f"does it stay a world: {title}", xlabel="step (64-step buckets)")
-            ax.legend(fontsize=7)
-    if "memory" in r:
-        m = {k: v for k, v in r["memory"].items() if not k.startswith("_")}
-        ax = fig.add_subplot(grid[2, 0:2])
-        names = list(m)
-        x = np.arange(len(names))
-        for j, key in enumerate(("dream", "copy_baseline", "oracle_vae")):
-            ax.bar(x + (j - 1) * 0.27, [m[n][key]["psnr"] for n in names], 0.27, label=key.replace("_", " "))
-        ax.set_xticks(x, [n.replace("_", " ") for n in names], fontsize=8)
-        ax.set(title="does it remember: the end frame against the real one", ylabel="PSNR (dB)")
-        ax.legend(fontsize=7)
-        ax = fig.add_subplot(grid[2, 2])
-        for j, key in enumerate(("dream", "copy_baseline", "oracle_vae", "real")):
-            ax.bar(x + (j - 1.5) * 0.2, [m[n][key]["class_agreement"] for n in names], 0.2, label=key)
-        ax.set_xticks(x, [n.replace("_look_away", "").replace("_", "\n") for n in names], fontsize=7)
-        ax.set(title="blocks still there: colour class = true block", ylim=(0, 1))
-        ax.legend(fontsize=7)
-    rows = []
-    if "long" in r:
-        real, dream = r["long"]["_frames"]
-        picks = np.linspace(0, real.shape[1] - 1, 8).astype(int)
-        for tag in ("worst", "best"):
-            i = r["long"]["strips"][tag]
-            rows.append(np.concatenate([real[i, picks], dream[i, picks]]))
-    if rows:
-        ax = fig.add_subplot(grid[3, 0:2])
-        ax.imshow(contact_sheet(np.concatenate(rows), cols=8, scale=2))
-        ax.set_title("long rollouts, worst then best start: real row over dream row, steps spread to the end")
-        ax.axis("off")
-    if "memory" in r:
-        strips = r["memory"]["_strips"]
-        ax = fig.add_subplot(grid[3, 2])
-        ax.imshow(contact_sheet(np.concatenate(list(strips.values())), cols=3, scale=1))
-        ax.set_title("memory probes: start | real end | dream end", fontsize=9)
-        ax.axis("off")
-    title = f"worldsim report card: {r['model']} ({r['sampler_steps']} sampler steps, seed {r['seed']})"
-    if "rewards" in r:  # part 5 in numbers: precision / recall of the nonzero rewards
-
-        def pr(where: str) -> str:
-            s = r["rewards"][where]["reward"]
-            return " / ".join("n/a" if v is None else f"{v:.2f}" for v in (s["precision"], s["recall"]))
-
-        title += f"\ndoes it give the world's rewards: precision / recall real {pr('real')}, dream {pr('dream')}"
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
