@@ -21,6 +21,12 @@ import torch
 TERMINATION_THRESHOLD = 0.5  # a dream episode ends when the predicted termination probability passes this
 
 
+def _floats(x, device=None) -> torch.Tensor:
+    """Actions as a float32 tensor (on ``device``), from a tensor or anything numpy reads."""
+    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x, dtype=np.float32))
+    return t.to(device=device, dtype=torch.float32)
+
+
 @dataclass
 class DreamStep:
     """What one step of B dreams gives; arrays of the batch, on the host except ``latents``."""
@@ -81,10 +87,7 @@ class Dream:
             self.sampler.reset(indices)
             return
         latents = frames if isinstance(frames, torch.Tensor) else self.wm.encode(frames)
-        acts = None
-        if actions is not None and np.shape(actions)[1] > 0:
-            acts = torch.as_tensor(np.asarray(actions, dtype=np.float32) if not isinstance(actions, torch.Tensor)
-                                   else actions, dtype=torch.float32)  # fmt: skip
+        acts = _floats(actions) if actions is not None and np.shape(actions)[1] > 0 else None
         self.sampler.reset(indices, latents, acts)
 
     def step(self, actions, flat: bool = False, decode: bool = True) -> DreamStep:
@@ -112,8 +115,7 @@ def rollout(wm, frames, actions, horizon: int, seed: int = 0, context: int | Non
     b = len(frames)
     dream = Dream(wm, b, seeds=[seed + i for i in range(b)], context=context, steps=steps)
     ctx = dream.context
-    acts = torch.as_tensor(np.asarray(actions, dtype=np.float32) if not isinstance(actions, torch.Tensor) else actions,
-                           dtype=torch.float32, device=wm.device)  # fmt: skip
+    acts = _floats(actions, wm.device)
     dream.start(range(b), frames[:, :ctx], acts[:, : ctx - 1])
     out = [dream.step(acts[:, ctx - 1 + k], flat=True) for k in range(horizon)]
     dreamed = np.stack([o.frames for o in out], axis=1)
