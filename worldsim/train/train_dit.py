@@ -115,7 +115,8 @@ def reward_class_weights(model: DiT, rewards: np.ndarray, balance: float) -> tor
     the recording's transitions is 1 (so the loss keeps its scale)."""
     if not model.cfg.reward_values:
         return None
-    classes = model.reward_class(torch.as_tensor(np.asarray(rewards, dtype=np.float32))).numpy()
+    values = np.asarray(model.cfg.reward_values)  # (on the host: the model may sit on a GPU)
+    classes = np.abs(np.asarray(rewards, dtype=np.float64)[:, None] - values).argmin(1)  # as DiT.reward_class
     freq = np.bincount(classes, minlength=len(model.cfg.reward_values)) / max(len(classes), 1)
     w = np.where(freq > 0, np.maximum(freq, 1e-12) ** -float(balance), 0.0)
     w = w / max(float((freq * w).sum()), 1e-12)
