@@ -63,3 +63,13 @@ def test_pack_splits_into_parts_that_join_back(tmp_path, monkeypatch):
     joined.write_bytes(b"".join((out / p).read_bytes() for p in parts))
     with tarfile.open(joined) as tar:
         assert tar.extractfile("m/dit.safetensors").read() == payload
+
+
+def test_a_model_can_add_its_own_training_overrides(tmp_path):
+    cfg = gpu_run.GpuRunConfig(out=str(tmp_path / "o"), work=str(tmp_path / "w"))
+    r = gpu_run.Run(cfg)
+    model = {"name": "ctx", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
+             "overrides": ["diffusion.context_max_t=0.3", "sampler.context_noise=0.2"]}  # fmt: skip
+    cmd = gpu_run.train_command(r, model, [], 2.0, compile=False)
+    assert cmd[-2:] == model["overrides"]  # after the shared ones: a model's own value of a key wins
+    assert "init_from=voxel" in cmd and "diffusion.one_prob=0.5" in cmd

@@ -48,6 +48,7 @@ class GpuRunConfig:
     max_episode_steps: int | None = None  # None: the env's limit (1000)
     batch_size: int = 256  # windows per step for every model
     compile: bool = True  # torch.compile the trainings and the benchmark's second pass
+    # trained side by side; a model may add "overrides": [key=value, ...] of its own, given after train_overrides
     models: list = field(default_factory=lambda: [
         {"name": "voxel-gpu", "init_from": "voxel", "dit": "cpu", "lr": 3e-4, "warmup": 300},
         {"name": "voxel-large", "dit": "medium", "lr": 3e-4, "warmup": 500},
@@ -170,7 +171,7 @@ def train_command(r: Run, model: dict, extra: list[str], minutes: float, compile
            f"extra_latents=[{','.join(extra)}]", *cfg.train_overrides]  # fmt: skip
     if model.get("init_from"):
         cmd.append(f"init_from={model['init_from']}")
-    return cmd
+    return cmd + list(model.get("overrides", []))
 
 
 def export_model(r: Run, name: str) -> dict | None:
@@ -278,6 +279,8 @@ def evaluate_models(r: Run, trained: list[str]) -> None:
 def bench(r: Run, trained: list[str]) -> None:
     """The dream's frames/s on this machine's accelerator: eager and compiled, at the benchmark's batch sizes."""
     cfg = r.cfg
+    if not cfg.bench_batches:
+        return
     batches = f"batches=[{','.join(str(b) for b in cfg.bench_batches)}]"
     jobs = [("bench-voxel-eager", "voxel", False)]
     if cfg.compile:
