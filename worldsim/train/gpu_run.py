@@ -9,9 +9,10 @@ leave something usable whenever it is cut off:
    included), and more episodes with later seeds that only train;
 2. encode both with the shipped VAE on the GPU;
 3. train the DiT models of ``models`` side by side on the one GPU for the same wall-clock time (bf16 autocast,
-   compiled, the latent cache in GPU memory): by default the shipped model continued at a GPU batch size, and a
-   larger preset from scratch, so that one run measures which is better for the time. A training that dies early
-   with ``compile`` is restarted without it;
+   compiled, the latent cache in GPU memory): by default the shipped model continued at a GPU batch size with its
+   recipe, and beside it the same start trained as a plain flow (no pure-noise regression, 4 sampler steps), the
+   one change that kept the long dreams' colours in session 9's runs (README, "What was tried"). A training that
+   dies early with ``compile`` is restarted without it;
 4. export each model into ``out`` as it trains (a tar of the fp16 DiT and its start clips, split into parts of at
    most 15 MiB), score every model and the shipped one on the same held-out clips (``worldsim eval``), and
    measure the dream's speed on the GPU (``worldsim bench sampler``, bf16, eager and compiled).
@@ -51,7 +52,8 @@ class GpuRunConfig:
     # trained side by side; a model may add "overrides": [key=value, ...] of its own, given after train_overrides
     models: list = field(default_factory=lambda: [
         {"name": "voxel-gpu", "init_from": "voxel", "dit": "cpu", "lr": 3e-4, "warmup": 300},
-        {"name": "voxel-large", "dit": "medium", "lr": 3e-4, "warmup": 500},
+        {"name": "voxel-flow", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
+         "overrides": ["diffusion.one_prob=0.0", "sampler.steps=4"]},
     ])  # fmt: skip
     train_overrides: list = field(default_factory=lambda: [
         "output=gated", "diffusion.one_prob=0.5", "diffusion.clean_prev=true", "ckpt_every=500",
@@ -69,7 +71,8 @@ TINY = {"episodes": 4, "extra_episodes": 2, "max_episode_steps": 40, "batch_size
         "minutes": 5.0, "train_minutes": 0.05, "export_every_s": 1.0,
         "eval_clips": 4, "eval_horizon": 3, "eval_policies": [None], "bench_batches": [1, 2], "processes": 2,
         "models": [{"name": "voxel-gpu", "init_from": "voxel", "dit": "cpu", "lr": 3e-4, "warmup": 2},
-                   {"name": "voxel-large", "dit": "tiny", "lr": 3e-4, "warmup": 2}]}  # fmt: skip
+                   {"name": "voxel-flow", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 2,
+                    "overrides": ["diffusion.one_prob=0.0", "sampler.steps=4"]}]}  # fmt: skip
 
 
 class Run:
@@ -285,8 +288,7 @@ def bench(r: Run, trained: list[str]) -> None:
     jobs = [("bench-voxel-eager", "voxel", False)]
     if cfg.compile:
         jobs.append(("bench-voxel-compiled", "voxel", True))
-    if "voxel-large" in trained:
-        jobs.append(("bench-large-eager", str(r.work / "export" / "voxel-large"), False))
+    jobs += [(f"bench-{name}-eager", str(r.work / "export" / name), False) for name in trained]
     for tag, model, compiled in jobs:
         if r.left_s() < 25:
             r.log(f"skip {tag}: out of time")
