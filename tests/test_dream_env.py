@@ -205,8 +205,10 @@ def test_the_soak_measures_finiteness_memory_and_brightness(tiny_world_model):
     for part in ("single", "vector"):
         assert r[part]["finite"] and len(r[part]["brightness_by_window"]) == r[part]["steps"] // 10
         assert isinstance(r[part]["brightness_kept"], bool) and r[part]["rss_growth_mb"] < 100
+        assert len(r[part]["contrast_by_window"]) == len(r[part]["brightness_by_window"])
+        assert isinstance(r[part]["contrast_kept"], bool)  # a dream pinned at one flat colour fails here
     lo, hi = r["real_brightness_p1_p99"]
-    assert 0 < lo < hi < 255 and isinstance(r["passed"], bool)
+    assert 0 < lo < hi < 255 and 0 < r["real_contrast_p5"] < 128 and isinstance(r["passed"], bool)
 
 
 def test_same_step_autoreset_and_the_sb3_adapter_are_plain_subclasses(tiny_world_model):

@@ -24,12 +24,13 @@ def test_tiny_gpu_run_leaves_scored_models_in_out(tmp_path):
     files = sorted(f.name for f in out.iterdir())
     # what the device tool brings back: at most 8 files of at most 16 MiB
     assert len(files) <= 8 and all((out / f).stat().st_size < 16 * 2**20 for f in files), files
-    assert {"log.txt", "result.json", "voxel-gpu.tar.part00", "voxel-flow.tar.part00"} <= set(files)
+    assert {"log.txt", "result.json", "voxel-gpu.tar.part00", "voxel-flow.tar.part00",
+            "voxel-long.tar.part00"} <= set(files)
     result = json.loads((out / "result.json").read_text())
     assert result["train"]["voxel-gpu"]["step"] > 20500  # continued from the shipped model's step
     assert result["train"]["voxel-flow"]["step"] > result["train"]["voxel-gpu"]["step"] - 5
     evals = result["eval"]
-    assert set(evals) == {"eval-voxel-all", "eval-voxel-gpu-all", "eval-voxel-flow-all"}
+    assert set(evals) == {"eval-voxel-all", "eval-voxel-gpu-all", "eval-voxel-flow-all", "eval-voxel-long-all"}
     assert all(np.isfinite(e["next_frame_psnr"]) for e in evals.values())
     assert result["bench"]["bench-voxel-eager"]["fps_b1"] > 0
     assert all(s["exit"] == 0 for s in result["stages"].values()), result["stages"]
@@ -44,6 +45,8 @@ def test_tiny_gpu_run_leaves_scored_models_in_out(tmp_path):
     wm = load_world_model(str(dest / "voxel-flow"))
     assert wm.info["extra_latents"] and wm.clips["frames"].shape[1:] == (16, 64, 64, 3)
     assert wm.sampler_cfg.steps == 4  # the model's own training overrides reach the model it exports
+    long = load_world_model(str(dest / "voxel-long"))
+    assert long.window == 12 and long.sampler_cfg.context == 11  # tiny mode's stand-in for 48 and 47
 
 
 def test_pack_splits_into_parts_that_join_back(tmp_path, monkeypatch):

@@ -352,8 +352,11 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
          threads: int = 2, window: int = 500) -> dict:  # fmt: skip
     """A long run of the dream as users run it: one env for ``steps`` steps and a vector env of ``num_envs`` for
     ``env_steps``, random actions, episodes never ending. Checks that everything stays finite, that memory stays
-    flat (growth after the first window), and that frames keep the real world's brightness (each window's mean
-    pixel value within the 1st-99th percentile of the real world's per-frame means under random play)."""
+    flat (growth after the first window), that frames keep the real world's brightness (each window's mean
+    pixel value within the 1st-99th percentile of the real world's per-frame means under random play), and that
+    they do not collapse into featureless haze (each window's mean contrast, a frame's spatial standard deviation
+    per colour channel, at least the real world's 5th percentile: a dream pinned at one flat colour keeps a
+    plausible brightness)."""
     import torch
 
     from worldsim.envs.world_model_env import WorldModelEnv
@@ -367,39 +370,49 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
     real = make_env(real_env_of(wm), wm.frame_shape)
     real.action_space.seed(seed)
     obs, _ = real.reset(seed=seed)
-    real_means = [obs.mean()]
+    def contrast(frames: np.ndarray) -> np.ndarray:  # (..., H, W, C) -> (...): spatial std, mean over channels
+        f = frames.reshape(-1, frames.shape[-3] * frames.shape[-2], frames.shape[-1]).astype(np.float32)
+        return f.std(axis=1).mean(axis=-1)
+
+    real_means, real_contrast = [obs.mean()], [contrast(obs)[0]]
     for _ in range(2000):
         obs, _, term, trunc, _ = real.step(real.action_space.sample())
         real_means.append(obs.mean())
+        real_contrast.append(contrast(obs)[0])
         if term or trunc:
             obs, _ = real.reset()
     lo, hi = (float(x) for x in np.percentile(real_means, [1, 99]))
-    out = {"benchmark": "soak", "model": model, "real_brightness_p1_p99": [round(lo, 1), round(hi, 1)]}
+    flat = float(np.percentile(real_contrast, 5))
+    out = {"benchmark": "soak", "model": model, "real_brightness_p1_p99": [round(lo, 1), round(hi, 1)],
+           "real_contrast_p5": round(flat, 1)}  # fmt: skip
 
     def run(label, env, n, batch):
         space = env.action_space
         space.seed(seed)
         env.reset(seed=seed)
-        means, rss, finite, t0 = [], [], True, time.perf_counter()
-        acc = []
+        means, contrasts, rss, finite, t0 = [], [], [], True, time.perf_counter()
+        acc, acc_c = [], []
         for i in range(1, n + 1):
             frame, r, term, trunc, info = env.step(space.sample())
             finite &= bool(np.isfinite(r).all()) and bool(np.isfinite(info["termination_prob"]).all())
             acc.append(float(np.mean(frame)))
+            acc_c.append(float(contrast(frame).mean()))
             if i % window == 0:
                 means.append(round(float(np.mean(acc)), 1))
+                contrasts.append(round(float(np.mean(acc_c)), 1))
                 rss.append(round(_rss_mb(), 1))
-                acc = []
+                acc, acc_c = [], []
         growth = rss[-1] - rss[0] if len(rss) > 1 else 0.0
         out[label] = {"steps": n, "batch": batch, "frames_per_s": round(n * batch / (time.perf_counter() - t0), 1),
-                      "finite": finite, "brightness_by_window": means, "rss_mb_by_window": rss,
-                      "rss_growth_mb": round(growth, 1),
-                      "brightness_kept": all(lo <= m <= hi for m in means)}  # fmt: skip
+                      "finite": finite, "brightness_by_window": means, "contrast_by_window": contrasts,
+                      "rss_mb_by_window": rss, "rss_growth_mb": round(growth, 1),
+                      "brightness_kept": all(lo <= m <= hi for m in means),
+                      "contrast_kept": all(c >= flat for c in contrasts)}  # fmt: skip
 
     # episodes never end during a soak: no horizon, no termination
     run("single", WorldModelEnv(wm, horizon=10**9, termination_threshold=2.0), steps, 1)
     run("vector", WorldModelVectorEnv(num_envs, wm, horizon=10**9, termination_threshold=2.0), env_steps, num_envs)
-    checks = [out[k][c] for k in ("single", "vector") for c in ("finite", "brightness_kept")]
+    checks = [out[k][c] for k in ("single", "vector") for c in ("finite", "brightness_kept", "contrast_kept")]
     checks += [out[k]["rss_growth_mb"] < 100 for k in ("single", "vector")]
     out["passed"] = all(checks)
     return out

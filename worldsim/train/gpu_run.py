@@ -10,9 +10,10 @@ leave something usable whenever it is cut off:
 2. encode both with the shipped VAE on the GPU;
 3. train the DiT models of ``models`` side by side on the one GPU for the same wall-clock time (bf16 autocast,
    compiled, the latent cache in GPU memory): by default the shipped model continued at a GPU batch size with its
-   recipe, and beside it the same start trained as a plain flow (no pure-noise regression, 4 sampler steps), the
-   one change that kept the long dreams' colours in session 9's runs (README, "What was tried"). A training that
-   dies early with ``compile`` is restarted without it;
+   recipe; beside it the same start trained as a plain flow (no pure-noise regression, 4 sampler steps: what kept
+   the long dreams' colours in session 9's runs, README "What was tried"), and with a 48-frame window (47 frames
+   of context instead of 7, long enough to see a view again after a look away). A training that dies early with
+   ``compile`` is restarted without it;
 4. export each model into ``out`` as it trains (a tar of the fp16 DiT and its start clips, split into parts of at
    most 15 MiB), score every model and the shipped one on the same held-out clips (``worldsim eval``), and
    measure the dream's speed on the GPU (``worldsim bench sampler``, bf16, eager and compiled).
@@ -54,6 +55,8 @@ class GpuRunConfig:
         {"name": "voxel-gpu", "init_from": "voxel", "dit": "cpu", "lr": 3e-4, "warmup": 300},
         {"name": "voxel-flow", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
          "overrides": ["diffusion.one_prob=0.0", "sampler.steps=4"]},
+        {"name": "voxel-long", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
+         "overrides": ["window=48", "sampler.context=47", "batch_size=64"]},
     ])  # fmt: skip
     train_overrides: list = field(default_factory=lambda: [
         "output=gated", "diffusion.one_prob=0.5", "diffusion.clean_prev=true", "ckpt_every=500",
@@ -72,7 +75,9 @@ TINY = {"episodes": 4, "extra_episodes": 2, "max_episode_steps": 40, "batch_size
         "eval_clips": 4, "eval_horizon": 3, "eval_policies": [None], "bench_batches": [1, 2], "processes": 2,
         "models": [{"name": "voxel-gpu", "init_from": "voxel", "dit": "cpu", "lr": 3e-4, "warmup": 2},
                    {"name": "voxel-flow", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 2,
-                    "overrides": ["diffusion.one_prob=0.0", "sampler.steps=4"]}]}  # fmt: skip
+                    "overrides": ["diffusion.one_prob=0.0", "sampler.steps=4"]},
+                   {"name": "voxel-long", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 2,
+                    "overrides": ["window=12", "sampler.context=11", "batch_size=2"]}]}  # fmt: skip
 
 
 class Run:
