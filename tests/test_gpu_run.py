@@ -24,8 +24,8 @@ def test_tiny_gpu_run_leaves_scored_models_in_out(tmp_path):
     files = sorted(f.name for f in out.iterdir())
     # what the device tool brings back: at most 8 files of at most 16 MiB
     assert len(files) <= 8 and all((out / f).stat().st_size < 16 * 2**20 for f in files), files
-    assert {"log.txt", "result.json", "voxel-gpu.tar.part00", "voxel-flow.tar.part00",
-            "voxel-long.tar.part00"} <= set(files)
+    models = ("voxel-gpu", "voxel-flow", "voxel-long")
+    assert {"log.txt", "result.json", *(f"{m}.tar.part00" for m in models)} <= set(files)
     result = json.loads((out / "result.json").read_text())
     assert result["train"]["voxel-gpu"]["step"] > 20500  # continued from the shipped model's step
     assert result["train"]["voxel-flow"]["step"] > result["train"]["voxel-gpu"]["step"] - 5

@@ -370,6 +370,7 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
     real = make_env(real_env_of(wm), wm.frame_shape)
     real.action_space.seed(seed)
     obs, _ = real.reset(seed=seed)
+
     def contrast(frames: np.ndarray) -> np.ndarray:  # (..., H, W, C) -> (...): spatial std, mean over channels
         f = frames.reshape(-1, frames.shape[-3] * frames.shape[-2], frames.shape[-1]).astype(np.float32)
         return f.std(axis=1).mean(axis=-1)
