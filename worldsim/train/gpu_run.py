@@ -12,8 +12,9 @@ leave something usable whenever it is cut off:
    compiled, the latent cache in GPU memory): by default the shipped model continued at a GPU batch size with its
    recipe; beside it the same start trained as a plain flow (no pure-noise regression, 4 sampler steps: what kept
    the long dreams' colours in session 9's runs, README "What was tried"), and with a 48-frame window (47 frames
-   of context instead of 7, long enough to see a view again after a look away). A training that dies early with
-   ``compile`` is restarted without it;
+   of context instead of 7, long enough to see a view again after a look away), and with a quarter of each batch
+   from windows that hold a reward (a broken log must vanish from the dream, or PPO farms it: README). A training
+   that dies early with ``compile`` is restarted without it;
 4. export each model into ``out`` as it trains (a tar of the fp16 DiT and its start clips, split into parts of at
    most 15 MiB), score every model and the shipped one on the same held-out clips (``worldsim eval``), and
    measure the dream's speed on the GPU (``worldsim bench sampler``, bf16, eager and compiled).
@@ -57,6 +58,8 @@ class GpuRunConfig:
          "overrides": ["diffusion.one_prob=0.0", "sampler.steps=4"]},
         {"name": "voxel-long", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
          "overrides": ["window=48", "sampler.context=47", "batch_size=64"]},
+        {"name": "voxel-events", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
+         "overrides": ["event_windows=0.25"]},
     ])  # fmt: skip
     train_overrides: list = field(default_factory=lambda: [
         "output=gated", "diffusion.one_prob=0.5", "diffusion.clean_prev=true", "ckpt_every=500",
