@@ -37,6 +37,17 @@ from pathlib import Path
 PART_BYTES = 15 * 2**20  # a returned file stays under the device tool's 16 MiB
 
 
+MODELS = [  # the default models; worldsim/configs/gpu_run.yaml says the same
+    {"name": "voxel-gpu", "init_from": "voxel", "dit": "cpu", "lr": 3e-4, "warmup": 300},
+    {"name": "voxel-flow", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
+     "overrides": ["diffusion.one_prob=0.0", "sampler.steps=4"]},
+    {"name": "voxel-long", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
+     "overrides": ["window=48", "sampler.context=47", "batch_size=64"]},
+    {"name": "voxel-events", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
+     "overrides": ["event_windows=0.25"]},
+]  # fmt: skip
+
+
 @dataclass
 class GpuRunConfig:
     out: str = "outputs/gpu-run"  # what comes back: log.txt, result.json, <model>.tar.partNN
@@ -52,15 +63,7 @@ class GpuRunConfig:
     batch_size: int = 256  # windows per step for every model
     compile: bool = True  # torch.compile the trainings and the benchmark's second pass
     # trained side by side; a model may add "overrides": [key=value, ...] of its own, given after train_overrides
-    models: list = field(default_factory=lambda: [
-        {"name": "voxel-gpu", "init_from": "voxel", "dit": "cpu", "lr": 3e-4, "warmup": 300},
-        {"name": "voxel-flow", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
-         "overrides": ["diffusion.one_prob=0.0", "sampler.steps=4"]},
-        {"name": "voxel-long", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
-         "overrides": ["window=48", "sampler.context=47", "batch_size=64"]},
-        {"name": "voxel-events", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
-         "overrides": ["event_windows=0.25"]},
-    ])  # fmt: skip
+    models: list = field(default_factory=lambda: [dict(m) for m in MODELS])
     train_overrides: list = field(default_factory=lambda: [
         "output=gated", "diffusion.one_prob=0.5", "diffusion.clean_prev=true", "ckpt_every=500",
         "sample_every=5000", "log_every=200", "threads=1",
@@ -76,11 +79,10 @@ class GpuRunConfig:
 TINY = {"episodes": 4, "extra_episodes": 2, "max_episode_steps": 40, "batch_size": 4, "compile": False,
         "minutes": 5.0, "train_minutes": 0.05, "export_every_s": 1.0,
         "eval_clips": 4, "eval_horizon": 3, "eval_policies": [None], "bench_batches": [1, 2], "processes": 2,
-        "models": [{"name": "voxel-gpu", "init_from": "voxel", "dit": "cpu", "lr": 3e-4, "warmup": 2},
-                   {"name": "voxel-flow", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 2,
-                    "overrides": ["diffusion.one_prob=0.0", "sampler.steps=4"]},
-                   {"name": "voxel-long", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 2,
-                    "overrides": ["window=12", "sampler.context=11", "batch_size=2"]}]}  # fmt: skip
+        # the first three models, warmed up for 2 steps; the long window shrunk to what 40-step episodes hold
+        "models": [{**m, "warmup": 2} for m in MODELS[:2]]
+                  + [{**MODELS[2], "warmup": 2,
+                      "overrides": ["window=12", "sampler.context=11", "batch_size=2"]}]}  # fmt: skip
 
 
 class Run:
