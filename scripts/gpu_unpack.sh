@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Turn what a GPU run sent back (<name>.tar.partNN, result.json, log.txt) into world-model folders:
 #
-#     bash scripts/gpu_unpack.sh <files_at> [dest=runs/gpu]      # -> runs/gpu/voxel-gpu, runs/gpu/voxel-flow, ...
+#     bash scripts/gpu_unpack.sh <files_at> [dest=runs/gpu]      # -> runs/gpu/voxel-gpu, runs/gpu/voxel-self, ...
 #
 # Each folder gets the shipped VAE (the DiT names its SHA-256; checked here), then loads with
 # load_world_model("runs/gpu/voxel-gpu") and scores with `worldsim eval model=runs/gpu/voxel-gpu`.

@@ -373,3 +373,35 @@ def test_dreamed_batch_continues_each_window_with_the_models_own_rollout():
     assert out["rewards"] is batch["rewards"] and out["actions"] is batch["actions"]  # the real labels
     again = dreamed_batch(model, batch, 2, SamplerConfig(steps=2, context=3), seed=7)
     assert torch.equal(again["latents"], out["latents"])  # seeded
+    assert "context" not in out
+
+
+def test_dreamed_context_with_the_real_last_frame_as_the_only_target():
+    from worldsim.sampler import SamplerConfig
+    from worldsim.train.train_dit import dreamed_batch
+
+    model = tiny(perturb=False).train()
+    x, _, a, has = inputs(b=3, t=5)
+    batch = {"latents": x, "actions": a, "has_action": has, "rewards": torch.zeros(3, 5),
+             "terminations": torch.zeros(3, 5, dtype=torch.bool)}  # fmt: skip
+    out = dreamed_batch(model, batch, 2, SamplerConfig(steps=2, context=3), seed=7, real_last=True)
+    lat = out["latents"]
+    assert torch.equal(lat[:, :2], x[:, :2]) and torch.equal(lat[:, 4], x[:, 4])  # real start, real target
+    assert not torch.equal(lat[:, 2:4], x[:, 2:4])  # dreamed between
+    assert out["context"].tolist() == [[True, True, True, True, False]] * 3
+    with pytest.raises(ValueError, match="keep must be in"):
+        dreamed_batch(model, batch, 4, SamplerConfig(steps=2, context=3), seed=7, real_last=True)
+    # the frame loss comes from the real last frame alone: changing it moves the loss, changing the others not
+    # (beyond the previous-frame input of the target, which is frame 3)
+    cfg = DiffusionConfig(one_prob=0.0)
+
+    def flow(latents):
+        _, logs = diffusion_loss(model, {**out, "latents": latents}, cfg, torch.Generator().manual_seed(0))
+        return float(logs["flow"])
+
+    base = flow(lat)
+    moved_last = lat.clone()
+    moved_last[:, 4] += 1.0
+    assert abs(flow(moved_last) - base) > 1e-3
+    levels, ctx = sample_noise_levels((3, 5), cfg, torch.Generator().manual_seed(0), context=out["context"])
+    assert torch.equal(ctx, out["context"]) and (levels[:, :4] <= cfg.context_max_t).all()

@@ -63,8 +63,11 @@ def add_noise(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.T
     return (1 - t) * x0 + t * noise
 
 
-def sample_noise_levels(shape, cfg: DiffusionConfig, generator=None, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-frame noise levels (B, T) and the mask of frames drawn as context (see the module docstring)."""
+def sample_noise_levels(shape, cfg: DiffusionConfig, generator=None, device=None,
+                        context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-frame noise levels (B, T) and the mask of frames drawn as context (see the module docstring).
+    ``context`` (B, T) bool, if given, is the context mask itself (the pattern is still drawn, so that the random
+    stream does not depend on it)."""
     b, t_len = shape
     u = torch.rand(shape, generator=generator, device=device)
     logit = torch.sigmoid(torch.randn(shape, generator=generator, device=device) * cfg.logit_std + cfg.logit_mean)
@@ -77,7 +80,7 @@ def sample_noise_levels(shape, cfg: DiffusionConfig, generator=None, device=None
     cut = torch.randint(1, max(t_len, 2), (b, 1), generator=generator, device=device)  # rollout: context before cut
     prefix = torch.arange(t_len, device=device)[None] < cut
     rollout = torch.rand((b, 1), generator=generator, device=device) < cfg.prefix_prob
-    ctx = torch.where(rollout, prefix, independent)
+    ctx = torch.where(rollout, prefix, independent) if context is None else context.to(device=device, dtype=torch.bool)
     return torch.where(ctx, u * cfg.context_max_t, target_t), ctx
 
 
@@ -94,14 +97,16 @@ def diffusion_loss(
 
     batch: ``latents`` (B, T, C, h, w); ``actions`` (B, T, A), the action into each frame; ``has_action`` (B, T);
     ``rewards`` and ``terminations`` (B, T), of the transition into each frame (ignored where has_action is
-    False). ``reward_class_weights`` (K,): the weight of each reward class in the cross-entropy of a model with
-    reward classes (``reward_class_weights`` in ``worldsim.train.train_dit``); None weighs them alike.
+    False); optionally ``context`` (B, T) bool, the frames that are context (no frame loss) in place of the drawn
+    pattern (a window continued by the model's own rollout: the dreamed frames are context, the real frame after
+    them the target). ``reward_class_weights`` (K,): the weight of each reward class in the cross-entropy of a
+    model with reward classes (``reward_class_weights`` in ``worldsim.train.train_dit``); None weighs them alike.
     ``termination_pos_weight`` (0-d): the weight of a terminating transition in the termination BCE (rare events
     weigh more; None: 1).
     """
     x0 = batch["latents"]
     b, t_len = x0.shape[:2]
-    t, ctx = sample_noise_levels((b, t_len), cfg, generator, x0.device)
+    t, ctx = sample_noise_levels((b, t_len), cfg, generator, x0.device, batch.get("context"))
     noise = torch.randn(x0.shape, generator=generator, device=x0.device)
     prev = None  # the model shifts its own noisy input
     if cfg.clean_prev:

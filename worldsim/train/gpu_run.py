@@ -39,8 +39,8 @@ PART_BYTES = 15 * 2**20  # a returned file stays under the device tool's 16 MiB
 
 MODELS = [  # the default models; worldsim/configs/gpu_run.yaml says the same
     {"name": "voxel-gpu", "init_from": "voxel", "dit": "cpu", "lr": 3e-4, "warmup": 300},
-    {"name": "voxel-flow", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
-     "overrides": ["diffusion.one_prob=0.0", "sampler.steps=4"]},
+    {"name": "voxel-self", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
+     "overrides": ["rollout_prob=0.5"]},
     {"name": "voxel-long", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
      "overrides": ["window=48", "sampler.context=47", "batch_size=64"]},
     {"name": "voxel-events", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,

@@ -78,7 +78,9 @@ class TrainDiTConfig:
     # when the dream gets it wrong)
     rollout_prob: float = 0.0  # share of batches whose windows continue as the model's own rollout (a real start,
     # then dreamed frames driven by the recorded actions) with the real rewards and terminations as labels: the
-    # heads learn to read dreams as well as real frames (with trainable=heads: a dream's drift is not a reward)
+    # heads learn to read dreams as well as real frames (with trainable=heads: a dream's drift is not a reward);
+    # with trainable=all the window's last frame stays real and is the only frame target: the body learns to
+    # steer its own drifted rollout back to the world (scheduled sampling, as Self-Forcing and DIAMOND train)
     trainable: str = "all"  # "all", or "heads": only the reward and termination heads learn, on frames at the
     # context noise level where a dream step reads them; the dreams stay as they are (init_from=voxel
     # trainable=heads gives a model reward classes)
@@ -146,20 +148,35 @@ def termination_pos_weight(terminations: np.ndarray, balance: float, device=None
 
 
 @torch.no_grad()
-def dreamed_batch(model: DiT, batch: dict, keep: int, sampler: SamplerConfig, seed: int) -> dict:
+def dreamed_batch(model: DiT, batch: dict, keep: int, sampler: SamplerConfig, seed: int, real_last: bool = False,
+                  dtype: torch.dtype = torch.float32) -> dict:  # fmt: skip
     """``batch`` with every window's frames after the first ``keep`` replaced by the model's own rollout from them,
-    driven by the window's recorded actions (labels unchanged: the real world's reward at the same step)."""
+    driven by the window's recorded actions (labels unchanged: the real world's reward at the same step).
+
+    ``real_last``: the window's last frame stays the real one and is the only target (``context`` marks every
+    frame before it): the model learns to continue its own, drifted, rollout towards what the world showed (the
+    scheduled-sampling / self-forcing remedy for drift; with every frame dreamed, the frame loss would teach the
+    model its own drift). ``dtype``: the rollout's autocast dtype (bfloat16 on a GPU). A compiled model
+    (``model.compile()``) rolls out eagerly: the rollout's shapes change with ``keep`` and would recompile."""
     from worldsim.sampler import Sampler
 
     x, acts = batch["latents"], batch["actions"]
     b, length = x.shape[:2]
+    end = length - 1 if real_last else length
+    if not 1 <= keep < end:
+        raise ValueError(f"keep must be in [1, {end - 1}] for windows of {length} frames, got {keep}")
     was_training = model.training
-    s = Sampler(model, replace(sampler, context=min(sampler.context, length - 1)), b,
-                seeds=[seed + i for i in range(b)])  # fmt: skip
-    s.reset(range(b), x[:, :keep], acts[:, 1:keep] if keep > 1 else None)
-    dreamed = [s.step(acts[:, j])[0] for j in range(keep, length)]
+    with torch.compiler.set_stance("force_eager"):
+        s = Sampler(model, replace(sampler, context=min(sampler.context, length - 1)), b,
+                    seeds=[seed + i for i in range(b)], dtype=dtype)  # fmt: skip
+        s.reset(range(b), x[:, :keep], acts[:, 1:keep] if keep > 1 else None)
+        dreamed = [s.step(acts[:, j])[0] for j in range(keep, end)]
     model.train(was_training)
-    return {**batch, "latents": torch.cat([x[:, :keep], torch.stack(dreamed, 1).to(x.dtype)], 1)}
+    parts = [x[:, :keep], torch.stack(dreamed, 1).to(x.dtype)] + ([x[:, end:]] if real_last else [])
+    out = {**batch, "latents": torch.cat(parts, 1)}
+    if real_last:
+        out["context"] = torch.arange(length, device=x.device).expand(b, length) < end
+    return out
 
 
 def lr_at(step: int, cfg: TrainDiTConfig, clock: dict | None = None) -> float:
@@ -213,6 +230,11 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
                          "raise window")  # fmt: skip
     if cfg.max_minutes is not None and cfg.max_minutes <= 0:
         raise ValueError(f"max_minutes must be positive (or null), got {cfg.max_minutes}")
+    if not 0.0 <= cfg.rollout_prob <= 1.0:
+        raise ValueError(f"rollout_prob must be in [0, 1], got {cfg.rollout_prob}")
+    if cfg.rollout_prob > 0 and cfg.window < 3:
+        raise ValueError(f"rollout_prob needs windows of at least 3 frames (a real start, a dreamed frame, a real "
+                         f"target), but window={cfg.window}")  # fmt: skip
     runtime.setup_cuda()
     torch.set_num_threads(cfg.threads)
     run = Path(cfg.run_dir)
@@ -335,7 +357,10 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         info = {"vae_file": str(vae_file), "vae_sha256": meta["vae_sha256"], "dataset_id": meta["dataset_id"],
                 "latents": str(cfg.latents), "step": step, "preset": cfg.dit, "device": device.type,
                 "dtype": runtime.dtype_name(dtype), "train_minutes": round(clock["seconds"] / 60, 2),
-                "env_id": meta.get("env_id")}  # fmt: skip
+                "env_id": meta.get("env_id"),
+                "recipe": {"output": cfg.output, "batch_size": cfg.batch_size, "lr": cfg.lr,
+                           "rollout_prob": cfg.rollout_prob, "event_windows": cfg.event_windows,
+                           "trainable": cfg.trainable, "diffusion": asdict(cfg.diffusion)}}  # fmt: skip
         if cfg.extra_latents:
             info["extra_latents"] = [str(p) for p in cfg.extra_latents]
         if device.type == "cuda":
@@ -379,7 +404,8 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         batch = window_batch(store, picks, cfg.window)
         if cfg.rollout_prob > 0 and data_rng.random() < cfg.rollout_prob:  # the model's own rollout, real labels
             batch = dreamed_batch(model, batch, int(data_rng.integers(1, cfg.window - 1)), cfg.sampler,
-                                  int(data_rng.integers(2**31)))  # fmt: skip
+                                  int(data_rng.integers(2**31)), real_last=cfg.trainable == "all",
+                                  dtype=dtype)  # fmt: skip
         with amp:
             loss, logs = diffusion_loss(net, batch, diffusion, generator=gen, reward_class_weights=class_weights,
                                         termination_pos_weight=term_weight)  # fmt: skip
