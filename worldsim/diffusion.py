@@ -63,8 +63,9 @@ def add_noise(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.T
     return (1 - t) * x0 + t * noise
 
 
-def sample_noise_levels(shape, cfg: DiffusionConfig, generator=None, device=None,
-                        context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_noise_levels(
+    shape, cfg: DiffusionConfig, generator=None, device=None, context: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-frame noise levels (B, T) and the mask of frames drawn as context (see the module docstring).
     ``context`` (B, T) bool, if given, is the context mask itself (the pattern is still drawn, so that the random
     stream does not depend on it)."""
