@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -76,3 +77,20 @@ def test_a_model_can_add_its_own_training_overrides(tmp_path):
     cmd = gpu_run.train_command(r, model, [], 2.0, compile=False)
     assert cmd[-2:] == model["overrides"]  # after the shared ones: a model's own value of a key wins
     assert "init_from=voxel" in cmd and "diffusion.one_prob=0.5" in cmd
+
+
+def test_a_training_stopped_after_its_final_summary_counts_as_done(tmp_path):
+    r = gpu_run.Run(gpu_run.GpuRunConfig(out=str(tmp_path / "out"), work=str(tmp_path / "work")))
+
+    def stopped(name, code):
+        log = r.work / "logs" / f"{name}.log"
+        p = subprocess.Popen([sys.executable, "-c", code], stdout=open(log, "w"))
+        while "ready" not in log.read_text():
+            time.sleep(0.05)
+        p.terminate()
+        return r.finish(name, p, time.time())
+
+    summary = "import json, time; print('ready'); print(json.dumps({'run_dir': 'runs/x', 'step': 5}), flush=True)"
+    assert stopped("train-x", summary + "; time.sleep(60)") == {"run_dir": "runs/x", "step": 5}
+    assert stopped("train-y", "import time; print('ready', flush=True); time.sleep(60)") is None  # cut off: failed
+    assert r.result["stages"]["train-y"]["exit"] == -15 and "FAILED train-y" in (r.out / "log.txt").read_text()

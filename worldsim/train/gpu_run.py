@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -127,11 +128,14 @@ class Run:
         text = (self.work / "logs" / f"{name}.log").read_text(errors="replace")
         seconds = round(time.time() - t_start, 1)
         self.result["stages"][name] = {"seconds": seconds, "exit": code}
+        found = [ln for ln in text.splitlines() if ln.startswith("{")]
+        if code == -signal.SIGTERM and found and '"run_dir"' in found[-1]:  # a training's final summary was out:
+            self.log(f"done {name} in {seconds}s (SIGTERM at the budget came after its final checkpoint)")
+            return json.loads(found[-1])
         if code != 0:
             self.log(f"FAILED {name} ({code}) after {seconds}s; its log ends:\n" + "\n".join(text.splitlines()[-25:]))
             self.save()
             return None
-        found = [ln for ln in text.splitlines() if ln.startswith("{")]
         self.log(f"done {name} in {seconds}s")
         return json.loads(found[-1]) if found else {}
 
