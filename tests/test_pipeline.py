@@ -1,5 +1,7 @@
 """The whole chain on a tiny world: record -> VAE -> latent cache -> DiT -> world model -> dream."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -85,6 +87,9 @@ def test_resume_with_another_dit_config_is_refused(chain, tmp_path):
     other.dit = "cpu"
     with pytest.raises(CheckpointError, match="holds a DiT with config"):
         train_dit(other)
+    longer = replace(dit_cfg(chain, tmp_path, 6), window=5)  # same DiT, longer windows: not that run
+    with pytest.raises(CheckpointError, match=r"trains on 4-frame windows, not window=5: pass window=4"):
+        train_dit(longer)
 
 
 def test_missing_world_model_is_named():
@@ -265,8 +270,6 @@ def test_model_sizes_from_the_command_line_and_reward_classes_from_the_data(chai
 
 
 def test_event_windows_and_rollout_batches_train_deterministically(chain, tmp_path):
-    from dataclasses import replace
-
     runs = [train_dit(replace(dit_cfg(chain, tmp_path / name, 3), event_windows=0.5, rollout_prob=0.5))
             for name in ("a", "b")]  # fmt: skip
     assert runs[0]["step"] == runs[1]["step"] == 3 and np.isfinite(runs[0]["loss"])

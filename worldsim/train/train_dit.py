@@ -81,6 +81,8 @@ class TrainDiTConfig:
     # heads learn to read dreams as well as real frames (with trainable=heads: a dream's drift is not a reward);
     # with trainable=all the window's last frame stays real and is the only frame target: the body learns to
     # steer its own drifted rollout back to the world (scheduled sampling, as Self-Forcing and DIAMOND train)
+    rollout_frames: int = 6  # at most this many dreamed frames per rollout window (each costs a sampler step;
+    # a 48-frame window keeps its first frames real)
     trainable: str = "all"  # "all", or "heads": only the reward and termination heads learn, on frames at the
     # context noise level where a dream step reads them; the dreams stay as they are (init_from=voxel
     # trainable=heads gives a model reward classes)
@@ -232,6 +234,8 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         raise ValueError(f"max_minutes must be positive (or null), got {cfg.max_minutes}")
     if not 0.0 <= cfg.rollout_prob <= 1.0:
         raise ValueError(f"rollout_prob must be in [0, 1], got {cfg.rollout_prob}")
+    if cfg.rollout_frames < 1:
+        raise ValueError(f"rollout_frames must be at least 1, got {cfg.rollout_frames}")
     if cfg.rollout_prob > 0 and cfg.window < 3:
         raise ValueError(f"rollout_prob needs windows of at least 3 frames (a real start, a dreamed frame, a real "
                          f"target), but window={cfg.window}")  # fmt: skip
@@ -307,9 +311,13 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     step = 0
     clock = {"start_step": 0, "seconds": 0.0}  # the run's first step and its training time (for max_minutes)
     if cfg.resume and state_path.exists():
-        saved_cfg, ema_state, _ = load_model(model_path, "dit")
+        saved_cfg, ema_state, saved_extra = load_model(model_path, "dit")
         if DiTConfig(**saved_cfg) != dcfg:
             raise CheckpointError(f"{run} holds a DiT with config {saved_cfg}, not {asdict(dcfg)}; use another run_dir")
+        saved_window = saved_extra.get("window", cfg.window)
+        if saved_window != cfg.window:
+            raise CheckpointError(f"{run} trains on {saved_window}-frame windows, not window={cfg.window}: "
+                                  f"pass window={saved_window} to resume it, or use another run_dir")  # fmt: skip
         step, raw, saved = load_train_state(state_path, opt, data_rng)
         load_state_into(model, {k[len("model.") :]: v for k, v in raw.items() if k.startswith("model.")}, state_path)
         if any(k.startswith("ema.") for k in raw):  # the train state holds everything a resume needs, consistently
@@ -341,10 +349,15 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         except ValueError as exc:
             raise CheckpointError(str(exc)) from exc
         ema.load_state_dict(model.state_dict())
-        step = int(load_model(resolve_model_file(cfg.init_from, "dit"), "dit")[2].get("info", {}).get("step", 0))
+        source = load_model(resolve_model_file(cfg.init_from, "dit"), "dit")[2]
+        step = int(source.get("info", {}).get("step", 0))
         clock["start_step"] = step
         if rank == 0:
             print(f"warm start from {cfg.init_from} at step {step} (fresh optimizer)", flush=True)
+            if source.get("window", cfg.window) != cfg.window:  # allowed (a longer context is how memory grows)
+                print(f"note: init_from={cfg.init_from} was trained on {source['window']}-frame windows (sampler "
+                      f"context {source.get('sampler', {}).get('context')}); this run trains window={cfg.window}, "
+                      f"sampler.context={cfg.sampler.context}", flush=True)  # fmt: skip
     if cfg.compile:
         model.compile()  # compiles forward in place: the state dict keeps its names
     net = model
@@ -403,7 +416,8 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
             picks = train_starts[data_rng.integers(0, len(train_starts), cfg.batch_size)]
         batch = window_batch(store, picks, cfg.window)
         if cfg.rollout_prob > 0 and data_rng.random() < cfg.rollout_prob:  # the model's own rollout, real labels
-            batch = dreamed_batch(model, batch, int(data_rng.integers(1, cfg.window - 1)), cfg.sampler,
+            keep = int(data_rng.integers(max(1, cfg.window - 1 - cfg.rollout_frames), cfg.window - 1))
+            batch = dreamed_batch(model, batch, keep, cfg.sampler,
                                   int(data_rng.integers(2**31)), real_last=cfg.trainable == "all",
                                   dtype=dtype)  # fmt: skip
         with amp:
