@@ -391,8 +391,8 @@ def test_dreamed_context_with_the_real_last_frame_as_the_only_target():
     assert out["context"].tolist() == [[True, True, True, True, False]] * 3
     with pytest.raises(ValueError, match="keep must be in"):
         dreamed_batch(model, batch, 4, SamplerConfig(steps=2, context=3), seed=7, real_last=True)
-    # the frame loss comes from the real last frame alone: changing it moves the loss, changing the others not
-    # (beyond the previous-frame input of the target, which is frame 3)
+    # the frame loss is the real last frame's: changing that frame moves it (the earlier frames reach it only as
+    # context, through attention and the previous-frame input)
     cfg = DiffusionConfig(one_prob=0.0)
 
     def flow(latents):

@@ -29,7 +29,7 @@ def test_tiny_gpu_run_leaves_scored_models_in_out(tmp_path):
     assert {"log.txt", "result.json", *(f"{m}.tar.part00" for m in models)} <= set(files)
     result = json.loads((out / "result.json").read_text())
     assert result["train"]["voxel-gpu"]["step"] > 20500  # continued from the shipped model's step
-    assert result["train"]["voxel-self"]["step"] > result["train"]["voxel-gpu"]["step"] - 5
+    assert all(result["train"][m]["step"] > 20500 for m in models)  # every model warm-started and trained
     evals = result["eval"]
     assert set(evals) == {"eval-voxel-all", "eval-voxel-gpu-all", "eval-voxel-self-all", "eval-voxel-self25-all"}
     assert all(np.isfinite(e["next_frame_psnr"]) for e in evals.values())

@@ -9,12 +9,10 @@ leave something usable whenever it is cut off:
    included), and more episodes with later seeds that only train;
 2. encode both with the shipped VAE on the GPU;
 3. train the DiT models of ``models`` side by side on the one GPU for the same wall-clock time (bf16 autocast,
-   compiled, the latent cache in GPU memory): by default the shipped model continued at a GPU batch size with its
-   recipe; beside it the same start trained as a plain flow (no pure-noise regression, 4 sampler steps: what kept
-   the long dreams' colours in session 9's runs, README "What was tried"), and with a 48-frame window (47 frames
-   of context instead of 7, long enough to see a view again after a look away), and with a quarter of each batch
-   from windows that hold a reward (a broken log must vanish from the dream, or PPO farms it: README). A training
-   that dies early with ``compile`` is restarted without it;
+   compiled, the latent cache in GPU memory): by default the shipped model (48-frame windows) continued with its
+   recipe, and the same start trained with half or a quarter of its batches on its own rollouts (a few dreamed
+   frames as context, the real frame after them as the target: what gave session 10's 8-frame variant its memory,
+   README "What was tried"). A training that dies early with ``compile`` is restarted without it;
 4. export each model into ``out`` as it trains (a tar of the fp16 DiT and its start clips, split into parts of at
    most 15 MiB), score every model and the shipped one on the same held-out clips (``worldsim eval``), and
    measure the dream's speed on the GPU (``worldsim bench sampler``, bf16, eager and compiled).

@@ -17,6 +17,7 @@ and TensorBoard logs (losses, and dream rollouts against the real frames as imag
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -168,7 +169,8 @@ def dreamed_batch(model: DiT, batch: dict, keep: int, sampler: SamplerConfig, se
     if not 1 <= keep < end:
         raise ValueError(f"keep must be in [1, {end - 1}] for windows of {length} frames, got {keep}")
     was_training = model.training
-    with torch.compiler.set_stance("force_eager"):
+    eager = getattr(torch.compiler, "set_stance", None)  # torch >= 2.6; before it nothing is compiled in place here
+    with eager("force_eager") if eager is not None else contextlib.nullcontext():
         s = Sampler(model, replace(sampler, context=min(sampler.context, length - 1)), b,
                     seeds=[seed + i for i in range(b)], dtype=dtype)  # fmt: skip
         s.reset(range(b), x[:, :keep], acts[:, 1:keep] if keep > 1 else None)
@@ -372,7 +374,9 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
                 "dtype": runtime.dtype_name(dtype), "train_minutes": round(clock["seconds"] / 60, 2),
                 "env_id": meta.get("env_id"),
                 "recipe": {"output": cfg.output, "batch_size": cfg.batch_size, "lr": cfg.lr,
-                           "rollout_prob": cfg.rollout_prob, "event_windows": cfg.event_windows,
+                           "warmup": cfg.warmup, "init_from": cfg.init_from, "window": cfg.window,
+                           "rollout_prob": cfg.rollout_prob, "rollout_frames": cfg.rollout_frames,
+                           "event_windows": cfg.event_windows, "event_balance": cfg.event_balance,
                            "trainable": cfg.trainable, "diffusion": asdict(cfg.diffusion)}}  # fmt: skip
         if cfg.extra_latents:
             info["extra_latents"] = [str(p) for p in cfg.extra_latents]
@@ -416,9 +420,10 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
             picks = train_starts[data_rng.integers(0, len(train_starts), cfg.batch_size)]
         batch = window_batch(store, picks, cfg.window)
         if cfg.rollout_prob > 0 and data_rng.random() < cfg.rollout_prob:  # the model's own rollout, real labels
-            keep = int(data_rng.integers(max(1, cfg.window - 1 - cfg.rollout_frames), cfg.window - 1))
-            batch = dreamed_batch(model, batch, keep, cfg.sampler,
-                                  int(data_rng.integers(2**31)), real_last=cfg.trainable == "all",
+            real_last = cfg.trainable == "all"  # the body learns from the real frame after its rollout
+            end = cfg.window - 1 if real_last else cfg.window  # dreamed frames: keep .. end - 1 (1 to rollout_frames)
+            keep = int(data_rng.integers(max(1, end - cfg.rollout_frames), end))
+            batch = dreamed_batch(model, batch, keep, cfg.sampler, int(data_rng.integers(2**31)), real_last=real_last,
                                   dtype=dtype)  # fmt: skip
         with amp:
             loss, logs = diffusion_loss(net, batch, diffusion, generator=gen, reward_class_weights=class_weights,
