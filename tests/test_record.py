@@ -216,9 +216,19 @@ def test_a_crash_left_dataset_is_repaired_and_resumes_to_the_uninterrupted_one(t
     last = json.loads((data / "3" / "metadata.json").read_text())
     last.pop("policy")  # ... and before the recorder wrote episode 3's own metadata
     (data / "3" / "metadata.json").write_text(json.dumps(last))
-    with pytest.raises(ValueError, match="corrupt"):
+    from worldsim.data.guard import BACKUP, recording_lock
+
+    with recording_lock(cut.root, cut.dataset_id):  # a reader never repairs what a recorder is writing
+        with pytest.raises(ValueError, match="corrupt or unreadable: dataset test/voxel-v0 .* is being recorded"):
+            open_dataset(cut.dataset_id, root=cut.root)
+    backup = (data / BACKUP).read_text()
+    (data / BACKUP).unlink()
+    with pytest.raises(ValueError, match="no copy"):  # nothing to rebuild from: refused, nothing deleted
         open_dataset(cut.dataset_id, root=cut.root)
-    out = record(cut)  # repairs (metadata from the committed copy, the unfinished episode dropped), then resumes
+    assert (data / "3").is_dir()
+    (data / BACKUP).write_text(backup)
+    assert len(open_dataset(cut.dataset_id, root=cut.root)) == 3  # a read repairs it (the unfinished episode goes)
+    out = record(cut)  # then the recording resumes with the episode it lost
     assert out["skipped"] == 3 and out["episodes"] == 1
     assert same_content(by_seed(cut), by_seed(ref))
 

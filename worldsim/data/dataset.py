@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,20 @@ def open_dataset(id_or_path: str | os.PathLike, root: str | os.PathLike = "data/
     meta = path / "data" / "metadata.json"
     if not meta.exists():
         raise FileNotFoundError(f"no Minari dataset at {path} (looked for {meta}); record one with `worldsim record`")
+    try:
+        json.loads(meta.read_text())
+    except (json.JSONDecodeError, OSError):  # a recorder killed while Minari rewrote it: rebuild it (data/guard.py)
+        from worldsim.data import guard
+
+        try:
+            for line in guard.repair_unless_recording(path):
+                print(f"worldsim: {path}: {line}", file=sys.stderr, flush=True)
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise ValueError(f"the Minari dataset at {path} is corrupt or unreadable: {exc}") from exc
+        if not meta.exists():
+            raise FileNotFoundError(
+                f"no Minari dataset at {path}: it held nothing whole ({meta} gone after repair)"
+            ) from None
     try:
         json.loads(meta.read_text())
         return minari.MinariDataset(path / "data")

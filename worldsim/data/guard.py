@@ -7,7 +7,8 @@ and its last episodes can be on disk without the metadata that names them. ``wor
   stops at once with an error naming the first one's process;
 - keeps a copy of the dataset's metadata, written atomically after every batch of episodes it commits
   (``commit``);
-- checks the dataset before every recording and every read (``repair``): metadata that is unreadable is rebuilt
+- checks the dataset before every recording, and every read that finds its metadata unreadable (``repair``;
+  a reader does so only under the recorders' lock and only where the copy exists): unreadable metadata is rebuilt
   from that copy and from the episodes on disk; an episode is kept when its data and its metadata (with the
   recorder's ``policy``, written last) are whole, and a trailing episode that is not is removed, so that a resumed
   recording plays it again. Nothing that was committed is lost.
@@ -46,6 +47,32 @@ def recording_lock(root: str | os.PathLike, dataset_id: str):
         yield path
     finally:
         f.close()  # closing drops the lock
+
+
+def lock_of(path: str | os.PathLike) -> tuple[Path, str] | None:
+    """(root, dataset id) of the dataset folder ``path`` whose recorders lock under ``root/.locks``, or None (a
+    dataset that no `worldsim record` wrote)."""
+    path = Path(path).resolve()
+    for depth, root in enumerate(path.parents):
+        if depth > 3:
+            break
+        dataset_id = path.relative_to(root).as_posix()
+        if (root / ".locks" / (dataset_id.replace("/", "__") + ".lock")).exists():
+            return root, dataset_id
+    return None
+
+
+def repair_unless_recording(path: str | os.PathLike) -> list[str]:
+    """``repair`` for a reader: under the recorders' lock, so that it never touches a dataset being recorded
+    (RuntimeError naming the recorder then)."""
+    backup = Path(path) / "data" / BACKUP
+    if not backup.is_file():  # not a dataset `worldsim record` keeps: a reader never deletes or rewrites it
+        raise ValueError(f"its metadata is unreadable and it has no copy ({backup}) to rebuild it from")
+    found = lock_of(path)
+    if found is None:
+        return repair(path)
+    with recording_lock(*found):
+        return repair(path)
 
 
 def _write_json_atomic(path: Path, obj: dict) -> None:
