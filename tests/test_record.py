@@ -187,10 +187,14 @@ def test_corrupt_dataset_metadata_gives_a_clear_error(tmp_path):
     cfg = small_cfg(tmp_path, episodes=1)
     record(cfg)
     meta = tmp_path / "test" / "voxel-v0" / "data" / "metadata.json"
+    from worldsim.data.guard import BACKUP
+
     meta.write_text(meta.read_text()[:20])
-    with pytest.raises(ValueError, match="corrupt"):
+    assert len(open_dataset(cfg.dataset_id, root=tmp_path)) == 1  # rebuilt from the recorder's copy
+    meta.write_text(meta.read_text()[:20])
+    os.remove(meta.parent / BACKUP)  # and with no copy to rebuild from: a clear error
+    with pytest.raises(ValueError, match="corrupt or unreadable: its metadata is unreadable and it has no copy"):
         open_dataset(cfg.dataset_id, root=tmp_path)
-    os.remove(meta)
 
 
 def by_seed(cfg) -> dict:
