@@ -26,10 +26,14 @@ from pathlib import Path
 BACKUP = ".worldsim-metadata.json"
 
 
+def _lock_path(root: str | os.PathLike, dataset_id: str) -> Path:
+    return Path(root) / ".locks" / (str(dataset_id).replace("/", "__") + ".lock")
+
+
 @contextlib.contextmanager
 def recording_lock(root: str | os.PathLike, dataset_id: str):
     """Hold the one-writer lock of ``dataset_id`` under ``root``, or raise RuntimeError naming who holds it."""
-    path = Path(root) / ".locks" / (str(dataset_id).replace("/", "__") + ".lock")
+    path = _lock_path(root, dataset_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     f = open(path, "a+")
     try:
@@ -57,7 +61,7 @@ def lock_of(path: str | os.PathLike) -> tuple[Path, str] | None:
         if depth > 3:
             break
         dataset_id = path.relative_to(root).as_posix()
-        if (root / ".locks" / (dataset_id.replace("/", "__") + ".lock")).exists():
+        if _lock_path(root, dataset_id).exists():
             return root, dataset_id
     return None
 

@@ -325,7 +325,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         if any(k.startswith("ema.") for k in raw):  # the train state holds everything a resume needs, consistently
             load_state_into(ema, {k[len("ema.") :]: v for k, v in raw.items() if k.startswith("ema.")}, state_path)
         else:  # a run from before: its model file must be of the same step
-            model_step = load_model(model_path, "dit")[2].get("info", {}).get("step")
+            model_step = saved_extra.get("info", {}).get("step")
             if model_step is not None and int(model_step) != step:
                 raise CheckpointError(f"{model_path} is at step {model_step} but {state_path} at step {step} "
                                       "(a save was cut off): resume=false starts afresh")  # fmt: skip
@@ -346,20 +346,21 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     elif cfg.init_from:
         from worldsim.world_model import load_world_model
 
+        source = load_world_model(cfg.init_from)  # its DiT, window, sampler and step, read once
         try:
-            model.adapt_from(load_world_model(cfg.init_from).dit, f"init_from={cfg.init_from}")
+            model.adapt_from(source.dit, f"init_from={cfg.init_from}")
         except ValueError as exc:
             raise CheckpointError(str(exc)) from exc
         ema.load_state_dict(model.state_dict())
-        source = load_model(resolve_model_file(cfg.init_from, "dit"), "dit")[2]
-        step = int(source.get("info", {}).get("step", 0))
+        step = int(source.info.get("step", 0))
         clock["start_step"] = step
         if rank == 0:
             print(f"warm start from {cfg.init_from} at step {step} (fresh optimizer)", flush=True)
-            if source.get("window", cfg.window) != cfg.window:  # allowed (a longer context is how memory grows)
-                print(f"note: init_from={cfg.init_from} was trained on {source['window']}-frame windows (sampler "
-                      f"context {source.get('sampler', {}).get('context')}); this run trains window={cfg.window}, "
+            if source.window != cfg.window:  # allowed (a longer context is how memory grows)
+                print(f"note: init_from={cfg.init_from} was trained on {source.window}-frame windows (sampler "
+                      f"context {source.sampler_cfg.context}); this run trains window={cfg.window}, "
                       f"sampler.context={cfg.sampler.context}", flush=True)  # fmt: skip
+        del source
     if cfg.compile:
         model.compile()  # compiles forward in place: the state dict keeps its names
     net = model
