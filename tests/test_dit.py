@@ -301,7 +301,7 @@ def test_reward_classes_predict_the_worlds_values_and_train_by_cross_entropy():
     from dataclasses import replace
 
     from worldsim.diffusion import DiffusionConfig, diffusion_loss
-    from worldsim.train.train_dit import reward_class_weights, reward_values_of, termination_pos_weight
+    from worldsim.train.dit_batches import reward_class_weights, reward_values_of, termination_pos_weight
 
     assert reward_values_of(np.array([0.0, 1.0, 0.0, -1.0]), "auto") == (-1.0, 0.0, 1.0)
     assert reward_values_of(np.linspace(0, 1, 100), "auto") is None  # many values: regression
@@ -362,7 +362,7 @@ def test_reward_classes_predict_the_worlds_values_and_train_by_cross_entropy():
 
 def test_dreamed_batch_continues_each_window_with_the_models_own_rollout():
     from worldsim.sampler import SamplerConfig
-    from worldsim.train.train_dit import dreamed_batch
+    from worldsim.train.dit_batches import dreamed_batch
 
     model = tiny().train()
     x, t, a, has = inputs(b=3, t=5)
@@ -378,7 +378,7 @@ def test_dreamed_batch_continues_each_window_with_the_models_own_rollout():
 
 def test_dreamed_context_with_the_real_last_frame_as_the_only_target():
     from worldsim.sampler import SamplerConfig
-    from worldsim.train.train_dit import dreamed_batch
+    from worldsim.train.dit_batches import dreamed_batch
 
     model = tiny(perturb=False).train()
     x, _, a, has = inputs(b=3, t=5)

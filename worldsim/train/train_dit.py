@@ -17,7 +17,6 @@ and TensorBoard logs (losses, and dream rollouts against the real frames as imag
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -41,6 +40,7 @@ from worldsim.data.latents import concat_stores, file_sha256, open_latent_cache,
 from worldsim.diffusion import DiffusionConfig, diffusion_loss
 from worldsim.models.dit import PRESETS, DiT, DiTConfig
 from worldsim.sampler import SamplerConfig
+from worldsim.train.dit_batches import dreamed_batch, reward_class_weights, reward_values_of, termination_pos_weight
 from worldsim.train.interrupt import catch_stop_signals
 from worldsim.train.schedule import short_run_warmup, warmup_cosine
 
@@ -98,36 +98,6 @@ class TrainDiTConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)  # defaults saved with the model
 
 
-MAX_REWARD_CLASSES = 16  # reward="auto" predicts classes up to this many distinct reward values
-
-
-def reward_values_of(rewards: np.ndarray, mode: str) -> tuple[float, ...] | None:
-    """The reward classes a DiT predicts for a recording whose transitions got ``rewards`` (None: regression)."""
-    if mode not in ("auto", "classes", "regression"):
-        raise ValueError(f"reward must be auto, classes or regression, got {mode!r}")
-    values = np.unique(np.asarray(rewards, dtype=np.float64))
-    if mode == "regression" or (mode == "auto" and not 2 <= len(values) <= MAX_REWARD_CLASSES):
-        return None
-    if len(values) < 2:
-        raise ValueError(f"reward=classes needs at least two distinct rewards in the recording, got {values.tolist()}")
-    if len(values) > 64:
-        raise ValueError(f"reward=classes: the recording has {len(values)} distinct rewards; use reward=regression")
-    return tuple(float(v) for v in values)
-
-
-def reward_class_weights(model: DiT, rewards: np.ndarray, balance: float) -> torch.Tensor | None:
-    """Per-class weights of the reward cross-entropy: frequency ** -balance, scaled so that the mean weight over
-    the recording's transitions is 1 (so the loss keeps its scale)."""
-    if not model.cfg.reward_values:
-        return None
-    values = np.asarray(model.cfg.reward_values)  # (on the host: the model may sit on a GPU)
-    classes = np.abs(np.asarray(rewards, dtype=np.float64)[:, None] - values).argmin(1)  # as DiT.reward_class
-    freq = np.bincount(classes, minlength=len(model.cfg.reward_values)) / max(len(classes), 1)
-    w = np.where(freq > 0, np.maximum(freq, 1e-12) ** -float(balance), 0.0)
-    w = w / max(float((freq * w).sum()), 1e-12)
-    return torch.as_tensor(w, dtype=torch.float32)
-
-
 ARCH_KEYS = ("dim", "depth", "heads", "mlp_ratio", "patch")
 
 
@@ -139,48 +109,6 @@ def model_sizes(cfg: TrainDiTConfig) -> dict:
     if set(arch) - set(ARCH_KEYS):
         raise ValueError(f"arch: unknown sizes {sorted(set(arch) - set(ARCH_KEYS))}; the sizes are {list(ARCH_KEYS)}")
     return {**PRESETS[cfg.dit], **arch}
-
-
-def termination_pos_weight(terminations: np.ndarray, balance: float, device=None) -> torch.Tensor | None:
-    """The weight of a terminating transition in the termination BCE: ((1 - p) / p) ** balance for the share p of
-    transitions that terminate (None where none does, or none does not)."""
-    p = float(np.mean(terminations)) if len(terminations) else 0.0
-    if not 0.0 < p < 1.0:
-        return None
-    return torch.tensor(((1 - p) / p) ** float(balance), dtype=torch.float32, device=device)
-
-
-@torch.no_grad()
-def dreamed_batch(model: DiT, batch: dict, keep: int, sampler: SamplerConfig, seed: int, real_last: bool = False,
-                  dtype: torch.dtype = torch.float32) -> dict:  # fmt: skip
-    """``batch`` with every window's frames after the first ``keep`` replaced by the model's own rollout from them,
-    driven by the window's recorded actions (labels unchanged: the real world's reward at the same step).
-
-    ``real_last``: the window's last frame stays the real one and is the only target (``context`` marks every
-    frame before it): the model learns to continue its own, drifted, rollout towards what the world showed (the
-    scheduled-sampling / self-forcing remedy for drift; with every frame dreamed, the frame loss would teach the
-    model its own drift). ``dtype``: the rollout's autocast dtype (bfloat16 on a GPU). A compiled model
-    (``model.compile()``) rolls out eagerly: the rollout's shapes change with ``keep`` and would recompile."""
-    from worldsim.sampler import Sampler
-
-    x, acts = batch["latents"], batch["actions"]
-    b, length = x.shape[:2]
-    end = length - 1 if real_last else length
-    if not 1 <= keep < end:
-        raise ValueError(f"keep must be in [1, {end - 1}] for windows of {length} frames, got {keep}")
-    was_training = model.training
-    eager = getattr(torch.compiler, "set_stance", None)  # torch >= 2.6; before it nothing is compiled in place here
-    with eager("force_eager") if eager is not None else contextlib.nullcontext():
-        s = Sampler(model, replace(sampler, context=min(sampler.context, length - 1)), b,
-                    seeds=[seed + i for i in range(b)], dtype=dtype)  # fmt: skip
-        s.reset(range(b), x[:, :keep], acts[:, 1:keep] if keep > 1 else None)
-        dreamed = [s.step(acts[:, j])[0] for j in range(keep, end)]
-    model.train(was_training)
-    parts = [x[:, :keep], torch.stack(dreamed, 1).to(x.dtype)] + ([x[:, end:]] if real_last else [])
-    out = {**batch, "latents": torch.cat(parts, 1)}
-    if real_last:
-        out["context"] = torch.arange(length, device=x.device).expand(b, length) < end
-    return out
 
 
 def lr_at(step: int, cfg: TrainDiTConfig, clock: dict | None = None) -> float:
