@@ -3,17 +3,18 @@
 from worldsim.policies.base import Policy, batch_info
 from worldsim.policies.explorer import ExplorerPolicy
 from worldsim.policies.human import HumanPolicy
-from worldsim.policies.mixed import EpsilonPolicy, StillPolicy
+from worldsim.policies.mixed import EpsilonPolicy, HoldPolicy, StillPolicy
 from worldsim.policies.random import RandomPolicy
 from worldsim.policies.sb3 import SB3Policy
 
-__all__ = ["EpsilonPolicy", "ExplorerPolicy", "HumanPolicy", "Policy", "RandomPolicy", "SB3Policy", "StillPolicy",
-           "batch_info", "make_policy"]  # fmt: skip
+__all__ = ["EpsilonPolicy", "ExplorerPolicy", "HoldPolicy", "HumanPolicy", "Policy", "RandomPolicy", "SB3Policy",
+           "StillPolicy", "batch_info", "make_policy"]  # fmt: skip
 
 
 def make_policy(spec: str, action_space, num_envs: int = 1, seed: int | None = None) -> Policy:
     """A policy by name: ``random``, ``explorer``, ``still`` (does nothing), ``eps:<p>:<base>`` (the base policy
-    with a random action in a share p of the steps, e.g. ``eps:0.5:explorer``), or a path to a saved
+    with a random action in a share p of the steps, e.g. ``eps:0.5:explorer``), ``hold:<p>:<base>`` (the base
+    policy, holding *break* on for 1-4 more steps after a share p of its breaks: ``HoldPolicy``), or a path to a saved
     stable-baselines3 model (``*.zip``)."""
     if not isinstance(spec, str):
         raise TypeError(f"a policy is named by a string, got {type(spec).__name__}: {spec!r}")
@@ -23,16 +24,19 @@ def make_policy(spec: str, action_space, num_envs: int = 1, seed: int | None = N
         return ExplorerPolicy(action_space, num_envs, seed)
     if spec == "still":
         return StillPolicy(action_space, num_envs, seed)
-    if spec.startswith("eps:"):
-        parts = spec.split(":", 2)
-        try:
-            epsilon = float(parts[1])
-        except (IndexError, ValueError):
-            parts = []
-        if len(parts) != 3:
-            raise ValueError(f"policy {spec!r}: write eps:<share of random steps>:<base policy>, e.g. eps:0.5:explorer")
-        return EpsilonPolicy(make_policy(parts[2], action_space, num_envs, seed), epsilon, num_envs, seed)
+    for prefix, wrapper, what in (("eps", EpsilonPolicy, "share of random steps"),
+                                  ("hold", HoldPolicy, "share of breaks held on")):  # fmt: skip
+        if spec.startswith(prefix + ":"):
+            parts = spec.split(":", 2)
+            try:
+                share = float(parts[1])
+            except (IndexError, ValueError):
+                parts = []
+            if len(parts) != 3:
+                raise ValueError(f"policy {spec!r}: write {prefix}:<{what}>:<base policy>, e.g. {prefix}:0.5:explorer")
+            return wrapper(make_policy(parts[2], action_space, num_envs, seed), share, num_envs, seed)
     if spec.endswith(".zip"):
         return SB3Policy(action_space, num_envs, seed, path=spec)
-    raise ValueError(f"unknown policy {spec!r}: use random, explorer, still, eps:<p>:<base> or the path of a "
+    raise ValueError(f"unknown policy {spec!r}: use random, explorer, still, eps:<p>:<base>, hold:<p>:<base> or "
+                     "the path of a "
                      "stable-baselines3 .zip")  # fmt: skip

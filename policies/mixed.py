@@ -1,4 +1,5 @@
-"""Policies of graded quality for ranking tests: a base policy diluted with random actions, and standing still."""
+"""Policies of graded quality for ranking tests (a base policy diluted with random actions, and standing still),
+and one that records what a base policy never does (holding a button on after it did its work)."""
 
 from __future__ import annotations
 
@@ -50,3 +51,53 @@ class StillPolicy(Policy):
     def act(self, obs: np.ndarray, info: dict[str, Any] | None = None, mask: np.ndarray | None = None) -> np.ndarray:
         self._check_batch(obs)
         return np.stack([self._zero] * self.num_envs)
+
+
+class HoldPolicy(Policy):
+    """The ``base`` policy, but after each of its actions that presses ``value`` in column ``column`` (the voxel
+    world's *break*), with probability ``prob`` it holds that button for 1 to ``max_hold`` more steps, doing
+    nothing else (the other columns 0), without consulting the base policy; then the base policy goes on.
+
+    People click on after the block is gone; a scripted explorer never does, so a recording of it never shows
+    that a second press on the empty place pays nothing, and a model trained on it learns "break in front of a
+    log pays" instead of "a log that vanishes pays" (a dream-trained policy then holds *break* forever). Recording
+    some play with ``hold:<p>:explorer`` shows the difference (README, "What was tried").
+    """
+
+    def __init__(self, base: Policy, prob: float, num_envs: int = 1, seed: int | None = None, column: int = 2,
+                 value: int = 2, max_hold: int = 4):  # fmt: skip
+        if not 0.0 <= float(prob) <= 1.0:
+            raise ValueError(f"hold probability must be in [0, 1], got {prob!r}")
+        space = base.action_space
+        if (
+            not isinstance(space, gym.spaces.MultiDiscrete)
+            or space.nvec.ndim != 1
+            or not (0 <= column < len(space.nvec) and 0 <= value < space.nvec[column])
+        ):
+            raise ValueError(f"hold: needs a MultiDiscrete action space with a column {column} that takes the value "
+                             f"{value} (the voxel world's break), got {space}")  # fmt: skip
+        if max_hold < 1:
+            raise ValueError(f"max_hold must be at least 1, got {max_hold}")
+        super().__init__(space, num_envs, seed)
+        self.base, self.prob, self.column, self.value, self.max_hold = base, float(prob), column, value, max_hold
+        self.left = np.zeros(num_envs, dtype=np.int64)  # held steps still to come, per env
+
+    def act(self, obs: np.ndarray, info: dict[str, Any] | None = None, mask: np.ndarray | None = None) -> np.ndarray:
+        obs = self._check_batch(obs)
+        wanted = np.ones(self.num_envs, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        holding = wanted & (self.left > 0)
+        actions = np.zeros((self.num_envs, len(self.action_space.nvec)), dtype=np.int64)
+        if (wanted & ~holding).any():
+            actions[:] = self.base.act(obs, info, wanted & ~holding)
+        actions[holding] = 0
+        actions[holding, self.column] = self.value
+        self.left[holding] -= 1
+        for i in np.flatnonzero(wanted & ~holding):
+            if actions[i, self.column] == self.value and self.rngs[i].random() < self.prob:
+                self.left[i] = self.rngs[i].integers(1, self.max_hold + 1)
+        return actions
+
+    def reset(self, mask: np.ndarray | None = None, seeds=None) -> None:
+        super().reset(mask, seeds)
+        self.base.reset(mask, seeds)
+        self.left[np.ones(self.num_envs, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)] = 0

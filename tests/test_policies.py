@@ -137,3 +137,41 @@ def test_policy_ladder_by_name_random_share_and_errors():
             make_policy(bad, space)
     with pytest.raises(ValueError, match="zeros"):
         make_policy("still", gym.spaces.Box(1.0, 2.0, (2,)))
+
+
+def test_hold_policy_holds_break_after_the_bases_breaks_then_hands_back():
+    from worldsim.envs import make_env
+    from worldsim.policies import HoldPolicy, make_policy
+
+    space = gym.spaces.MultiDiscrete([5, 5, 4])
+    obs = np.zeros((8, 8, 8, 3), np.uint8)
+
+    class Breaker(RandomPolicy):  # walks forward, pressing break every third step
+        calls = 0
+
+        def act(self, obs, info=None, mask=None):
+            Breaker.calls += 1
+            return np.tile([1, 0, 2 if Breaker.calls % 3 == 0 else 0], (self.num_envs, 1))
+
+    hold = HoldPolicy(Breaker(space, 8), 1.0, 8, seed=0)
+    seq = np.stack([hold.act(obs) for _ in range(12)], 1)  # (8 envs, 12 steps, 3)
+    for env_actions in seq:
+        k = int(np.flatnonzero(env_actions[:, 2] == 2)[0])  # the base's first break (step 2), held 1-4 more steps
+        held = 0
+        while k + 1 + held < 12 and env_actions[k + 1 + held].tolist() == [0, 0, 2]:
+            held += 1
+        assert 1 <= held <= 4 and env_actions[k].tolist() == [1, 0, 2]
+    assert not make_policy("hold:0:explorer", space, 1).left.any()
+    a, b = (make_policy("hold:0.5:random", space, 4, seed=5) for _ in range(2))
+    assert np.array_equal(np.stack([a.act(obs[:4]) for _ in range(20)]), np.stack([b.act(obs[:4]) for _ in range(20)]))
+    for bad, match in (("hold:x:explorer", "hold:<share"), ("hold:2:explorer", "hold probability")):
+        with pytest.raises(ValueError, match=match):
+            make_policy(bad, space)
+    with pytest.raises(ValueError, match="MultiDiscrete"):
+        make_policy("hold:0.5:random", gym.spaces.Discrete(4))
+    env = make_env("worldsim/Voxel-v0", (32, 32, 3))  # it drives the real world: a held press on air pays nothing
+    pol = make_policy("hold:1:explorer", env.action_space, 1, seed=0)
+    obs1, info = env.reset(seed=0)
+    for _ in range(50):
+        obs1, r, *_, info = env.step(pol.act_single(obs1, info))
+        assert r in (-1.0, 0.0, 1.0)
