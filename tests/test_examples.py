@@ -95,6 +95,28 @@ def test_evaluate_ranks_policies_in_both_worlds(tiny_world_model, tmp_path):
     assert all(r["real_return"]["n"] == r["dream_return"]["n"] == 2 for r in full["policies"])
     assert full["spearman"] is None or -1 <= full["spearman"] <= 1
     assert (tmp_path / "ranking.png").stat().st_size > 1000
+    assert full["real_info"] is False
+
+
+@pytest.mark.parametrize("real_info", [False, True])
+def test_evaluate_gives_the_policy_the_same_inputs_in_both_worlds(tiny_world_model, tmp_path, monkeypatch, real_info):
+    """A dream has frames only: by default the policy gets no ``info`` in the real world either (else the scripted
+    explorer, which reads the real env's target block, would be a better informed policy there)."""
+    import worldsim.eval.policy as ev
+    from worldsim.policies import RandomPolicy
+
+    seen = []
+
+    class Spy(RandomPolicy):
+        def act(self, obs, info=None, mask=None):
+            seen.append(info)
+            return super().act(obs, info, mask)
+
+    monkeypatch.setattr(ev, "make_policy", lambda spec, space, n, seed=None: Spy(space, n, seed))
+    ev.evaluate_policy(model=tiny_world_model, policy="random", episodes=1, steps=3, videos=0, out=str(tmp_path),
+                       real_info=real_info)  # fmt: skip
+    real_infos = [i for i in seen if i]  # a policy without info gets None or {}
+    assert bool(real_infos) == real_info and all("target_block" in i for i in real_infos)
 
 
 def test_the_readmes_python_snippets_run_as_written(tmp_path, monkeypatch):

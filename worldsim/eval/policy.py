@@ -6,7 +6,10 @@
 
 Episode i (seed ``seed + i``): the policy plays the real voxel world for ``context - 1`` steps to make a start
 clip; from there it plays ``steps`` more steps in the real world, and, from the very same clip, ``steps`` steps in
-the dream (all dream episodes in one batch; the dream's reward and termination come from the model's heads).
+the dream (all dream episodes in one batch; the dream's reward and termination come from the model's heads). It
+acts on the frames alone in both worlds, as a dream gives nothing else: a policy that also reads the real env's
+``info`` (the scripted explorer can) would be another, better informed policy in the real world; with
+``real_info=True`` it reads it there.
 Reports mean return with a 95% confidence interval (Student's t) in each world, episode lengths and the
 dream-minus-real gap; writes ``evaluate.json``, a bar chart ``returns.png`` and side-by-side videos of the first
 episodes. With ``policies``, every policy in the list plays so, and the two worlds' rankings are compared
@@ -49,10 +52,12 @@ def mean_ci(values, confidence: float = 0.95) -> dict:
 
 
 def play_both(wm, real_env, policy: str, episodes: int, steps: int, seed: int, videos: int = 0,
-              sampler_steps: int | None = None) -> dict:  # fmt: skip
+              sampler_steps: int | None = None, real_info: bool = False) -> dict:  # fmt: skip
     """Play ``policy`` for ``episodes`` episodes in the real world and in the dream from the same start clips
-    (module doc); returns each world's returns and lengths and, for the first ``videos`` episodes, their frames."""
+    (module doc); returns each world's returns and lengths and, for the first ``videos`` episodes, their frames.
+    ``real_info``: the policy reads the real env's ``info`` there (the dream has none)."""
     space = real_env.action_space
+    seen = (lambda info: info) if real_info else (lambda info: None)
     ctx = wm.window - 1
     clips, clip_actions, real_returns, real_lengths, real_frames = [], [], [], [], []
     for i in range(episodes):
@@ -60,7 +65,7 @@ def play_both(wm, real_env, policy: str, episodes: int, steps: int, seed: int, v
         obs, info = real_env.reset(seed=seed + i)
         frames, acts = [obs], []
         for _ in range(ctx - 1):
-            a = pol.act_single(obs, info)
+            a = pol.act_single(obs, seen(info))
             obs, _, _, _, info = real_env.step(a)
             frames.append(obs)
             acts.append(a)
@@ -68,7 +73,7 @@ def play_both(wm, real_env, policy: str, episodes: int, steps: int, seed: int, v
         clip_actions.append(np.stack(acts))
         total, length, shown = 0.0, 0, [obs]
         for _ in range(steps):
-            obs, r, term, trunc, info = real_env.step(pol.act_single(obs, info))
+            obs, r, term, trunc, info = real_env.step(pol.act_single(obs, seen(info)))
             total += float(r)
             length += 1
             shown.append(obs)
@@ -106,7 +111,8 @@ def play_both(wm, real_env, policy: str, episodes: int, steps: int, seed: int, v
 def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: int = 10, steps: int = 200,
                     seed: int = 0, videos: int = 2, sampler_steps: int | None = None,
                     out: str = "outputs/evaluate", env_id: str | None = None, device: str = "cpu",
-                    dtype: str | None = None, compile: bool = False, policies: list | None = None) -> dict:  # fmt: skip
+                    dtype: str | None = None, compile: bool = False, policies: list | None = None,
+                    real_info: bool = False) -> dict:  # fmt: skip
     """One policy in both worlds (``policy``), or, with ``policies``, several ranked in both (``rank_policies``)."""
     from worldsim.utils.media import write_video
     from worldsim.world_model import load_world_model
@@ -120,8 +126,9 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     if policies:
-        return rank_policies(wm, real_env, list(policies), episodes, steps, seed, sampler_steps, out_dir, model, t0)
-    played = play_both(wm, real_env, policy, episodes, steps, seed, videos, sampler_steps)
+        return rank_policies(wm, real_env, list(policies), episodes, steps, seed, sampler_steps, out_dir, model, t0,
+                             real_info)  # fmt: skip
+    played = play_both(wm, real_env, policy, episodes, steps, seed, videos, sampler_steps, real_info)
     video_paths = []
     for k, (real, dreamed) in enumerate(zip(played["real_frames"], played["dream_frames"])):
         n = min(len(real), len(dreamed))
@@ -134,6 +141,7 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
         "model": model,
         "episodes": episodes,
         "steps": steps,
+        "real_info": real_info,
         "real_return": real_stats,
         "dream_return": dream_stats,
         "gap_dream_minus_real": dream_stats["mean"] - real_stats["mean"],
@@ -151,7 +159,7 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
 
 
 def rank_policies(wm, real_env, policies: list[str], episodes: int, steps: int, seed: int, sampler_steps,
-                  out_dir: Path, model: str, t0: float) -> dict:  # fmt: skip
+                  out_dir: Path, model: str, t0: float, real_info: bool = False) -> dict:  # fmt: skip
     """Every policy's mean return (95% CI) in the real world and in the dream, from the same seeds and start clips,
     and whether the dream ranks them as the real world does: Spearman's rank correlation between the two worlds'
     means, and the share of policies whose dream mean lies inside their real interval. Writes ``ranking.json``
@@ -165,7 +173,7 @@ def rank_policies(wm, real_env, policies: list[str], episodes: int, steps: int, 
     rows = []
     for n, spec in enumerate(policies, 1):
         t = time.perf_counter()
-        played = play_both(wm, real_env, str(spec), episodes, steps, seed, 0, sampler_steps)
+        played = play_both(wm, real_env, str(spec), episodes, steps, seed, 0, sampler_steps, real_info)
         real, dream = mean_ci(played["real_returns"]), mean_ci(played["dream_returns"])
         rows.append({"policy": str(spec), "real_return": real, "dream_return": dream,
                      "dream_in_real_ci": bool(real["low"] <= dream["mean"] <= real["high"]),
@@ -182,6 +190,7 @@ def rank_policies(wm, real_env, policies: list[str], episodes: int, steps: int, 
         "model": model,
         "episodes": episodes,
         "steps": steps,
+        "real_info": real_info,
         "policies": rows,
         "spearman": None if not np.isfinite(rho) else round(float(rho), 4),
         "dream_in_real_ci": round(float(np.mean([r["dream_in_real_ci"] for r in rows])), 4),
