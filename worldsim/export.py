@@ -22,15 +22,18 @@ def export_world_model(
     out: str,
     root: str = "data/minari",
     clips: int = 16,
-    clip_length: int = 16,
+    clip_length: int | None = None,
     eval_fraction: float = 0.05,
     split_seed: int = 0,
     seed: int = 0,
     fp16: bool = True,
 ) -> dict:
     """Make a self-contained world-model folder from a DiT run: fp16 VAE + DiT, and ``clips`` real held-out
-    clips of ``clip_length`` frames (with their actions) to start dreams from."""
+    clips of ``clip_length`` frames (with their actions) to start dreams from; None: the model's training window,
+    so that a dream starts with a full context of real frames, as the model was trained (a shorter clip starts
+    every dream on less context than it will have later)."""
     wm = load_world_model(run_dir)
+    clip_length = int(clip_length or wm.window)
     if not wm.info.get("env_id") and wm.info.get("dataset_id"):  # name the real env (caches from before did not)
         from worldsim.data.dataset import open_dataset
 
