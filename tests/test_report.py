@@ -114,6 +114,17 @@ def test_report_card_on_a_tiny_model_is_whole_and_deterministic(tiny_world_model
     for where in ("real", "dream"):
         assert rewards[where]["reward"]["transitions"] > 0 and "recall" in rewards[where]["termination"]
     assert set(a["reward_precision_recall"]) == {"real", "dream"}
+    assert "held_break" in ja
+
+
+def test_held_break_probe_pays_the_real_log_once_and_reads_the_dreams_reward(tiny_world_model):
+    from worldsim.world_model import load_world_model
+
+    wm = load_world_model(tiny_world_model)
+    out = rewards.held_break_part(wm, card.VOXEL, clips=2, hold=4, seed=0, worlds=card.WORLDS)
+    assert out["clips"] == 2 and out["real_per_step"][0] == 1.0  # the first press breaks the log under the crosshair
+    assert len(out["real_per_step"]) == len(out["dream_per_step"]) == 4
+    assert np.isfinite(out["dream_return"]) and out["real_return"] <= 4
 
 
 def test_reward_precision_and_recall_count_a_hit_only_for_the_right_nonzero_value():

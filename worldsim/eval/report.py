@@ -23,7 +23,8 @@ recording played (seeds from ``WORLDS`` on), deterministically under ``seed``:
    (the real frame through the VAE, the best a dream in this latent space can draw).
 5. **Does it give the world's rewards**: precision and recall of the nonzero rewards and of the terminations, on
    held-out real transitions (the model reading the real frames) and on dreamed ones (the real reward at the same
-   step as the label); ``worldsim/eval/rewards.py``.
+   step as the label); and, in the voxel world, whether a log is paid once: *break* held on for 16 steps from
+   the moment the explorer breaks a log, the return in each world (``worldsim/eval/rewards.py``).
 Parts that need the voxel world's ground truth, or an IDM for the world, are skipped for other worlds, and the
 report says so. ``quick=true`` cuts every count (tests).
 """
@@ -38,7 +39,7 @@ import numpy as np
 
 from worldsim.eval.metrics import psnr, ssim
 from worldsim.eval.report_plot import plot_report
-from worldsim.eval.rewards import reward_part
+from worldsim.eval.rewards import held_break_part, reward_part
 from worldsim.eval.world_metrics import (
     class_agreement,
     colour_js,
@@ -314,6 +315,7 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
     if voxel:
         result["long"] = long_part(wm, net, long_starts, long_steps, seed)
         result["memory"] = memory_part(wm, memory_starts, seed, quick)
+        result["held_break"] = held_break_part(wm, VOXEL, 2 if quick else 16, 4 if quick else 16, seed, WORLDS)
     result["summary"] = _summary(result)
     result["seconds"] = round(time.perf_counter() - t0, 1)
     out_dir = Path(out)
@@ -354,6 +356,8 @@ def _summary(r: dict) -> dict:
             where: [r["rewards"][where]["reward"]["precision"], r["rewards"][where]["reward"]["recall"]]
             for where in ("real", "dream")
         }
+    if r.get("held_break", {}).get("clips"):
+        s["held_break_return"] = [r["held_break"]["real_return"], r["held_break"]["dream_return"]]
     if "long" in r:
         last = r["long"]["buckets"][-1]
         s["last_bucket"] = {name: last[name] for name in ("dream", "real_other_seed")}

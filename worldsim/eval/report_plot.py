@@ -104,6 +104,10 @@ def plot_report(r: dict, path: Path) -> None:
             return " / ".join("n/a" if v is None else f"{v:.2f}" for v in (s["precision"], s["recall"]))
 
         title += f"\ndoes it give the world's rewards: precision / recall real {pr('real')}, dream {pr('dream')}"
+        held = r.get("held_break", {})
+        if held.get("clips"):
+            title += (f"; break held {held['hold']} steps on a log: return real {held['real_return']:.2f}, "
+                      f"dream {held['dream_return']:.2f}")  # fmt: skip
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path)

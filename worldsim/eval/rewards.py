@@ -84,3 +84,50 @@ def reward_part(wm, dataset_id, root, split, windows: int, clips: int, horizon: 
         "termination": event_scores(p > TERMINATION_THRESHOLD, store.terminations[idx[:, ctx - 1 : -1]]),
     }
     return out
+
+
+def held_break_part(wm, env_id: str, clips: int, hold: int, seed: int, worlds: int) -> dict:
+    """Is a log paid once? From moments where the scripted explorer (reading the real world's target block) is
+    about to break a log, in worlds from seed ``worlds`` on, *break* is held for ``hold`` steps with nothing else,
+    in the real world and in the dream from the same start clip. The real world pays +1 for the log and then
+    nothing (unless another log comes in reach); a reward head that learned "break in front of a log pays" instead
+    of "a log that vanished pays" pays on every press: the exploit a policy trained in the dream finds first.
+    Returns the mean return over the held steps in each world, and per step."""
+    import gymnasium as gym
+    import torch
+
+    from worldsim.dream import rollout
+    from worldsim.envs.voxel.blocks import LOG
+    from worldsim.policies import ExplorerPolicy
+
+    h, w = wm.frame_shape[:2]
+    env = gym.make(env_id, width=w, height=h, max_episode_steps=10**6)
+    ctx = wm.window - 1
+    press = np.array([0, 0, 2])  # the voxel world's (no move, no camera, break)
+    frames, actions, real = [], [], []
+    for k in range(4 * clips):
+        if len(frames) == clips:
+            break
+        pol = ExplorerPolicy(env.action_space, seed=seed + k)
+        obs, info = env.reset(seed=worlds + seed + k)
+        shown, acts = [obs], []
+        for _ in range(ctx + 400):
+            a = pol.act_single(obs, info)
+            if len(shown) >= ctx and a[2] == press[2] and int(info["target_block"]) == LOG:
+                frames.append(np.stack(shown[-ctx:]))
+                paid = [float(env.step(press)[1]) for _ in range(hold)]
+                actions.append(np.stack(acts[-(ctx - 1) :] + [press] * hold) if ctx > 1 else np.stack([press] * hold))
+                real.append(paid)
+                break
+            obs, _, _, _, info = env.step(a)
+            shown.append(obs)
+            acts.append(a)
+    env.close()
+    if not frames:
+        return {"clips": 0}
+    flat = torch.stack([wm.flat_actions(a) for a in actions])
+    _, dreamed, _ = rollout(wm, np.stack(frames), flat, hold, seed, context=ctx, outcomes=True)
+    real = np.asarray(real)
+    return {"clips": len(frames), "hold": hold, "real_return": round(float(real.sum(1).mean()), 3),
+            "dream_return": round(float(dreamed.sum(1).mean()), 3), "real_per_step": real.mean(0).round(3).tolist(),
+            "dream_per_step": dreamed.mean(0).round(3).tolist()}  # fmt: skip
