@@ -44,7 +44,7 @@ def test_tiny_gpu_run_leaves_scored_models_in_out(tmp_path):
     from worldsim.world_model import load_world_model
 
     wm = load_world_model(str(dest / "voxel-self"))
-    assert wm.info["extra_latents"] and wm.clips["frames"].shape[1:] == (16, 64, 64, 3)
+    assert wm.info["extra_latents"] and wm.clips["frames"].shape[1:] == (wm.window, 64, 64, 3)  # a full context
     assert wm.info["recipe"]["rollout_prob"] == 0.5  # the model's own training overrides reach the model it exports
     assert wm.window == 12 and wm.sampler_cfg.context == 11  # tiny mode's stand-in for 48 and 47
 
@@ -93,3 +93,13 @@ def test_a_training_stopped_after_its_final_summary_counts_as_done(tmp_path):
     assert stopped("train-x", summary + "; time.sleep(60)") == {"run_dir": "runs/x", "step": 5}
     assert stopped("train-y", "import time; print('ready', flush=True); time.sleep(60)") is None  # cut off: failed
     assert r.result["stages"]["train-y"]["exit"] == -15 and "FAILED train-y" in (r.out / "log.txt").read_text()
+
+
+def test_extra_policies_reach_the_recorder_as_a_hydra_dict():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from worldsim.train.gpu_run import GpuRunConfig, _escape
+
+    mix = ",".join(f"{_escape(n)}:{float(w)}" for n, w in GpuRunConfig().extra_policies.items())
+    parsed = OverridesParser.create().parse_overrides([f"policies={{{mix}}}"])[0].value()
+    assert parsed == GpuRunConfig().extra_policies and "hold:0.5:explorer" in parsed

@@ -124,6 +124,9 @@ def test_eval_export_and_bench_on_the_tiny_chain(chain, tmp_path):
     wm = load_world_model(exp["out"])
     assert wm.clips["frames"].shape == (2, 5, 16, 16, 3) and wm.clips["actions"].shape == (2, 4, 3)
     assert next(wm.dit.parameters()).dtype == torch.float32  # fp16 on disk, fp32 to run
+    full_context = export_world_model(str(tmp_path / "run"), str(tmp_path / "wm-window"), root=str(chain / "minari"),
+                                      clips=2, eval_fraction=0.25)  # fmt: skip
+    assert load_world_model(full_context["out"]).clips["frames"].shape[1] == wm.window  # start clips fill the context
 
     b = bench_sampler(exp["out"], steps=[1], repeats=1, threads=1)
     assert b["fps_b1"] is None or b["fps_b1"] > 0

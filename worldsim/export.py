@@ -21,7 +21,7 @@ def export_world_model(
     run_dir: str,
     out: str,
     root: str = "data/minari",
-    clips: int = 16,
+    clips: int = 64,
     clip_length: int | None = None,
     eval_fraction: float = 0.05,
     split_seed: int = 0,

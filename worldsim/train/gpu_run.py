@@ -56,6 +56,9 @@ class GpuRunConfig:
     processes: int | None = None  # recording processes (None: every core)
     episodes: int = 300  # the recipe's dataset (worldsim/voxel-mix-v1, seeds 0..episodes-1)
     extra_episodes: int = 300  # more episodes with the following seeds: training only
+    # the extra episodes' policies: some play holds break on after a break (hold:<p>:<base>), so that the models see
+    # that a second press where the log was pays nothing (the recipe's explorer never shows it; README)
+    extra_policies: dict = field(default_factory=lambda: {"explorer": 0.6, "hold:0.5:explorer": 0.2, "random": 0.2})
     max_episode_steps: int | None = None  # None: the env's limit (1000)
     batch_size: int = 64  # windows per step for every model (of 48 frames: 3,072 frames a step)
     compile: bool = True  # torch.compile the trainings and the benchmark's second pass
@@ -139,6 +142,11 @@ class Run:
 
 
 # --------------------------------------------------------------------------------------------------- stages
+def _escape(name: str) -> str:
+    """A policy name as a key of a Hydra dict override (``hold:0.5:explorer`` -> ``hold\\:0.5\\:explorer``)."""
+    return "".join("\\" + ch if ch in ":=,{}[]() " else ch for ch in str(name))
+
+
 def record_data(r: Run) -> None:
     cfg = r.cfg
     procs = cfg.processes or os.cpu_count() or 2
@@ -152,8 +160,10 @@ def record_data(r: Run) -> None:
         raise SystemExit("recording the recipe failed: see log.txt")
     r.result["record"] = rec
     if cfg.extra_episodes:
+        mix = ",".join(f"{_escape(name)}:{float(w)}" for name, w in dict(cfg.extra_policies).items())
         extra = r.run("record-extra", ["record", "dataset_id=worldsim/voxel-extra-v1", f"seed={cfg.episodes}",
-                                       f"episodes={cfg.extra_episodes}", f"processes={procs}", *common])  # fmt: skip
+                                       f"episodes={cfg.extra_episodes}", f"processes={procs}", f"policies={{{mix}}}",
+                                       *common])  # fmt: skip
         r.result["record_extra"] = extra
     r.log(f"recorded in {time.time() - t:.1f}s")
     r.save()
