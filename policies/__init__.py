@@ -38,5 +38,4 @@ def make_policy(spec: str, action_space, num_envs: int = 1, seed: int | None = N
     if spec.endswith(".zip"):
         return SB3Policy(action_space, num_envs, seed, path=spec)
     raise ValueError(f"unknown policy {spec!r}: use random, explorer, still, eps:<p>:<base>, hold:<p>:<base> or "
-                     "the path of a "
-                     "stable-baselines3 .zip")  # fmt: skip
+                     "the path of a stable-baselines3 .zip")  # fmt: skip

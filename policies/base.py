@@ -46,11 +46,15 @@ class Policy(ABC):
             return
         if len(seeds) != self.num_envs:
             raise ValueError(f"seeds must have one entry per env ({self.num_envs}), got {len(seeds)}")
-        mask = np.ones(self.num_envs, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        mask = self._envs(mask)
         for i in np.flatnonzero(mask):
             if seeds[i] is not None:
                 self.rngs[i] = np.random.default_rng([int(seeds[i]), 0x5EED])
                 self._reseeded(i)
+
+    def _envs(self, mask: np.ndarray | None) -> np.ndarray:
+        """``mask`` as one bool per env (None: every env)."""
+        return np.ones(self.num_envs, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
 
     def _reseeded(self, i: int) -> None:  # noqa: B027 - policies with more per-env randomness extend this
         """Env ``i``'s generator was just reseeded."""

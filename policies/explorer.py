@@ -164,7 +164,7 @@ class ExplorerPolicy(Policy):
 
     def reset(self, mask: np.ndarray | None = None, seeds=None) -> None:
         super().reset(mask, seeds)
-        mask = np.ones(self.num_envs, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        mask = self._envs(mask)
         if not hasattr(self, "pitch"):
             n = self.num_envs
             self.pitch = np.zeros(n)  # the env's pitch, tracked from our own camera actions

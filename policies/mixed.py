@@ -84,7 +84,7 @@ class HoldPolicy(Policy):
 
     def act(self, obs: np.ndarray, info: dict[str, Any] | None = None, mask: np.ndarray | None = None) -> np.ndarray:
         obs = self._check_batch(obs)
-        wanted = np.ones(self.num_envs, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        wanted = self._envs(mask)
         holding = wanted & (self.left > 0)
         actions = np.zeros((self.num_envs, len(self.action_space.nvec)), dtype=np.int64)
         if (wanted & ~holding).any():
@@ -100,4 +100,4 @@ class HoldPolicy(Policy):
     def reset(self, mask: np.ndarray | None = None, seeds=None) -> None:
         super().reset(mask, seeds)
         self.base.reset(mask, seeds)
-        self.left[np.ones(self.num_envs, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)] = 0
+        self.left[self._envs(mask)] = 0

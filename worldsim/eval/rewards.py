@@ -99,11 +99,12 @@ def held_break_part(wm, env_id: str, clips: int, hold: int, seed: int, worlds: i
     from worldsim.dream import rollout
     from worldsim.envs.voxel.blocks import LOG
     from worldsim.policies import ExplorerPolicy
+    from worldsim.policies.explorer import BREAK, CAM_NOOP, NOOP
 
     h, w = wm.frame_shape[:2]
     env = gym.make(env_id, width=w, height=h, max_episode_steps=10**6)
     ctx = wm.window - 1
-    press = np.array([0, 0, 2])  # the voxel world's (no move, no camera, break)
+    press = np.array([NOOP, CAM_NOOP, BREAK])
     frames, actions, real = [], [], []
     for k in range(4 * clips):
         if len(frames) == clips:
@@ -113,10 +114,10 @@ def held_break_part(wm, env_id: str, clips: int, hold: int, seed: int, worlds: i
         shown, acts = [obs], []
         for _ in range(ctx + 400):
             a = pol.act_single(obs, info)
-            if len(shown) >= ctx and a[2] == press[2] and int(info["target_block"]) == LOG:
+            if len(shown) >= ctx and a[2] == BREAK and int(info["target_block"]) == LOG:
                 frames.append(np.stack(shown[-ctx:]))
                 paid = [float(env.step(press)[1]) for _ in range(hold)]
-                actions.append(np.stack(acts[-(ctx - 1) :] + [press] * hold) if ctx > 1 else np.stack([press] * hold))
+                actions.append(np.stack(acts[len(acts) - (ctx - 1) :] + [press] * hold))
                 real.append(paid)
                 break
             obs, _, _, _, info = env.step(a)
