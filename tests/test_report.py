@@ -157,3 +157,10 @@ def test_report_on_another_world_says_what_it_skipped(tmp_path):
     r = json.loads((tmp_path / "out" / "report.json").read_text())
     assert {"voxel_world", "idm", "horizon_random", "horizon_explorer"} <= set(r["skipped"])
     assert "long" not in r and "memory" not in r
+
+
+def test_report_takes_the_samplers_settings_and_refuses_bad_ones(tiny_world_model, tmp_path):
+    with pytest.raises(ValueError, match=r"context_noise must be in \[0, 1\), got 1.5"):
+        card.report(model=tiny_world_model, context_noise=1.5, quick=True, out=str(tmp_path))
+    with pytest.raises(ValueError, match="sampler steps must be 1 to 8, got 9"):
+        card.report(model=tiny_world_model, sampler_steps=9, quick=True, out=str(tmp_path))

@@ -133,7 +133,7 @@ def load_module(path: str | os.PathLike, kind: str, config_cls, module_cls):
     try:
         cfg = config_cls(**config)
     except (TypeError, ValueError) as exc:
-        label = {"vae": "VAE", "dit": "DiT", "idm": "IDM"}.get(kind, kind)
+        label = {"vae": "VAE", "dit": "DiT", "idm": "IDM", "reward": "reward model"}.get(kind, kind)
         raise CheckpointError(f"{path}: its {label} config does not fit this worldsim: {exc}") from exc
     model = module_cls(cfg)
     load_state_into(model, state, path)

@@ -33,6 +33,7 @@ COMMANDS = {
     "eval": "fidelity of a world model against held-out real play, with baselines (JSON + PNG plot)",
     "bench": "benchmarks: `bench env`, `bench record`, `bench vae`, `bench sampler`, `bench dream`, `bench soak`",
     "train-idm": "train the inverse-dynamics model (two frames -> the action) the report card reads dreams with",
+    "train-reward": "train the reward model (two frames and the action -> the reward) dreams are paid by",
     "report": "the world-model report card: horizon, long rollouts, action following, memory (JSON + one-page PNG)",
     "gpu-run": "the prepared one-shot GPU run: record, encode, train to a time budget, export, score, bench",
 }
@@ -162,6 +163,12 @@ def cmd_train_idm(cfg: DictConfig) -> dict:
     return train_idm(checked(TrainIDMConfig(**OmegaConf.to_container(cfg, resolve=True))))
 
 
+def cmd_train_reward(cfg: DictConfig) -> dict:
+    from worldsim.train.train_reward import TrainRewardConfig, train_reward
+
+    return train_reward(checked(TrainRewardConfig(**OmegaConf.to_container(cfg, resolve=True))))
+
+
 def cmd_report(cfg: DictConfig) -> dict:
     from worldsim.eval.report import report
 
@@ -187,6 +194,7 @@ HANDLERS = {
     "export": cmd_export,
     "bench": cmd_bench,
     "train-idm": cmd_train_idm,
+    "train-reward": cmd_train_reward,
     "report": cmd_report,
     "gpu-run": cmd_gpu_run,
 }

@@ -7,8 +7,10 @@
 
 Every place that dreams goes through here: the dream envs (``envs/world_model_env.py`` and the vector env), the
 demo, the fidelity eval and the report card, the policy evaluation and the training run's TensorBoard strips. So a
-dream is encoded, stepped, decoded and ended the same way everywhere: an episode terminates when the model's
-termination probability passes ``termination_threshold`` (``TERMINATION_THRESHOLD`` by default).
+dream is encoded, stepped, decoded, paid and ended the same way everywhere: an episode terminates when the model's
+termination probability passes ``termination_threshold`` (``TERMINATION_THRESHOLD`` by default), and a step's
+reward is the reward model's reading of the frame before, the new frame and the action where the world model has
+one (``wm.reward_model``, DIAMOND's way: it pays for what changed on screen), the DiT's reward head otherwise.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class Dream:
         self.wm = wm
         self.termination_threshold = float(termination_threshold)
         self.sampler = wm.sampler(batch=batch, seeds=seeds, **{k: v for k, v in sampler.items() if v is not None})
+        self._before = np.zeros((self.batch, *wm.frame_shape), np.uint8)  # each dream's frame now (reward model)
+        self._has_before = np.zeros(self.batch, dtype=bool)  # False: started from nothing, no frame yet
 
     @property
     def batch(self) -> int:
@@ -85,10 +89,15 @@ class Dream:
         indices = list(indices)
         if frames is None:
             self.sampler.reset(indices)
+            self._has_before[indices] = False
             return
         latents = frames if isinstance(frames, torch.Tensor) else self.wm.encode(frames)
         acts = _floats(actions) if actions is not None and np.shape(actions)[1] > 0 else None
         self.sampler.reset(indices, latents, acts)
+        if self.wm.reward_model is not None:
+            last = self.wm.decode(frames[:, -1]) if isinstance(frames, torch.Tensor) else np.asarray(frames)[:, -1]
+            self._before[indices] = last
+            self._has_before[indices] = True
 
     def step(self, actions, flat: bool = False, decode: bool = True) -> DreamStep:
         """One new frame in every dream, given the action into it: ``actions`` in the world model's action space,
@@ -99,8 +108,13 @@ class Dream:
             acts = self.wm.flat_actions(actions)
         z, r, p = self.sampler.step(acts)
         p = p.float().cpu().numpy().astype(np.float64)  # results leave the device here
-        return DreamStep(z, self.wm.decode(z) if decode else None, r.float().cpu().numpy().astype(np.float64), p,
-                         p > self.termination_threshold)  # fmt: skip
+        r = r.float().cpu().numpy().astype(np.float64)
+        frames = self.wm.decode(z) if decode or self.wm.reward_model is not None else None
+        if self.wm.reward_model is not None:  # paid for what changed between the frames (no frame before: 0)
+            r = np.where(self._has_before, self.wm.reward_model.predict(self._before, frames, acts), 0.0)
+            self._before[:] = frames
+            self._has_before[:] = True
+        return DreamStep(z, frames if decode else None, r, p, p > self.termination_threshold)
 
 
 @torch.no_grad()

@@ -10,8 +10,10 @@ bfloat16 every DiT pass and every VAE call runs under autocast and the sampler k
 Latents stay on the device; ``decode`` hands frames back as numpy, the only place they leave it.
 
 A world-model folder holds ``vae.safetensors``, ``dit.safetensors`` and optionally ``clips.npz`` (real held-out
-clips to start dreams from). A DiT training run folder holds ``model.safetensors`` (EMA weights) whose metadata
-names the VAE it was trained with; the VAE's SHA-256 is checked so a DiT is never paired with another VAE.
+clips to start dreams from) and ``reward.safetensors`` (the reward model a dream's steps are paid by,
+``worldsim/models/reward_model.py``; without it, the DiT's reward head pays). A DiT training run folder holds
+``model.safetensors`` (EMA weights) whose metadata names the VAE it was trained with; the VAE's SHA-256 is checked
+so a DiT is never paired with another VAE.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from worldsim.assets import ASSETS, shipped_models
 from worldsim.checkpoint import CheckpointError, has_content_hash, load_model, load_state_into, save_model
 from worldsim.models.actions import check_actions, space_from_json
 from worldsim.models.dit import DiT, DiTConfig
+from worldsim.models.reward_model import RewardModel, load_reward_model
 from worldsim.models.vae import VAE, load_vae
 from worldsim.sampler import Sampler, SamplerConfig
 
@@ -43,6 +46,8 @@ class WorldModel:
     clips: dict[str, np.ndarray] | None = None  # held-out real clips: frames (K, L, H, W, 3), actions (K, L-1, A)
     dtype: torch.dtype = torch.float32  # compute precision of sampling (bfloat16: autocast; worldsim.runtime)
     compile: bool = False  # torch.compile the sampler's cached pass
+    reward_model: RewardModel | None = None  # pays each dream step from its frames (None: the DiT's reward head)
+    reward_info: dict | None = None  # what the reward model's checkpoint says of its training
 
     @property
     def device(self) -> torch.device:
@@ -126,6 +131,12 @@ class WorldModel:
         save_model(folder / "dit.safetensors", "dit", self.dit.cfg, self.dit.state_dict(), extra=extra, dtype=dtype)
         if self.clips is not None:
             np.savez_compressed(folder / "clips.npz", **self.clips)
+        if self.reward_model is not None:
+            rm = self.reward_model
+            save_model(folder / "reward.safetensors", "reward", rm.cfg, rm.state_dict(), extra=self.reward_info,
+                       dtype=dtype)  # fmt: skip
+        elif (folder / "reward.safetensors").is_file():  # a folder re-saved without one pays with the head
+            (folder / "reward.safetensors").unlink()
         return folder
 
 
@@ -139,9 +150,11 @@ def build_dit(config: dict, path) -> DiT:
 
 
 def load_world_model(name_or_path: str, device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None,
-                     compile: bool = False) -> WorldModel:  # fmt: skip
+                     compile: bool = False, reward: str | bool | None = None) -> WorldModel:  # fmt: skip
     """A world model by shipped name (``"voxel"``), world-model folder, or DiT training run folder, on ``device``
-    (``cpu``, ``cuda``, ``auto``) computing in ``dtype`` (None/``auto``: bfloat16 on CUDA, float32 on CPU)."""
+    (``cpu``, ``cuda``, ``auto``) computing in ``dtype`` (None/``auto``: bfloat16 on CUDA, float32 on CPU).
+    ``reward``: None pays dreams with the folder's ``reward.safetensors`` where it has one (else the DiT's reward
+    head), False always with the head, a path with that reward model (a file or a ``train-reward`` run folder)."""
     dev = runtime.resolve_device(device)
     dt = runtime.resolve_dtype(dtype, dev)
     p = Path(name_or_path)
@@ -185,8 +198,33 @@ def load_world_model(name_or_path: str, device: str | torch.device = "cpu", dtyp
         if set(clips) != {"frames", "actions"}:
             raise CheckpointError(f"{folder / 'clips.npz'} holds {sorted(clips)}, not frames and actions")
     sampler_cfg = SamplerConfig(**extra.get("sampler", {}))
+    reward_file = folder / "reward.safetensors" if reward is None or reward is False else Path(reward)
+    if reward and reward_file.is_dir():
+        reward_file = reward_file / "model.safetensors"  # a `worldsim train-reward` run folder
+    rm, reward_info = None, None
+    if reward is not False and reward_file.is_file():
+        rm, reward_info = attach_reward_model(reward_file, dit, (*vae.cfg.resolution, 3), dev)
+    elif reward:
+        raise FileNotFoundError(f"no reward model at {reward!r} (a reward.safetensors, or a train-reward run folder)")
     return WorldModel(vae, dit.to(dev).eval(), sampler_cfg, int(extra.get("window", sampler_cfg.context + 1)),
-                      extra.get("info", {}), clips, dtype=dt, compile=bool(compile))  # fmt: skip
+                      extra.get("info", {}), clips, dtype=dt, compile=bool(compile), reward_model=rm,
+                      reward_info=reward_info)  # fmt: skip
+
+
+def attach_reward_model(path, dit: DiT, frame_shape, device) -> tuple[RewardModel, dict]:
+    """The reward model at ``path``, checked to read this world model's frames and actions (CheckpointError
+    naming the file and what differs)."""
+    from worldsim.checkpoint import load_model
+    from worldsim.models.actions import space_to_json
+
+    rm = load_reward_model(path, device)
+    if tuple(rm.cfg.resolution) != tuple(frame_shape[:2]):
+        raise CheckpointError(f"{path} reads frames of {tuple(rm.cfg.resolution)}, but this world model dreams "
+                              f"{tuple(frame_shape[:2])}")  # fmt: skip
+    if rm.cfg.action_space != space_to_json(dit.action_space):
+        raise CheckpointError(f"{path} was trained on actions of {rm.action_space}, but this world model dreams "
+                              f"{dit.action_space}")  # fmt: skip
+    return rm, load_model(path, "reward")[2]
 
 
 def action_space_of(name_or_path: str) -> gym.Space:

@@ -258,7 +258,8 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
            quick: bool = False, seed: int = 0, out: str = "outputs/report", eval_fraction: float = 0.05,
            split_seed: int = 0, clips: int | None = None, horizon: int | None = None, long_steps: int | None = None,
            long_starts: int | None = None, memory_starts: int | None = None, sampler_steps: int | None = None,
-           device: str = "cpu", dtype: str | None = None, compile: bool = False, threads: int = 2) -> dict:  # fmt: skip
+           context_noise: float | None = None, device: str = "cpu", dtype: str | None = None, compile: bool = False,
+           threads: int = 2) -> dict:  # fmt: skip
     import torch
 
     torch.set_num_threads(threads)
@@ -268,8 +269,12 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     wm = load_world_model(model, device=device, dtype=dtype, compile=compile)
-    if sampler_steps:
-        wm.sampler_cfg.steps = int(sampler_steps)
+    changes = {"steps": int(sampler_steps) if sampler_steps else None,
+               "context_noise": None if context_noise is None else float(context_noise)}  # fmt: skip
+    if any(v is not None for v in changes.values()):  # checked as the sampler's own settings
+        from dataclasses import replace
+
+        wm.sampler_cfg = replace(wm.sampler_cfg, **{k: v for k, v in changes.items() if v is not None})
     dataset_id = dataset_id or wm.info.get("dataset_id")
     clips = clips or (8 if quick else 64)
     horizon = horizon or (16 if quick else 32)
@@ -279,7 +284,9 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
         raise ValueError(f"long_steps must be at least {BUCKET} (one bucket of the long rollouts), got {long_steps}")
     memory_starts = memory_starts or (2 if quick else 8)
     result: dict = {"model": str(model), "dataset_id": dataset_id, "seed": seed, "quick": quick,
-                    "sampler_steps": wm.sampler_cfg.steps, "skipped": {}, "anchors": ANCHORS}  # fmt: skip
+                    "sampler_steps": wm.sampler_cfg.steps, "context_noise": wm.sampler_cfg.context_noise,
+                    "reward_source": "reward model" if wm.reward_model is not None else "DiT head", "skipped": {},
+                    "anchors": ANCHORS}  # fmt: skip
     try:
         check_compatible(wm, VOXEL)
         voxel = True

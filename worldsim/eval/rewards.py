@@ -27,7 +27,8 @@ def event_scores(pred: np.ndarray, truth: np.ndarray) -> dict:
 def reward_part(wm, dataset_id, root, split, windows: int, clips: int, horizon: int, seed: int) -> dict:
     """Does the dream give the world's rewards and terminations? Precision and recall of the nonzero rewards and
     of the terminations (probability past the dream's threshold) on held-out real transitions, the model reading
-    the real frames (teacher-forced, at the context noise level a dream step reads them at), and on dreamed
+    the real frames (teacher-forced, at the context noise level a dream step reads them at; the reward model, where
+    the world model has one, reads the real frame pairs), and on dreamed
     transitions driven by the real actions, with the real world's reward at the same step as the label (half the
     clips chosen to hold a reward). A regressed reward counts as the nearest of the recording's reward values."""
     import torch
@@ -58,11 +59,21 @@ def reward_part(wm, dataset_id, root, split, windows: int, clips: int, horizon: 
         has[:, 0] = False
         with torch.no_grad(), wm.amp():
             _, r, term = wm.dit(x, t, acts, has)
-        pred_r.append(wm.dit.reward_value(r)[:, 1:].float().cpu().numpy())
+        if wm.reward_model is not None:  # the dream's rewards come from the reward model: score that
+            before, after = store.frames[idx[:, :-1]], store.frames[idx[:, 1:]]
+            paid = wm.reward_model.predict(
+                before.reshape(-1, *before.shape[2:]),
+                after.reshape(-1, *after.shape[2:]),
+                store.actions[idx[:, :-1]].reshape(-1, store.actions.shape[-1]),
+            )
+            pred_r.append(paid.reshape(len(idx), -1))
+        else:
+            pred_r.append(wm.dit.reward_value(r)[:, 1:].float().cpu().numpy())
         pred_t.append(torch.sigmoid(term)[:, 1:].float().cpu().numpy() > TERMINATION_THRESHOLD)
         true_r.append(store.rewards[idx[:, :-1]])
         true_t.append(store.terminations[idx[:, :-1]])
-    out = {"reward_values": values.tolist(), "classes": bool(wm.dit.cfg.reward_values),
+    out = {"reward_values": values.tolist(), "classes": bool(wm.dit.cfg.reward_values or wm.reward_model is not None),
+           "source": "reward model" if wm.reward_model is not None else "DiT head",
            "real": {"reward": event_scores(snap(np.concatenate(pred_r), values), np.concatenate(true_r)),
                     "termination": event_scores(np.concatenate(pred_t), np.concatenate(true_t))}}  # fmt: skip
     # dreams driven by the real actions, half of them from clips with a reward ahead

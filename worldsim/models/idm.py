@@ -54,26 +54,40 @@ def _conv(a: int, b: int, k: int, stride: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(a, b, k, stride, padding=(k - stride + 1) // 2), nn.GroupNorm(8, b), nn.SiLU())
 
 
-class IDM(nn.Module):
-    """``forward(a, b)``: uint8 frames (B, H, W, 3) before and after -> a list of logits (B, n_c), one per column."""
+class FramePairNet(nn.Module):
+    """The trunk the IDM and the reward model share: two frames (before, after) -> one feature vector. A frame
+    encoder maps each frame to a feature map (C, H/8, W/8); a motion encoder of the same shape reads the two frames
+    stacked at full resolution; a head reads the three maps into ``2 * head_width`` features."""
 
-    def __init__(self, cfg: IDMConfig):
+    def __init__(self, resolution: tuple[int, int], widths: tuple[int, int, int], head_width: int):
         super().__init__()
-        self.cfg = cfg
-        self.columns = columns(space_from_json(cfg.action_space))
-        w1, w2, w3 = cfg.widths
+        w1, w2, w3 = widths
         self.encoder = nn.Sequential(_conv(3, w1, 4, 2), _conv(w1, w2, 4, 2), _conv(w2, w3, 3, 2))
         self.motion = nn.Sequential(_conv(6, w1, 3, 1), _conv(w1, w1, 4, 2), _conv(w1, w2, 4, 2), _conv(w2, w3, 3, 2))
-        hw = cfg.head_width
-        h, w = cfg.resolution[0] // 16, cfg.resolution[1] // 16
+        hw = head_width
+        h, w = resolution[0] // 16, resolution[1] // 16
         self.head = nn.Sequential(_conv(3 * w3, hw, 3, 1), _conv(hw, hw, 3, 2), nn.Flatten(),
                                   nn.Linear(hw * h * w, 2 * hw), nn.SiLU())  # fmt: skip
-        self.outs = nn.ModuleList([nn.Linear(2 * hw, n) for n in self.columns])
 
     def _input(self, frames) -> torch.Tensor:
         """uint8 frames (B, H, W, 3) -> float (B, 3, H, W) in [-1, 1] on the model's device."""
         x = torch.as_tensor(np.asarray(frames) if not torch.is_tensor(frames) else frames)
         return x.to(next(self.parameters()).device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+    def pair_features(self, before, after) -> torch.Tensor:
+        """uint8 frames (B, H, W, 3) before and after -> features (B, 2 * head_width)."""
+        a, b = self._input(before), self._input(after)
+        return self.head(torch.cat([self.encoder(a), self.encoder(b), self.motion(torch.cat([a, b], dim=1))], dim=1))
+
+
+class IDM(FramePairNet):
+    """``forward(a, b)``: uint8 frames (B, H, W, 3) before and after -> a list of logits (B, n_c), one per column."""
+
+    def __init__(self, cfg: IDMConfig):
+        super().__init__(cfg.resolution, cfg.widths, cfg.head_width)
+        self.cfg = cfg
+        self.columns = columns(space_from_json(cfg.action_space))
+        self.outs = nn.ModuleList([nn.Linear(2 * cfg.head_width, n) for n in self.columns])
 
     def encode(self, frames) -> torch.Tensor:
         """uint8 frames (B, H, W, 3) -> feature maps (B, C, H/8, W/8)."""
@@ -84,8 +98,7 @@ class IDM(nn.Module):
         return self.encode(frames).mean(dim=(2, 3))
 
     def forward(self, before, after) -> list[torch.Tensor]:
-        a, b = self._input(before), self._input(after)
-        h = self.head(torch.cat([self.encoder(a), self.encoder(b), self.motion(torch.cat([a, b], dim=1))], dim=1))
+        h = self.pair_features(before, after)
         return [out(h) for out in self.outs]
 
     def loss(self, before, after, actions: torch.Tensor, weights: list | None = None):
