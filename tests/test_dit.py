@@ -108,6 +108,24 @@ def test_loss_and_gradients(output):
     assert np.isfinite(float(logs["loss"])) and model.patch_out.weight.grad.abs().sum() > 0
 
 
+def test_previous_frame_level_can_be_fixed_at_the_samplers_and_is_checked():
+    model = tiny(perturb=False, output="gated").train()
+    x, _, a, has = inputs()
+    batch = {"latents": x, "actions": a, "has_action": has, "rewards": torch.zeros(2, 5),
+             "terminations": torch.zeros(2, 5, dtype=torch.bool)}  # fmt: skip
+    seen = []
+    hook = model.register_forward_hook(lambda m, args, kwargs, out: seen.append(kwargs["prev"]), with_kwargs=True)
+    for prev_t in (None, 0.05, 0.05):
+        diffusion_loss(model, batch, DiffusionConfig(prev_t=prev_t), torch.Generator().manual_seed(0))
+    hook.remove()
+    drawn, fixed, again = seen
+    assert torch.equal(fixed, again) and not torch.equal(drawn, fixed)  # the same stream, another level
+    shifted = 0.95 * x[:, :-1]  # a fixed level 0.05: (1 - 0.05) x0 + 0.05 noise, the frame before each
+    assert (fixed[:, 1:] - shifted).abs().max() < 0.05 * 6 and torch.equal(fixed[:, 0], torch.zeros_like(x[:, 0]))
+    with pytest.raises(ValueError, match=r"diffusion.prev_t must be in \[0, 1\) or null, got 1.0"):
+        DiffusionConfig(prev_t=1.0)
+
+
 def run_sampler(model, use_cache, seeds=(1, 2, 3), steps=4, rows=None):
     """Roll out 3 sequences (or only ``rows`` of them, as a smaller batch) from fixed contexts and actions."""
     rows = list(range(3)) if rows is None else rows

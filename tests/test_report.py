@@ -110,6 +110,10 @@ def test_report_card_on_a_tiny_model_is_whole_and_deterministic(tiny_world_model
     assert {"loop_360", "walk_out_and_back", "look_away_8", "break_look_away", "place_look_away"} <= set(mem)
     assert mem["loop_360"]["real"]["class_agreement"] > 0.7  # the classifier reads the real end frame
     assert "loop_360_psnr" in a and np.isfinite(a["loop_360_psnr"])
+    still = ja["still"]  # doing nothing: the real world stays put, the dream is scored against it
+    assert still["at"] == [1, 8, 16] and len(still["dream_psnr"]) == len(still["dream_contrast_over_real"]) == 3
+    assert min(still["real_vs_context_psnr"][1:]) > 40 and min(still["oracle_vae_psnr"]) > still["dream_psnr"][-1]
+    assert set(a["still_psnr"]) == {"1", "8", "16"}
     rewards = ja["rewards"]
     for where in ("real", "dream"):
         assert rewards[where]["reward"]["transitions"] > 0 and "recall" in rewards[where]["termination"]

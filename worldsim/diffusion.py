@@ -52,9 +52,14 @@ class DiffusionConfig:
     uniform_prob: float = 0.5  # share of target levels drawn uniformly from [0, 1] rather than logit-normal
     one_prob: float = 0.0  # share of target levels set to exactly 1 (the first pass of every dream step)
     clean_prev: bool = True  # the previous-frame input is the clean (context-noised) latent, as when sampling
+    prev_t: float | None = None  # that input's noise level: None draws U[0, context_max_t]; a number fixes it
     flow_weight: float = 1.0  # weight of the flow loss (0: train only the reward and termination heads' loss)
     reward_weight: float = 1.0  # weight of the reward loss (MSE, or cross-entropy over reward classes)
     termination_weight: float = 0.1  # weight of the termination BCE
+
+    def __post_init__(self):
+        if self.prev_t is not None and not 0.0 <= float(self.prev_t) < 1.0:
+            raise ValueError(f"diffusion.prev_t must be in [0, 1) or null, got {self.prev_t!r}")
 
 
 def add_noise(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -112,6 +117,8 @@ def diffusion_loss(
     prev = None  # the model shifts its own noisy input
     if cfg.clean_prev:
         prev_t = torch.rand((b, t_len), generator=generator, device=x0.device) * cfg.context_max_t
+        if cfg.prev_t is not None:  # (drawn all the same: the random stream does not depend on the choice)
+            prev_t = torch.full_like(prev_t, float(cfg.prev_t))
         prev_noise = torch.randn(x0.shape, generator=generator, device=x0.device)
         prev = add_noise(x0, prev_t, prev_noise)
         prev = torch.cat([torch.zeros_like(prev[:, :1]), prev[:, :-1]], dim=1)

@@ -20,7 +20,8 @@ recording played (seeds from ``WORLDS`` on), deterministically under ``seed``:
    class is the block ``VoxelEnv.block_classes`` says is there); breaking a block and placing one, looking away
    and back (is the change still there, against the same world without it). Each with the copy baseline (the
    real frame just before the way back: what a dream with no memory could at best keep showing) and the oracle
-   (the real frame through the VAE, the best a dream in this latent space can draw).
+   (the real frame through the VAE, the best a dream in this latent space can draw). And whether it stays put:
+   the no-op action for 64 steps, the dream against the (still) real world (``still_part``).
 5. **Does it give the world's rewards**: precision and recall of the nonzero rewards and of the terminations, on
    held-out real transitions (the model reading the real frames) and on dreamed ones (the real reward at the same
    step as the label); and, in the voxel world, whether a log is paid once: *break* held on for 16 steps from
@@ -253,6 +254,41 @@ def memory_part(wm, starts: int, seed: int, quick: bool) -> dict:
     return out
 
 
+STILL_AT = (1, 8, 16, 32, 64)  # the steps of the still probe reported
+
+
+def still_part(wm, starts: int, steps: int, seed: int) -> dict:
+    """Does the world stay put when nothing is done? After the explorer's context, the no-op action for ``steps``
+    steps in both worlds (the real one settles in a step or two, then shows the same frame). Per step in
+    ``STILL_AT``: the dream's PSNR against the real frame, the VAE oracle's (the best a dream in this latent space
+    draws), the real frame's against the last context frame (how still the real world is), and the dream's
+    contrast (each frame's pixel standard deviation) over the real one's: a dream that regresses to the mean loses
+    contrast step by step, one that blows up gains it."""
+    from worldsim.dream import rollout
+
+    ctx = wm.window - 1
+    shape = wm.frame_shape
+    base = WORLDS + seed + 30_000
+    runs = [_real_rollout(base + i, shape, ctx, 0) for i in range(starts)]
+    clip_f, clip_a = np.stack([f for f, _ in runs]), np.stack([a for _, a in runs])
+    noop = np.zeros((steps, clip_a.shape[-1]), dtype=np.int64)
+    real = np.stack([_replay(base + i, shape, ctx, clip_a[i], noop)[0] for i in range(starts)])
+    acts = wm.flat_actions(np.concatenate([clip_a, np.tile(noop, (starts, 1, 1))], 1).reshape(-1, clip_a.shape[-1]))
+    dream = rollout(wm, clip_f, acts.reshape(starts, ctx - 1 + steps, -1), steps, seed, context=ctx)
+    oracle = wm.decode(wm.encode(real))
+
+    def contrast(x):
+        return x.reshape(*x.shape[:2], -1).astype(np.float64).std(-1)  # (S, steps)
+
+    ratio = contrast(dream) / np.maximum(contrast(real), 1e-6)
+    at = [t for t in STILL_AT if t <= steps]
+    return {"starts": starts, "steps": steps, "at": at,
+            "dream_psnr": [_mean(psnr(dream[:, t - 1], real[:, t - 1])) for t in at],
+            "oracle_vae_psnr": [_mean(psnr(oracle[:, t - 1], real[:, t - 1])) for t in at],
+            "real_vs_context_psnr": [_mean(np.minimum(psnr(real[:, t - 1], clip_f[:, -1]), 99.0)) for t in at],
+            "dream_contrast_over_real": [round(float(ratio[:, t - 1].mean()), 4) for t in at]}  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------------- report
 def report(model: str = "voxel", dataset_id: str | None = None, root: str = "data/minari", idm: str | None = None,
            quick: bool = False, seed: int = 0, out: str = "outputs/report", eval_fraction: float = 0.05,
@@ -322,6 +358,7 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
     if voxel:
         result["long"] = long_part(wm, net, long_starts, long_steps, seed)
         result["memory"] = memory_part(wm, memory_starts, seed, quick)
+        result["still"] = still_part(wm, memory_starts, 16 if quick else 64, seed)
         result["held_break"] = held_break_part(wm, VOXEL, 2 if quick else 16, 4 if quick else 16, seed, WORLDS)
     result["summary"] = _summary(result)
     result["seconds"] = round(time.perf_counter() - t0, 1)
@@ -368,6 +405,9 @@ def _summary(r: dict) -> dict:
     if "long" in r:
         last = r["long"]["buckets"][-1]
         s["last_bucket"] = {name: last[name] for name in ("dream", "real_other_seed")}
+    if "still" in r:
+        s["still_psnr"] = {str(t): v for t, v in zip(r["still"]["at"], r["still"]["dream_psnr"])}
+        s["still_contrast_over_real"] = r["still"]["dream_contrast_over_real"][-1]
     if "memory" in r:
         m = r["memory"]
         s["loop_360_psnr"] = m["loop_360"]["dream"]["psnr"]
