@@ -34,7 +34,7 @@ COMMANDS = {
     "bench": "benchmarks: `bench env`, `bench record`, `bench vae`, `bench sampler`, `bench dream`, `bench soak`",
     "train-idm": "train the inverse-dynamics model (two frames -> the action) the report card reads dreams with",
     "train-reward": "train the reward model (two frames and the action -> the reward) dreams are paid by",
-    "report": "the world-model report card: horizon, long rollouts, action following, memory (JSON + one-page PNG)",
+    "report": "the world-model report card: horizon, long rollouts, standing still, action following, memory, rewards",
     "gpu-run": "the prepared one-shot GPU run: record, encode, train to a time budget, export, score, bench",
 }
 

@@ -23,8 +23,10 @@ def plot_report(r: dict, path: Path) -> None:
         x = np.arange(1, len(h["psnr"]) + 1)
         (line,) = ax.plot(x, h["psnr"], label=f"dream, {policy}")
         ax.plot(x, h["psnr_copy_last"], ls="--", color=line.get_color(), label=f"copy last, {policy}")
+    if "still" in r:  # doing nothing: the dream against the still real world
+        ax.plot(r["still"]["at"], r["still"]["dream_psnr"], "o-", color="k", label="dream, standing still")
     ax.set(title="PSNR vs horizon (held-out clips)", xlabel="step", ylabel="dB")
-    if r.get("horizon"):
+    if r.get("horizon") or "still" in r:
         ax.legend(fontsize=7)
     ax = fig.add_subplot(grid[0, 1])
     for policy, h in r.get("horizon", {}).items():
