@@ -31,7 +31,7 @@ from worldsim.assets import ASSETS, shipped_models
 from worldsim.checkpoint import CheckpointError, has_content_hash, load_model, load_state_into, save_model
 from worldsim.models.actions import check_actions, space_from_json
 from worldsim.models.dit import DiT, DiTConfig
-from worldsim.models.reward_model import RewardModel, load_reward_model
+from worldsim.models.reward_model import RewardModel, RewardModelConfig
 from worldsim.models.vae import VAE, load_vae
 from worldsim.sampler import Sampler, SamplerConfig
 
@@ -198,14 +198,16 @@ def load_world_model(name_or_path: str, device: str | torch.device = "cpu", dtyp
         if set(clips) != {"frames", "actions"}:
             raise CheckpointError(f"{folder / 'clips.npz'} holds {sorted(clips)}, not frames and actions")
     sampler_cfg = SamplerConfig(**extra.get("sampler", {}))
-    reward_file = folder / "reward.safetensors" if reward is None or reward is False else Path(reward)
-    if reward and reward_file.is_dir():
-        reward_file = reward_file / "model.safetensors"  # a `worldsim train-reward` run folder
     rm, reward_info = None, None
-    if reward is not False and reward_file.is_file():
-        rm, reward_info = attach_reward_model(reward_file, dit, (*vae.cfg.resolution, 3), dev)
-    elif reward:
-        raise FileNotFoundError(f"no reward model at {reward!r} (a reward.safetensors, or a train-reward run folder)")
+    if reward is not False:
+        reward_file = folder / "reward.safetensors" if reward is None else Path(reward)
+        if reward_file.is_dir():
+            reward_file = reward_file / "model.safetensors"  # a `worldsim train-reward` run folder
+        if reward_file.is_file():
+            rm, reward_info = attach_reward_model(reward_file, dit, (*vae.cfg.resolution, 3), dev)
+        elif reward is not None:
+            raise FileNotFoundError(f"no reward model at {reward!r} (a reward.safetensors, or a train-reward run "
+                                    "folder)")  # fmt: skip
     return WorldModel(vae, dit.to(dev).eval(), sampler_cfg, int(extra.get("window", sampler_cfg.context + 1)),
                       extra.get("info", {}), clips, dtype=dt, compile=bool(compile), reward_model=rm,
                       reward_info=reward_info)  # fmt: skip
@@ -214,17 +216,18 @@ def load_world_model(name_or_path: str, device: str | torch.device = "cpu", dtyp
 def attach_reward_model(path, dit: DiT, frame_shape, device) -> tuple[RewardModel, dict]:
     """The reward model at ``path``, checked to read this world model's frames and actions (CheckpointError
     naming the file and what differs)."""
-    from worldsim.checkpoint import load_model
+    from worldsim.checkpoint import load_module
     from worldsim.models.actions import space_to_json
 
-    rm = load_reward_model(path, device)
+    rm, extra = load_module(path, "reward", RewardModelConfig, RewardModel)  # read and verified once
+    rm = rm.to(device)
     if tuple(rm.cfg.resolution) != tuple(frame_shape[:2]):
         raise CheckpointError(f"{path} reads frames of {tuple(rm.cfg.resolution)}, but this world model dreams "
                               f"{tuple(frame_shape[:2])}")  # fmt: skip
     if rm.cfg.action_space != space_to_json(dit.action_space):
         raise CheckpointError(f"{path} was trained on actions of {rm.action_space}, but this world model dreams "
                               f"{dit.action_space}")  # fmt: skip
-    return rm, load_model(path, "reward")[2]
+    return rm, extra
 
 
 def action_space_of(name_or_path: str) -> gym.Space:

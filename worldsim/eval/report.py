@@ -305,12 +305,13 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     wm = load_world_model(model, device=device, dtype=dtype, compile=compile)
-    changes = {"steps": int(sampler_steps) if sampler_steps else None,
-               "context_noise": None if context_noise is None else float(context_noise)}  # fmt: skip
-    if any(v is not None for v in changes.values()):  # checked as the sampler's own settings
+    changes = {"steps": int(sampler_steps)} if sampler_steps else {}
+    if context_noise is not None:
+        changes["context_noise"] = float(context_noise)
+    if changes:  # checked as the sampler's own settings
         from dataclasses import replace
 
-        wm.sampler_cfg = replace(wm.sampler_cfg, **{k: v for k, v in changes.items() if v is not None})
+        wm.sampler_cfg = replace(wm.sampler_cfg, **changes)
     dataset_id = dataset_id or wm.info.get("dataset_id")
     clips = clips or (8 if quick else 64)
     horizon = horizon or (16 if quick else 32)

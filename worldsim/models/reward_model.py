@@ -76,9 +76,10 @@ class RewardModel(FramePairNet):
     def classes(self, rewards) -> torch.Tensor:
         """Rewards (B,) -> the index of each among ``reward_values`` (ValueError for a value not among them)."""
         r = torch.as_tensor(np.asarray(rewards, dtype=np.float64))
-        idx = torch.searchsorted(self.values.cpu(), r).clamp(max=len(self.values) - 1)
-        if not bool((self.values.cpu()[idx] == r).all()):
-            bad = r[self.values.cpu()[idx] != r][0].item()
+        values = self.values.cpu()
+        idx = torch.searchsorted(values, r).clamp(max=len(values) - 1)
+        if not bool((values[idx] == r).all()):
+            bad = r[values[idx] != r][0].item()
             raise ValueError(f"reward {bad} is not one of the model's reward_values {self.cfg.reward_values}")
         return idx
 
