@@ -402,13 +402,18 @@ def test_dreamed_context_with_the_real_last_frame_as_the_only_target():
     x, _, a, has = inputs(b=3, t=5)
     batch = {"latents": x, "actions": a, "has_action": has, "rewards": torch.zeros(3, 5),
              "terminations": torch.zeros(3, 5, dtype=torch.bool)}  # fmt: skip
-    out = dreamed_batch(model, batch, 2, SamplerConfig(steps=2, context=3), seed=7, real_last=True)
+    out = dreamed_batch(model, batch, 2, SamplerConfig(steps=2, context=3), seed=7, real_tail=1)
     lat = out["latents"]
     assert torch.equal(lat[:, :2], x[:, :2]) and torch.equal(lat[:, 4], x[:, 4])  # real start, real target
     assert not torch.equal(lat[:, 2:4], x[:, 2:4])  # dreamed between
     assert out["context"].tolist() == [[True, True, True, True, False]] * 3
     with pytest.raises(ValueError, match="keep must be in"):
-        dreamed_batch(model, batch, 4, SamplerConfig(steps=2, context=3), seed=7, real_last=True)
+        dreamed_batch(model, batch, 4, SamplerConfig(steps=2, context=3), seed=7, real_tail=1)
+    tail = dreamed_batch(model, batch, 2, SamplerConfig(steps=2, context=3), seed=7, real_tail=2)
+    assert torch.equal(tail["latents"][:, 3:], x[:, 3:]) and torch.equal(tail["latents"][:, 2], lat[:, 2])  # seeded
+    assert tail["context"].tolist() == [[True, True, True, False, False]] * 3
+    with pytest.raises(ValueError, match="real_tail must be in"):
+        dreamed_batch(model, batch, 1, SamplerConfig(steps=2, context=3), seed=7, real_tail=5)
     # the frame loss is the real last frame's: changing that frame moves it (the earlier frames reach it only as
     # context, through attention and the previous-frame input)
     cfg = DiffusionConfig(one_prob=0.0)

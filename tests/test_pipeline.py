@@ -278,3 +278,13 @@ def test_event_windows_and_rollout_batches_train_deterministically(chain, tmp_pa
     assert runs[0]["step"] == runs[1]["step"] == 3 and np.isfinite(runs[0]["loss"])
     wa, wb = (load_model(tmp_path / n / "model.safetensors", "dit")[1] for n in ("a", "b"))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    # cheaper rollouts: shorter windows, several real frames after the dream as targets
+    short = train_dit(replace(dit_cfg(chain, tmp_path / "c", 2), rollout_prob=1.0, rollout_window=3))
+    tail = train_dit(replace(dit_cfg(chain, tmp_path / "d", 2), rollout_prob=1.0, rollout_targets=2))
+    assert short["step"] == tail["step"] == 2 and np.isfinite(short["loss"]) and np.isfinite(tail["loss"])
+    info = load_model(tmp_path / "c" / "model.safetensors", "dit")[2]["info"]["recipe"]
+    assert (info["rollout_window"], info["rollout_targets"]) == (3, 1)
+    with pytest.raises(ValueError, match=r"rollout_window must be in \[3, window=4\]"):
+        train_dit(replace(dit_cfg(chain, tmp_path / "e", 1), rollout_prob=0.5, rollout_window=5))
+    with pytest.raises(ValueError, match=r"rollout_targets must be in \[1, 1\]"):
+        train_dit(replace(dit_cfg(chain, tmp_path / "e", 1), rollout_prob=0.5, rollout_window=3, rollout_targets=2))

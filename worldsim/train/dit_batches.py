@@ -52,21 +52,24 @@ def termination_pos_weight(terminations: np.ndarray, balance: float, device=None
 
 
 @torch.no_grad()
-def dreamed_batch(model: DiT, batch: dict, keep: int, sampler: SamplerConfig, seed: int, real_last: bool = False,
+def dreamed_batch(model: DiT, batch: dict, keep: int, sampler: SamplerConfig, seed: int, real_tail: int = 0,
                   dtype: torch.dtype = torch.float32) -> dict:  # fmt: skip
     """``batch`` with every window's frames after the first ``keep`` replaced by the model's own rollout from them,
     driven by the window's recorded actions (labels unchanged: the real world's reward at the same step).
 
-    ``real_last``: the window's last frame stays the real one and is the only target (``context`` marks every
-    frame before it): the model learns to continue its own, drifted, rollout towards what the world showed (the
-    scheduled-sampling / self-forcing remedy for drift; with every frame dreamed, the frame loss would teach the
-    model its own drift). ``dtype``: the rollout's autocast dtype (bfloat16 on a GPU). A compiled model
+    ``real_tail``: the window's last ``real_tail`` frames stay the real ones and are the only targets (``context``
+    marks every frame before them): the model learns to continue its own, drifted, rollout towards what the world
+    showed (the scheduled-sampling / self-forcing remedy for drift; with every frame dreamed, the frame loss would
+    teach the model its own drift). The first of them reads the last dreamed frame as its previous frame; those
+    after it hold the dreamed stretch in their context (what a dream's memory holds). ``dtype``: the rollout's autocast dtype (bfloat16 on a GPU). A compiled model
     (``model.compile()``) rolls out eagerly: the rollout's shapes change with ``keep`` and would recompile."""
     from worldsim.sampler import Sampler
 
     x, acts = batch["latents"], batch["actions"]
     b, length = x.shape[:2]
-    end = length - 1 if real_last else length
+    if not 0 <= real_tail < length:
+        raise ValueError(f"real_tail must be in [0, {length - 1}] for windows of {length} frames, got {real_tail}")
+    end = length - real_tail
     if not 1 <= keep < end:
         raise ValueError(f"keep must be in [1, {end - 1}] for windows of {length} frames, got {keep}")
     was_training = model.training
@@ -77,8 +80,8 @@ def dreamed_batch(model: DiT, batch: dict, keep: int, sampler: SamplerConfig, se
         s.reset(range(b), x[:, :keep], acts[:, 1:keep] if keep > 1 else None)
         dreamed = [s.step(acts[:, j])[0] for j in range(keep, end)]
     model.train(was_training)
-    parts = [x[:, :keep], torch.stack(dreamed, 1).to(x.dtype)] + ([x[:, end:]] if real_last else [])
+    parts = [x[:, :keep], torch.stack(dreamed, 1).to(x.dtype), x[:, end:]]
     out = {**batch, "latents": torch.cat(parts, 1)}
-    if real_last:
+    if real_tail:
         out["context"] = torch.arange(length, device=x.device).expand(b, length) < end
     return out

@@ -84,6 +84,10 @@ class TrainDiTConfig:
     # steer its own drifted rollout back to the world (scheduled sampling, as Self-Forcing and DIAMOND train)
     rollout_frames: int = 6  # at most this many dreamed frames per rollout window (each costs a sampler step;
     # a 48-frame window keeps its first frames real)
+    rollout_window: int | None = None  # frames per rollout window (null: ``window``); shorter is cheaper: a 48-frame
+    # model learns to steer its drift back from 16-frame windows at a third of the cost of a step
+    rollout_targets: int = 1  # with trainable=all: real frames after the dreamed stretch, the window's only targets
+    # (the first reads the last dreamed frame as its previous frame; the later ones hold the dream in context)
     trainable: str = "all"  # "all", or "heads": only the reward and termination heads learn, on frames at the
     # context noise level where a dream step reads them; the dreams stay as they are (init_from=voxel
     # trainable=heads gives a model reward classes)
@@ -166,6 +170,11 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         raise ValueError(f"rollout_prob must be in [0, 1], got {cfg.rollout_prob}")
     if cfg.rollout_frames < 1:
         raise ValueError(f"rollout_frames must be at least 1, got {cfg.rollout_frames}")
+    if cfg.rollout_window is not None and not 3 <= cfg.rollout_window <= cfg.window:
+        raise ValueError(f"rollout_window must be in [3, window={cfg.window}] or null, got {cfg.rollout_window}")
+    if cfg.rollout_prob > 0 and not 1 <= cfg.rollout_targets <= (cfg.rollout_window or cfg.window) - 2:
+        raise ValueError(f"rollout_targets must be in [1, {(cfg.rollout_window or cfg.window) - 2}] (a real start and a "
+                         f"dreamed frame come first), got {cfg.rollout_targets}")
     if cfg.rollout_prob > 0 and cfg.window < 3:
         raise ValueError(f"rollout_prob needs windows of at least 3 frames (a real start, a dreamed frame, a real "
                          f"target), but window={cfg.window}")  # fmt: skip
@@ -305,6 +314,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
                 "recipe": {"output": cfg.output, "batch_size": cfg.batch_size, "lr": cfg.lr,
                            "warmup": cfg.warmup, "init_from": cfg.init_from, "window": cfg.window,
                            "rollout_prob": cfg.rollout_prob, "rollout_frames": cfg.rollout_frames,
+                           "rollout_window": cfg.rollout_window, "rollout_targets": cfg.rollout_targets,
                            "event_windows": cfg.event_windows, "event_balance": cfg.event_balance,
                            "trainable": cfg.trainable, "diffusion": asdict(cfg.diffusion)}}  # fmt: skip
         if cfg.extra_latents:
@@ -347,13 +357,15 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
             )
         else:
             picks = train_starts[data_rng.integers(0, len(train_starts), cfg.batch_size)]
-        batch = window_batch(store, picks, cfg.window)
         if cfg.rollout_prob > 0 and data_rng.random() < cfg.rollout_prob:  # the model's own rollout, real labels
-            real_last = cfg.trainable == "all"  # the body learns from the real frame after its rollout
-            end = cfg.window - 1 if real_last else cfg.window  # dreamed frames: keep .. end - 1 (1 to rollout_frames)
+            length = cfg.rollout_window or cfg.window  # a start valid for the window is valid for a shorter one
+            tail = cfg.rollout_targets if cfg.trainable == "all" else 0  # the body learns from real frames after it
+            end = length - tail  # dreamed frames: keep .. end - 1 (1 to rollout_frames)
             keep = int(data_rng.integers(max(1, end - cfg.rollout_frames), end))
-            batch = dreamed_batch(model, batch, keep, cfg.sampler, int(data_rng.integers(2**31)), real_last=real_last,
-                                  dtype=dtype)  # fmt: skip
+            batch = dreamed_batch(model, window_batch(store, picks, length), keep, cfg.sampler,
+                                  int(data_rng.integers(2**31)), real_tail=tail, dtype=dtype)  # fmt: skip
+        else:
+            batch = window_batch(store, picks, cfg.window)
         with amp:
             loss, logs = diffusion_loss(net, batch, diffusion, generator=gen, reward_class_weights=class_weights,
                                         termination_pos_weight=term_weight)  # fmt: skip
