@@ -61,8 +61,9 @@ def dreamed_batch(model: DiT, batch: dict, keep: int, sampler: SamplerConfig, se
     marks every frame before them): the model learns to continue its own, drifted, rollout towards what the world
     showed (the scheduled-sampling / self-forcing remedy for drift; with every frame dreamed, the frame loss would
     teach the model its own drift). The first of them reads the last dreamed frame as its previous frame; those
-    after it hold the dreamed stretch in their context (what a dream's memory holds). ``dtype``: the rollout's autocast dtype (bfloat16 on a GPU). A compiled model
-    (``model.compile()``) rolls out eagerly: the rollout's shapes change with ``keep`` and would recompile."""
+    after it hold the dreamed stretch in their context (what a dream's memory holds). ``dtype``: the rollout's
+    autocast dtype (bfloat16 on a GPU). A compiled model (``model.compile()``) rolls out eagerly: the rollout's
+    shapes change with ``keep`` and would recompile."""
     from worldsim.sampler import Sampler
 
     x, acts = batch["latents"], batch["actions"]

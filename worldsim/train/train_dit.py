@@ -173,8 +173,10 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     if cfg.rollout_window is not None and not 3 <= cfg.rollout_window <= cfg.window:
         raise ValueError(f"rollout_window must be in [3, window={cfg.window}] or null, got {cfg.rollout_window}")
     if cfg.rollout_prob > 0 and not 1 <= cfg.rollout_targets <= (cfg.rollout_window or cfg.window) - 2:
-        raise ValueError(f"rollout_targets must be in [1, {(cfg.rollout_window or cfg.window) - 2}] (a real start and a "
-                         f"dreamed frame come first), got {cfg.rollout_targets}")
+        raise ValueError(
+            f"rollout_targets must be in [1, {(cfg.rollout_window or cfg.window) - 2}] (a real start "
+            f"and a dreamed frame come first), got {cfg.rollout_targets}"
+        )
     if cfg.rollout_prob > 0 and cfg.window < 3:
         raise ValueError(f"rollout_prob needs windows of at least 3 frames (a real start, a dreamed frame, a real "
                          f"target), but window={cfg.window}")  # fmt: skip
