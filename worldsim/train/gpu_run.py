@@ -10,9 +10,10 @@ leave something usable whenever it is cut off:
 2. encode both with the shipped VAE on the GPU;
 3. train the DiT models of ``models`` side by side on the one GPU for the same wall-clock time (bf16 autocast,
    compiled, the latent cache in GPU memory): by default the shipped model (48-frame windows) continued with its
-   recipe, and the same start trained with half or a quarter of its batches on its own rollouts (a few dreamed
-   frames as context, the real frame after them as the target: what gave session 10's 8-frame variant its memory,
-   README "What was tried"). A training that dies early with ``compile`` is restarted without it;
+   recipe, and the same start trained with half its batches on its own rollouts (a real start, then 1-6 dreamed
+   frames on 16-frame windows, or 1-16 on 24-frame windows, the 4 real frames after them the targets: what held
+   a still scene 2.6 dB longer after 70 CPU minutes in session 13, README "What was tried"). A training that dies
+   early with ``compile`` is restarted without it;
 4. export each model into ``out`` as it trains (a tar of the fp16 DiT and its start clips, split into parts of at
    most 15 MiB), score every model and the shipped one on the same held-out clips (``worldsim eval``), and
    measure the dream's speed on the GPU (``worldsim bench sampler``, bf16, eager and compiled).
@@ -39,9 +40,9 @@ PART_BYTES = 15 * 2**20  # a returned file stays under the device tool's 16 MiB
 MODELS = [  # the default models; worldsim/configs/gpu_run.yaml says the same
     {"name": "voxel-gpu", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100},
     {"name": "voxel-self", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
-     "overrides": ["rollout_prob=0.5"]},
-    {"name": "voxel-self25", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
-     "overrides": ["rollout_prob=0.25"]},
+     "overrides": ["rollout_prob=0.5", "rollout_window=16", "rollout_targets=4"]},
+    {"name": "voxel-selflong", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
+     "overrides": ["rollout_prob=0.5", "rollout_window=24", "rollout_frames=16", "rollout_targets=4"]},
 ]  # fmt: skip
 
 
@@ -80,8 +81,8 @@ TINY = {"episodes": 4, "extra_episodes": 2, "max_episode_steps": 60, "batch_size
         "minutes": 5.0, "train_minutes": 0.05, "export_every_s": 1.0,
         "eval_clips": 4, "eval_horizon": 3, "eval_policies": [None], "bench_batches": [1, 2], "processes": 2,
         # every model, warmed up for 2 steps, on 12-frame windows (episodes of 60 steps hold the shipped 48)
-        "models": [{**m, "warmup": 2, "overrides": [*m.get("overrides", []), "window=12", "sampler.context=11"]}
-                   for m in MODELS]}  # fmt: skip
+        "models": [{**m, "warmup": 2, "overrides": [*m.get("overrides", []), "window=12", "sampler.context=11",
+                                                    "rollout_window=12"]} for m in MODELS]}  # fmt: skip
 
 
 class Run:
