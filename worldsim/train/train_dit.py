@@ -170,16 +170,16 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         raise ValueError(f"rollout_prob must be in [0, 1], got {cfg.rollout_prob}")
     if cfg.rollout_frames < 1:
         raise ValueError(f"rollout_frames must be at least 1, got {cfg.rollout_frames}")
-    if cfg.rollout_window is not None and not 3 <= cfg.rollout_window <= cfg.window:
-        raise ValueError(f"rollout_window must be in [3, window={cfg.window}] or null, got {cfg.rollout_window}")
-    if cfg.rollout_prob > 0 and not 1 <= cfg.rollout_targets <= (cfg.rollout_window or cfg.window) - 2:
-        raise ValueError(
-            f"rollout_targets must be in [1, {(cfg.rollout_window or cfg.window) - 2}] (a real start "
-            f"and a dreamed frame come first), got {cfg.rollout_targets}"
-        )
     if cfg.rollout_prob > 0 and cfg.window < 3:
         raise ValueError(f"rollout_prob needs windows of at least 3 frames (a real start, a dreamed frame, a real "
                          f"target), but window={cfg.window}")  # fmt: skip
+    if cfg.rollout_window is not None and not 3 <= cfg.rollout_window <= cfg.window:
+        raise ValueError(f"rollout_window must be in [3, window={cfg.window}] or null, got {cfg.rollout_window}")
+    rollout_len = cfg.rollout_window or cfg.window  # a start valid for the window is valid for a shorter one
+    if cfg.rollout_prob > 0 and not 1 <= cfg.rollout_targets <= rollout_len - 2:
+        raise ValueError(f"rollout_targets must be in [1, {rollout_len - 2}] (a real start and a dreamed frame "
+                         f"come first), got {cfg.rollout_targets}")  # fmt: skip
+    rollout_tail = cfg.rollout_targets if cfg.trainable == "all" else 0  # the body learns from the real frames after
     runtime.setup_cuda()
     torch.set_num_threads(cfg.threads)
     run = Path(cfg.run_dir)
@@ -360,12 +360,10 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         else:
             picks = train_starts[data_rng.integers(0, len(train_starts), cfg.batch_size)]
         if cfg.rollout_prob > 0 and data_rng.random() < cfg.rollout_prob:  # the model's own rollout, real labels
-            length = cfg.rollout_window or cfg.window  # a start valid for the window is valid for a shorter one
-            tail = cfg.rollout_targets if cfg.trainable == "all" else 0  # the body learns from real frames after it
-            end = length - tail  # dreamed frames: keep .. end - 1 (1 to rollout_frames)
+            end = rollout_len - rollout_tail  # dreamed frames: keep .. end - 1 (1 to rollout_frames)
             keep = int(data_rng.integers(max(1, end - cfg.rollout_frames), end))
-            batch = dreamed_batch(model, window_batch(store, picks, length), keep, cfg.sampler,
-                                  int(data_rng.integers(2**31)), real_tail=tail, dtype=dtype)  # fmt: skip
+            batch = dreamed_batch(model, window_batch(store, picks, rollout_len), keep, cfg.sampler,
+                                  int(data_rng.integers(2**31)), real_tail=rollout_tail, dtype=dtype)  # fmt: skip
         else:
             batch = window_batch(store, picks, cfg.window)
         with amp:
