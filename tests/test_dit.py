@@ -178,6 +178,45 @@ def test_sampler_config_checks():
     assert SamplerConfig(steps=4).schedule()[0] == 1.0 and SamplerConfig(steps=4).schedule()[-1] == 0.0
 
 
+def test_contrast_floor_raises_flat_frames_and_leaves_the_rest():
+    from worldsim.sampler import latent_std_floor, raise_std
+
+    x0 = torch.randn(2, 4, 4, 4) * torch.tensor([0.1, 2.0, 0.5, 1.0]).view(1, 4, 1, 1) + 3.0
+    floor = torch.tensor([1.0, 1.0, 1.0, 0.0]).view(1, 4, 1, 1)
+    y = raise_std(x0, floor)
+    std, was = y.std(dim=(2, 3)), x0.std(dim=(2, 3))
+    assert torch.allclose(std[:, [0, 2]], torch.ones(2, 2), atol=1e-4)  # flat channels stretched up to the floor
+    assert torch.allclose(y[:, [1, 3]], x0[:, [1, 3]])  # channels above their floor untouched
+    assert torch.allclose(y.mean(dim=(2, 3)), x0.mean(dim=(2, 3)), atol=1e-5)  # about their own mean
+    assert (std >= was - 1e-5).all()
+    real = torch.randn(100, 4, 4, 4) * torch.tensor([1.0, 2.0, 3.0, 4.0]).view(1, 4, 1, 1)
+    lo = latent_std_floor(real, 0.1)
+    assert len(lo) == 4 and lo[0] < lo[1] < lo[2] < lo[3]
+    with pytest.raises(ValueError, match=r"quantile must be in \(0, 1\)"):
+        latent_std_floor(real, 1.5)
+
+
+def test_sampler_with_a_contrast_floor():
+    model = tiny()
+    ctx = torch.randn(2, 3, 4, 4, 4, generator=torch.Generator().manual_seed(9))
+
+    def roll(floor, steps=2, n=6):
+        s = Sampler(model, SamplerConfig(steps=steps, context=4, std_floor=floor), 2, seeds=[0, 1])
+        s.reset([0, 1], ctx, torch.zeros(2, 2, 3))
+        return torch.stack([s.step(torch.ones(2, 3))[0] for _ in range(n)], 1)
+
+    plain = roll(None)
+    assert torch.allclose(roll([0.0] * 4), plain, atol=1e-4)  # a zero floor is the plain Euler step
+    high = [float(plain.std(dim=(3, 4)).max()) * 2] * 4
+    for steps in (1, 2, 4):  # every frame comes out at least as contrasted as the floor, at any step count
+        assert (roll(high, steps).std(dim=(3, 4)) >= high[0] * 0.999).all()
+    with pytest.raises(ValueError, match="std_floor has 3 values, but the model's latents have 4 channels"):
+        Sampler(model, SamplerConfig(std_floor=[1.0, 1.0, 1.0]), 1)
+    for bad in ("0.5", [-1.0, 0, 0, 0], [float("nan")] * 4, [], 0.3):
+        with pytest.raises(ValueError, match="std_floor"):
+            SamplerConfig(std_floor=bad)
+
+
 def test_one_prob_puts_that_share_of_targets_at_pure_noise_and_leaves_other_runs_unchanged():
     shape = (4000, 8)
     base, ctx = sample_noise_levels(shape, DiffusionConfig(), torch.Generator().manual_seed(0))
@@ -428,3 +467,26 @@ def test_dreamed_context_with_the_real_last_frame_as_the_only_target():
     assert abs(flow(moved_last) - base) > 1e-3
     levels, ctx = sample_noise_levels((3, 5), cfg, torch.Generator().manual_seed(0), context=out["context"])
     assert torch.equal(ctx, out["context"]) and (levels[:, :4] <= cfg.context_max_t).all()
+
+
+def test_heads_learn_only_from_the_labelled_frames():
+    from worldsim.sampler import SamplerConfig
+    from worldsim.train.dit_batches import dreamed_batch
+
+    model = tiny(perturb=False).train()
+    x, _, a, has = inputs(b=3, t=5)
+    rewards = torch.zeros(3, 5)
+    batch = {"latents": x, "actions": a, "has_action": has, "rewards": rewards,
+             "terminations": torch.zeros(3, 5, dtype=torch.bool)}  # fmt: skip
+    out = dreamed_batch(model, batch, 2, SamplerConfig(steps=2, context=3), seed=7, real_tail=1)
+    assert out["dreamed"].tolist() == [[False, False, True, True, False]] * 3  # the frames the model drew
+    cfg = DiffusionConfig()
+
+    def reward_loss(b):
+        return float(diffusion_loss(model, b, cfg, torch.Generator().manual_seed(0))[1]["reward"])
+
+    real_only = {**out, "labelled": ~out["dreamed"]}
+    wrong_on_dreams = {**real_only, "rewards": rewards.index_put((torch.arange(3), torch.full((3,), 2)),
+                                                                 torch.full((3,), 5.0))}  # fmt: skip
+    assert reward_loss(wrong_on_dreams) == reward_loss(real_only)  # a dreamed frame's label teaches nothing
+    assert reward_loss({**wrong_on_dreams, "labelled": torch.ones(3, 5, dtype=torch.bool)}) > reward_loss(real_only)

@@ -288,3 +288,33 @@ def test_event_windows_and_rollout_batches_train_deterministically(chain, tmp_pa
         train_dit(replace(dit_cfg(chain, tmp_path / "e", 1), rollout_prob=0.5, rollout_window=5))
     with pytest.raises(ValueError, match=r"rollout_targets must be in \[1, 1\]"):
         train_dit(replace(dit_cfg(chain, tmp_path / "e", 1), rollout_prob=0.5, rollout_window=3, rollout_targets=2))
+
+
+def test_contrast_floor_from_the_training_frames_travels_with_the_model(chain, tmp_path):
+    from dataclasses import replace
+
+    from worldsim.export import export_world_model
+
+    with pytest.raises(ValueError, match=r"std_floor_quantile must be in \[0, 1\)"):
+        train_dit(replace(dit_cfg(chain, tmp_path / "bad", 2), std_floor_quantile=1.0))
+    train_dit(replace(dit_cfg(chain, tmp_path / "run", 2), std_floor_quantile=0.1))
+    wm = load_world_model(str(tmp_path / "run"))
+    floor = wm.sampler_cfg.std_floor
+    assert len(floor) == 4 and all(v > 0 for v in floor)  # one per latent channel, from real frames
+    assert wm.info["recipe"]["std_floor_quantile"] == 0.1
+    kept = export_world_model(str(tmp_path / "run"), str(tmp_path / "wm"), root=str(chain / "minari"), clips=2,
+                              eval_fraction=0.25)  # fmt: skip
+    assert kept["std_floor"] == floor and load_world_model(kept["out"]).sampler_cfg.std_floor == floor
+    off = export_world_model(str(tmp_path / "run"), str(tmp_path / "wm0"), root=str(chain / "minari"), clips=2,
+                             eval_fraction=0.25, std_floor=0)  # fmt: skip
+    assert off["std_floor"] is None and load_world_model(off["out"]).sampler_cfg.std_floor is None
+    higher = load_world_model(off["out"])
+    assert all(a > b for a, b in zip(higher.set_std_floor(0.9), floor))  # a higher quantile of the folder's clips
+    with pytest.raises(ValueError, match=r"std_floor must be a quantile in \(0, 1\)"):
+        higher.set_std_floor(1.5)
+    from worldsim.dream import Dream
+
+    dream = Dream(higher, 1, seeds=[0])
+    assert dream.sampler.cfg.std_floor == higher.sampler_cfg.std_floor  # dreams run with the model's floor
+    dream.start([0], higher.clips["frames"][:1], higher.clips["actions"][:1])
+    assert dream.step([[0, 0, 0]]).frames.shape == (1, 16, 16, 3)

@@ -105,7 +105,9 @@ def diffusion_loss(
     ``rewards`` and ``terminations`` (B, T), of the transition into each frame (ignored where has_action is
     False); optionally ``context`` (B, T) bool, the frames that are context (no frame loss) in place of the drawn
     pattern (a window continued by the model's own rollout: the dreamed frames are context, the real frame after
-    them the target). ``reward_class_weights`` (K,): the weight of each reward class in the cross-entropy of a
+    them the target); optionally ``labelled`` (B, T) bool, the frames whose reward and termination labels the heads
+    learn from (a dreamed frame need not show what the world paid for; default: every frame with an action into
+    it). ``reward_class_weights`` (K,): the weight of each reward class in the cross-entropy of a
     model with reward classes (``reward_class_weights`` in ``worldsim.train.train_dit``); None weighs them alike.
     ``termination_pos_weight`` (0-d): the weight of a terminating transition in the termination BCE (rare events
     weigh more; None: 1).
@@ -130,6 +132,8 @@ def diffusion_loss(
     weight = (~ctx).float()
     flow = (per_frame * weight).sum() / weight.sum().clamp_min(1.0)
     has = batch["has_action"].float()
+    if "labelled" in batch:  # only these frames' reward and termination labels are learnt
+        has = has * batch["labelled"].float()
     if core.cfg.reward_values:  # classes: cross-entropy, each class weighted by ``reward_class_weights``
         ce = F.cross_entropy(r_pred.flatten(0, 1), core.reward_class(batch["rewards"]).flatten(),
                              weight=reward_class_weights, reduction="none").view_as(has)  # fmt: skip

@@ -13,6 +13,13 @@ with the same seed gives (on one device: CPU and CUDA generators draw different 
 use_cache=False)`` recomputes every pass over the stored window instead (the reference the cache is tested and
 benchmarked against).
 
+Contrast floor (``std_floor``, off by default): a few-step sampler's first pass from pure noise predicts the mean
+of the next frame, which is flatter than any real frame; fed back as context, each step flattens the next, and a
+long dream fades into haze. With a floor, every pass's predicted clean frame has each latent channel's spatial
+standard deviation raised to at least that channel's floor (stretched about its spatial mean, as Imagen's dynamic
+thresholding reins in the predicted clean image), and the step continues from it. The floor comes from real
+latents (``latent_std_floor``: a low quantile of real frames' per-channel std) and is saved with the model.
+
 The sampler runs where its model's weights are. ``dtype`` is the compute precision (``worldsim.runtime``):
 bfloat16 runs every pass under autocast and keeps the KV cache in bfloat16; latents, rewards and termination
 probabilities come back as float32 on the model's device. ``compile=True`` compiles the cached pass with
@@ -21,6 +28,7 @@ probabilities come back as float32 on the model's device. ``compile=True`` compi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -36,6 +44,7 @@ class SamplerConfig:
     context: int = 7  # frames kept as context (at most the training window - 1)
     context_noise: float = 0.05  # noise level context frames are kept at ("stabilisation"); 0 = clean
     shift: float = 1.0  # timestep shift: t' = s t / (1 + (s - 1) t); >1 spends more steps at high noise
+    std_floor: list[float] | None = None  # per latent channel, the least spatial std of a predicted clean frame
 
     def __post_init__(self):
         if not 1 <= self.steps <= 8:
@@ -44,6 +53,16 @@ class SamplerConfig:
             raise ValueError(f"sampler context must be at least 1 frame, got {self.context}")
         if not 0.0 <= self.context_noise < 1.0:
             raise ValueError(f"context_noise must be in [0, 1), got {self.context_noise}")
+        if self.std_floor is not None:
+            if isinstance(self.std_floor, (str, bytes)) or not hasattr(self.std_floor, "__len__"):
+                raise ValueError(f"sampler std_floor must be a list of numbers (one per latent channel) or null, got "
+                                 f"{self.std_floor!r}")  # fmt: skip
+            vals = list(self.std_floor)
+            if not vals or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                                   and v >= 0 for v in vals):  # fmt: skip
+                raise ValueError(f"sampler std_floor must hold finite numbers >= 0, one per latent channel, got "
+                                 f"{self.std_floor!r}")  # fmt: skip
+            self.std_floor = [float(v) for v in vals]
 
     def schedule(self) -> list[float]:
         """Noise levels from 1 down to 0, ``steps + 1`` of them. With two or more steps the last network
@@ -85,6 +104,12 @@ class Sampler:
         self.last_x = torch.zeros(batch, *self.latent_shape, device=self.device)  # newest committed latent (or 0)
         self.generators = [torch.Generator(device=self.device) for _ in range(batch)]
         self.seed(seeds)
+        self.floor = None  # (1, C, 1, 1): the least spatial std of each channel of a predicted clean frame
+        if cfg.std_floor is not None:
+            if len(cfg.std_floor) != self.latent_shape[0]:
+                raise ValueError(f"sampler std_floor has {len(cfg.std_floor)} values, but the model's latents have "
+                                 f"{self.latent_shape[0]} channels")  # fmt: skip
+            self.floor = torch.tensor(cfg.std_floor, device=self.device).view(1, -1, 1, 1)
 
     # ------------------------------------------------------------------------------------------- state
     def seed(self, seeds=None, indices=None) -> None:
@@ -206,7 +231,11 @@ class Sampler:
             for t_cur, t_next in zip(ts[:-1], ts[1:]):
                 v, r, term, kvs = run(x, t_cur)
                 xc = x  # with 2+ steps the last pass runs at the context level: it commits the frame as well
-                x = x + (t_next - t_cur) * v  # Euler step of dx/dt = v toward t = 0 (float32: v comes out so)
+                if self.floor is None:
+                    x = x + (t_next - t_cur) * v  # Euler step of dx/dt = v toward t = 0 (float32: v comes out so)
+                else:  # the same step through the predicted clean frame, its contrast raised to the floor first
+                    x0, eps = raise_std(x - t_cur * v, self.floor), x + (1 - t_cur) * v
+                    x = (1 - t_next) * x0 + t_next * eps
             if self.cfg.steps == 1:  # one step: a separate pass commits the finished frame at the context level
                 noise = self._noise()
                 xc = add_noise(x[:, None], torch.full((self.batch, 1), tc, device=self.device), noise[:, None])[:, 0]
@@ -226,3 +255,22 @@ class Sampler:
         self.last_x = xc.clone()
         self.count += 1
         return x, self.model.reward_value(r), torch.sigmoid(term)
+
+
+def raise_std(x0: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
+    """Clean latents (B, C, h, w) whose per-channel spatial std is below ``floor`` (1, C, 1, 1) stretched about
+    their spatial mean up to it; channels already above it are left as they are."""
+    mean = x0.mean(dim=(2, 3), keepdim=True)
+    std = x0.std(dim=(2, 3), keepdim=True)
+    return mean + (x0 - mean) * (torch.maximum(std, floor) / std.clamp_min(1e-6))
+
+
+def latent_std_floor(latents: torch.Tensor, quantile: float) -> list[float]:
+    """The ``std_floor`` of a sampler from real latents (N, C, h, w): per channel, the ``quantile`` of the frames'
+    spatial standard deviations (0.1: a dreamed frame is never flatter than the flattest tenth of real ones)."""
+    if not 0.0 < quantile < 1.0:
+        raise ValueError(f"std floor quantile must be in (0, 1), got {quantile!r}")
+    if latents.ndim != 4 or len(latents) < 2:
+        raise ValueError(f"latent_std_floor needs real latents (N >= 2, C, h, w), got shape {tuple(latents.shape)}")
+    std = latents.float().std(dim=(2, 3))  # (N, C)
+    return [round(float(v), 4) for v in torch.quantile(std, quantile, dim=0)]

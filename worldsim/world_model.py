@@ -101,6 +101,29 @@ class WorldModel:
         idx = starts[:, None] + np.arange(length)[None]
         return {"frames": store.frames[idx], "actions": store.actions[idx[:, :-1]]}
 
+    def set_std_floor(self, quantile: float | None, root: str = "data/minari") -> list[float] | None:
+        """Set the sampler's contrast floor (``SamplerConfig.std_floor``) to the ``quantile`` of real frames'
+        per-channel latent std: real frames are this folder's clips, or held-out clips of the model's dataset
+        under ``root``; 0 or None turns the floor off. Returns the floor."""
+        from dataclasses import replace
+
+        from worldsim.sampler import latent_std_floor
+
+        if quantile is None or (isinstance(quantile, (int, float)) and not isinstance(quantile, bool)
+                                and quantile == 0):  # fmt: skip
+            self.sampler_cfg = replace(self.sampler_cfg, std_floor=None)
+            return None
+        if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not 0 < quantile < 1:
+            raise ValueError(f"std_floor must be a quantile in (0, 1) of real frames' contrast, or 0 / null for "
+                             f"none, got {quantile!r}")  # fmt: skip
+        clips = self.clips if self.clips is not None else self.held_out_clips(root, count=64, length=16)
+        frames = clips["frames"].reshape(-1, *self.frame_shape)
+        with torch.no_grad():
+            latents = torch.cat([self.encode(frames[i : i + 256]).float().cpu() for i in range(0, len(frames), 256)])
+        floor = latent_std_floor(latents, float(quantile))
+        self.sampler_cfg = replace(self.sampler_cfg, std_floor=floor)
+        return floor
+
     def sampler(self, batch: int = 1, seeds=None, **overrides) -> Sampler:
         cfg = SamplerConfig(**{**asdict(self.sampler_cfg), **overrides})
         if cfg.context > self.window - 1:

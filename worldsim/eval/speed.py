@@ -298,15 +298,18 @@ def bench_sampler(model: str = "voxel", preset: str = "cpu", steps: list | None 
 
 
 def bench_dream(model: str = "voxel", num_envs: int = 32, steps: int = 20, threads: int = 2, device: str = "cpu",
-                dtype: str | None = None, compile: bool = False) -> dict:  # fmt: skip
+                dtype: str | None = None, compile: bool = False, std_floor: float | None = None) -> dict:  # fmt: skip
     """Env steps/s of ``WorldModelVectorEnv`` with ``num_envs`` dreams against the bare sampler (+ decode) at the
-    same batch: what the Gymnasium layer costs. Resets are not timed (see ``mean_reset_ms`` for their cost)."""
+    same batch: what the Gymnasium layer costs. Resets are not timed (see ``mean_reset_ms`` for their cost).
+    ``std_floor``: None the model's contrast floor, 0 none, a quantile sets one (``WorldModel.set_std_floor``)."""
     import torch
 
     from worldsim.envs.world_model_vector_env import WorldModelVectorEnv
 
     torch.set_num_threads(threads)
     wm = _world_model(model, "cpu", device, dtype, compile)
+    if std_floor is not None:
+        wm.set_std_floor(std_floor)
     # episodes do not end during the timing (an untrained model's termination head fires at random)
     venv = WorldModelVectorEnv(num_envs, wm, horizon=10**9, termination_threshold=2.0)
     venv.reset(seed=0)
@@ -349,14 +352,14 @@ def _rss_mb() -> float:
 
 
 def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_steps: int = 2_000, seed: int = 0,
-         threads: int = 2, window: int = 500) -> dict:  # fmt: skip
+         threads: int = 2, window: int = 500, std_floor: float | None = None) -> dict:  # fmt: skip
     """A long run of the dream as users run it: one env for ``steps`` steps and a vector env of ``num_envs`` for
     ``env_steps``, random actions, episodes never ending. Checks that everything stays finite, that memory stays
     flat (growth after the first window), that frames keep the real world's brightness (each window's mean
     pixel value within the 1st-99th percentile of the real world's per-frame means under random play), and that
     they do not collapse into featureless haze (each window's mean contrast, a frame's spatial standard deviation
     per colour channel, at least the real world's 5th percentile: a dream pinned at one flat colour keeps a
-    plausible brightness)."""
+    plausible brightness). ``std_floor`` as in ``bench_dream``."""
     import torch
 
     from worldsim.envs.world_model_env import WorldModelEnv
@@ -364,6 +367,8 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
 
     torch.set_num_threads(threads)
     wm = _world_model(model)
+    if std_floor is not None:
+        wm.set_std_floor(std_floor)
     h, w, _ = wm.frame_shape
     from worldsim.envs import make_env, real_env_of
 
@@ -384,7 +389,8 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
             obs, _ = real.reset()
     lo, hi = (float(x) for x in np.percentile(real_means, [1, 99]))
     flat = float(np.percentile(real_contrast, 5))
-    out = {"benchmark": "soak", "model": model, "real_brightness_p1_p99": [round(lo, 1), round(hi, 1)],
+    out = {"benchmark": "soak", "model": model, "std_floor": wm.sampler_cfg.std_floor,
+           "real_brightness_p1_p99": [round(lo, 1), round(hi, 1)],
            "real_contrast_p5": round(flat, 1)}  # fmt: skip
 
     def run(label, env, n, batch):

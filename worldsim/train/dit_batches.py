@@ -55,7 +55,8 @@ def termination_pos_weight(terminations: np.ndarray, balance: float, device=None
 def dreamed_batch(model: DiT, batch: dict, keep: int, sampler: SamplerConfig, seed: int, real_tail: int = 0,
                   dtype: torch.dtype = torch.float32) -> dict:  # fmt: skip
     """``batch`` with every window's frames after the first ``keep`` replaced by the model's own rollout from them,
-    driven by the window's recorded actions (labels unchanged: the real world's reward at the same step).
+    driven by the window's recorded actions (labels unchanged: the real world's reward at the same step;
+    ``dreamed`` (B, T) bool marks the dreamed frames).
 
     ``real_tail``: the window's last ``real_tail`` frames stay the real ones and are the only targets (``context``
     marks every frame before them): the model learns to continue its own, drifted, rollout towards what the world
@@ -83,6 +84,8 @@ def dreamed_batch(model: DiT, batch: dict, keep: int, sampler: SamplerConfig, se
     model.train(was_training)
     parts = [x[:, :keep], torch.stack(dreamed, 1).to(x.dtype), x[:, end:]]
     out = {**batch, "latents": torch.cat(parts, 1)}
+    frame = torch.arange(length, device=x.device).expand(b, length)
+    out["dreamed"] = (frame >= keep) & (frame < end)
     if real_tail:
         out["context"] = torch.arange(length, device=x.device).expand(b, length) < end
     return out

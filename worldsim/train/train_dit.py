@@ -39,7 +39,7 @@ from worldsim.checkpoint import (
 from worldsim.data.latents import concat_stores, file_sha256, open_latent_cache, to_device, window_batch
 from worldsim.diffusion import DiffusionConfig, diffusion_loss
 from worldsim.models.dit import PRESETS, DiT, DiTConfig
-from worldsim.sampler import SamplerConfig
+from worldsim.sampler import SamplerConfig, latent_std_floor
 from worldsim.train.dit_batches import dreamed_batch, reward_class_weights, reward_values_of, termination_pos_weight
 from worldsim.train.interrupt import catch_stop_signals
 from worldsim.train.schedule import short_run_warmup, warmup_cosine
@@ -86,6 +86,9 @@ class TrainDiTConfig:
     # a 48-frame window keeps its first frames real)
     rollout_window: int | None = None  # frames per rollout window (null: ``window``); shorter is cheaper: a 48-frame
     # model learns to steer its drift back from 16-frame windows at a third of the cost of a step
+    rollout_heads_on_dreams: bool = False  # with trainable=all: the reward and termination heads learn on the
+    # dreamed frames too, with the real labels (off: only on the real frames; a drifted dream need not show what
+    # the world paid for, and heads that learnt on them lost the policy ranking in session 13)
     rollout_targets: int = 1  # with trainable=all: real frames after the dreamed stretch, the window's only targets
     # (the first reads the last dreamed frame as its previous frame; the later ones hold the dream in context)
     trainable: str = "all"  # "all", or "heads": only the reward and termination heads learn, on frames at the
@@ -98,6 +101,8 @@ class TrainDiTConfig:
     dtype: str = "auto"  # float32 or bfloat16 (autocast); auto: bfloat16 on CUDA, float32 on CPU
     compile: bool = False  # torch.compile the DiT's training forward pass
     max_minutes: float | None = None  # stop after this much training time; the cosine runs over this time
+    std_floor_quantile: float = 0.0  # > 0: the saved sampler's contrast floor (``sampler.std_floor``) is this
+    # quantile of the training frames' per-channel latent std (0: the sampler's own setting, none by default)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)  # defaults saved with the model
 
@@ -170,6 +175,8 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         raise ValueError(f"rollout_prob must be in [0, 1], got {cfg.rollout_prob}")
     if cfg.rollout_frames < 1:
         raise ValueError(f"rollout_frames must be at least 1, got {cfg.rollout_frames}")
+    if not 0.0 <= cfg.std_floor_quantile < 1.0:
+        raise ValueError(f"std_floor_quantile must be in [0, 1) (0: no contrast floor), got {cfg.std_floor_quantile}")
     if cfg.rollout_prob > 0 and cfg.window < 3:
         raise ValueError(f"rollout_prob needs windows of at least 3 frames (a real start, a dreamed frame, a real "
                          f"target), but window={cfg.window}")  # fmt: skip
@@ -214,6 +221,11 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     train_rewards, train_terms = np.asarray(store.rewards)[transitions], np.asarray(store.terminations)[transitions]
     events = np.concatenate([[0], np.cumsum(np.asarray(store.rewards) != 0)])  # nonzero rewards before each index
     event_starts = train_starts[events[train_starts + cfg.window - 1] > events[train_starts]]  # windows with one
+    if cfg.std_floor_quantile > 0:  # from up to 4,096 training frames, spread over the cache
+        frames = np.concatenate([np.arange(store.ep_start[e], store.ep_start[e + 1]) for e in train_eps])
+        pick = np.sort(np.random.default_rng(cfg.seed).choice(frames, min(4096, len(frames)), replace=False))
+        floor = latent_std_floor(torch.as_tensor(np.asarray(store.frames[pick], np.float32)), cfg.std_floor_quantile)
+        cfg = replace(cfg, sampler=replace(cfg.sampler, std_floor=floor))
     if device.type == "cuda":  # the whole cache into GPU memory once: windows are gathered there
         store = to_device(store, device)
     if len(train_starts) == 0:
@@ -317,8 +329,10 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
                            "warmup": cfg.warmup, "init_from": cfg.init_from, "window": cfg.window,
                            "rollout_prob": cfg.rollout_prob, "rollout_frames": cfg.rollout_frames,
                            "rollout_window": cfg.rollout_window, "rollout_targets": cfg.rollout_targets,
+                           "rollout_heads_on_dreams": cfg.rollout_heads_on_dreams,
                            "event_windows": cfg.event_windows, "event_balance": cfg.event_balance,
-                           "trainable": cfg.trainable, "diffusion": asdict(cfg.diffusion)}}  # fmt: skip
+                           "trainable": cfg.trainable, "std_floor_quantile": cfg.std_floor_quantile,
+                           "diffusion": asdict(cfg.diffusion)}}  # fmt: skip
         if cfg.extra_latents:
             info["extra_latents"] = [str(p) for p in cfg.extra_latents]
         if device.type == "cuda":
@@ -364,6 +378,8 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
             keep = int(data_rng.integers(max(1, end - cfg.rollout_frames), end))
             batch = dreamed_batch(model, window_batch(store, picks, rollout_len), keep, cfg.sampler,
                                   int(data_rng.integers(2**31)), real_tail=rollout_tail, dtype=dtype)  # fmt: skip
+            if cfg.trainable == "all" and not cfg.rollout_heads_on_dreams:
+                batch["labelled"] = ~batch["dreamed"]
         else:
             batch = window_batch(store, picks, cfg.window)
         with amp:
