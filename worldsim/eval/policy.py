@@ -112,8 +112,9 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
                     seed: int = 0, videos: int = 2, sampler_steps: int | None = None,
                     out: str = "outputs/evaluate", env_id: str | None = None, device: str = "cpu",
                     dtype: str | None = None, compile: bool = False, policies: list | None = None,
-                    real_info: bool = False) -> dict:  # fmt: skip
-    """One policy in both worlds (``policy``), or, with ``policies``, several ranked in both (``rank_policies``)."""
+                    real_info: bool = False, std_floor: float | None = None) -> dict:  # fmt: skip
+    """One policy in both worlds (``policy``), or, with ``policies``, several ranked in both (``rank_policies``).
+    ``std_floor``: None the model's contrast floor, 0 none, a quantile sets one (``WorldModel.set_std_floor``)."""
     from worldsim.utils.media import write_video
     from worldsim.world_model import load_world_model
 
@@ -121,6 +122,8 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
         raise ValueError(f"episodes and steps must be at least 1, got episodes={episodes}, steps={steps}")
     t0 = time.perf_counter()
     wm = load_world_model(model, device=device, dtype=dtype, compile=compile)
+    if std_floor is not None:
+        wm.set_std_floor(std_floor)
     h, w, _ = wm.frame_shape
     real_env = make_env(env_id or real_env_of(wm), wm.frame_shape)
     out_dir = Path(out)

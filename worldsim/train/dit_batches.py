@@ -87,5 +87,5 @@ def dreamed_batch(model: DiT, batch: dict, keep: int, sampler: SamplerConfig, se
     frame = torch.arange(length, device=x.device).expand(b, length)
     out["dreamed"] = (frame >= keep) & (frame < end)
     if real_tail:
-        out["context"] = torch.arange(length, device=x.device).expand(b, length) < end
+        out["context"] = frame < end
     return out
