@@ -47,6 +47,7 @@ def test_tiny_gpu_run_leaves_scored_models_in_out(tmp_path):
     assert wm.info["extra_latents"] and wm.clips["frames"].shape[1:] == (wm.window, 64, 64, 3)  # a full context
     assert wm.info["recipe"]["rollout_prob"] == 0.5  # the model's own training overrides reach the model it exports
     assert wm.info["recipe"]["rollout_targets"] == 4
+    assert len(wm.sampler_cfg.std_floor) == wm.dit.cfg.latent_shape[0]  # the contrast floor travels with the model
     assert wm.window == 12 and wm.sampler_cfg.context == 11  # tiny mode's stand-in for 48 and 47
 
 

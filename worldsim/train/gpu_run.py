@@ -40,9 +40,10 @@ PART_BYTES = 15 * 2**20  # a returned file stays under the device tool's 16 MiB
 MODELS = [  # the default models; worldsim/configs/gpu_run.yaml says the same
     {"name": "voxel-gpu", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100},
     {"name": "voxel-self", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
-     "overrides": ["rollout_prob=0.5", "rollout_window=16", "rollout_targets=4"]},
+     "overrides": ["rollout_prob=0.5", "rollout_window=16", "rollout_targets=4", "std_floor_quantile=0.1"]},
     {"name": "voxel-selflong", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
-     "overrides": ["rollout_prob=0.5", "rollout_window=24", "rollout_frames=16", "rollout_targets=4"]},
+     "overrides": ["rollout_prob=0.5", "rollout_window=24", "rollout_frames=16", "rollout_targets=4",
+                   "std_floor_quantile=0.1"]},
 ]  # fmt: skip
 
 
