@@ -109,13 +109,13 @@ class WorldModel:
 
         from worldsim.sampler import latent_std_floor
 
-        if quantile is None or (isinstance(quantile, (int, float)) and not isinstance(quantile, bool)
-                                and quantile == 0):  # fmt: skip
-            self.sampler_cfg = replace(self.sampler_cfg, std_floor=None)
-            return None
-        if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not 0 < quantile < 1:
+        if quantile is not None and (isinstance(quantile, bool) or not isinstance(quantile, (int, float))
+                                     or not 0 <= quantile < 1):  # fmt: skip
             raise ValueError(f"std_floor must be a quantile in (0, 1) of real frames' contrast, or 0 / null for "
                              f"none, got {quantile!r}")  # fmt: skip
+        if not quantile:
+            self.sampler_cfg = replace(self.sampler_cfg, std_floor=None)
+            return None
         clips = self.clips if self.clips is not None else self.held_out_clips(root, count=64, length=16)
         frames = clips["frames"].reshape(-1, *self.frame_shape)
         with torch.no_grad():
