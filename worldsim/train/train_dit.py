@@ -313,7 +313,10 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
                       f"sampler.context={cfg.sampler.context}", flush=True)  # fmt: skip
         del source
     if cfg.compile:
-        model.compile()  # compiles forward in place: the state dict keeps its names
+        # compiles forward in place (the state dict keeps its names), one static graph per window length: own-rollout
+        # batches (rollout_window) are shorter than the real ones, and a dynamic-shape graph over both failed an
+        # inductor stride assertion on CUDA (torch 2.11, GPU run of 2026-11-27)
+        model.compile(dynamic=False)
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
