@@ -45,6 +45,17 @@ def water_mask(frames: np.ndarray) -> np.ndarray:
     return _pixel_mask(flat, WATER).reshape(frames.shape[:-1])
 
 
+ON_LOG = 12  # bark pixels in the crosshair window (``crosshair_bark``) that read as a log under the crosshair
+
+
+def crosshair_bark(logs: np.ndarray) -> np.ndarray:
+    """Bark pixels in the 3 x 7 window around the crosshair, (..., H, W) bool mask -> (...) int: the explorer, without
+    the env's ``info`` (a dream), breaks where this is at least ``ON_LOG`` (a trunk near and under the crosshair)."""
+    h, w = logs.shape[-2:]
+    cy, cx = h // 2, w // 2
+    return logs[..., cy - 1 : cy + 2, cx - 3 : cx + 4].sum(axis=(-2, -1))
+
+
 # the pixel tests run on every frame the explorer sees (recording calls it at thousands of frames/s): compiled
 BARK, WATER = 0, 1
 
@@ -243,7 +254,7 @@ class ExplorerPolicy(Policy):
 
     def _chop(self, i: int, logs: np.ndarray, cols: np.ndarray, info: dict[str, Any], blocked: bool) -> np.ndarray:
         h, w = logs.shape
-        cy, cx = h // 2, w // 2
+        cx = w // 2
         self.chopping[i] += 1
         if self.chopping[i] > 120:  # this tree will not come: walk away and ignore logs for a while
             self.chopping[i] = 0
@@ -254,7 +265,7 @@ class ExplorerPolicy(Policy):
         if "target_block" in info:
             on_log = int(info["target_block"]) == LOG
         else:  # no ground truth (a dream): bark under the crosshair and the trunk is near (wide)
-            on_log = bool(logs[cy - 1 : cy + 2, cx - 3 : cx + 4].sum() >= 12)
+            on_log = bool(crosshair_bark(logs) >= ON_LOG)
         if on_log:
             self.chopping[i] = 0
             return np.array([NOOP, CAM_NOOP, BREAK])

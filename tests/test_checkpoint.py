@@ -38,12 +38,18 @@ def wm_copy(tiny_world_model, tmp_path):
     return dst
 
 
-def test_the_shipped_model_carries_hashes_and_loads():
-    from worldsim.assets import ASSETS
+def test_the_shipped_models_carry_hashes_and_load():
+    from worldsim.assets import ASSETS, shipped_models
 
+    assert {"voxel", "voxel-long"} <= set(shipped_models())
     for f in ("voxel/dit.safetensors", "voxel/vae.safetensors", "_eval/voxel-idm.safetensors"):
         assert "content_sha256" in header(ASSETS / f)[1]["__metadata__"], f
-    load_world_model("voxel")
+    default = load_world_model("voxel")
+    for name in shipped_models():
+        assert "content_sha256" in header(ASSETS / name / "dit.safetensors")[1]["__metadata__"], name
+        wm = load_world_model(name)  # a second model of the voxel world: its VAE and start clips are voxel's
+        assert wm.frame_shape == default.frame_shape and wm.dit.action_space == default.dit.action_space, name
+        assert wm.clips is not None and wm.clips["frames"].shape[1] >= wm.sampler_cfg.context, name
 
 
 def test_flipped_bytes_are_refused(wm_copy):
@@ -129,3 +135,23 @@ def test_a_checkpoint_without_config_is_named(tmp_path):
     save_file({"w": torch.zeros(2)}, str(f), metadata={"worldsim_format": "1", "kind": "dit"})
     with pytest.raises(CheckpointError, match="m.safetensors has no 'config'"):
         load_model(f, "dit")
+
+
+def test_a_folder_of_a_dit_alone_borrows_the_shipped_vae_and_clips(tmp_path):
+    """A second shipped model ships only its DiT: the VAE (found by the hash its DiT names) and the start clips
+    are the shipped model's; a DiT whose VAE no shipped model has is refused by name."""
+    from worldsim.assets import ASSETS
+
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    shutil.copy(ASSETS / "voxel" / "dit.safetensors", lone / "dit.safetensors")
+    wm, shipped = load_world_model(str(lone)), load_world_model("voxel")
+    assert wm.clips is not None and np.array_equal(wm.clips["frames"], shipped.clips["frames"])
+    assert all(torch.equal(a, b) for a, b in zip(wm.vae.state_dict().values(), shipped.vae.state_dict().values()))
+    f = lone / "dit.safetensors"
+    config, state, extra = load_model(f, "dit")
+    extra["info"]["vae_sha256"] = "f" * 64
+    save_model(f, "dit", config, state, extra=extra)
+    with pytest.raises(CheckpointError, match="has no vae.safetensors, and no shipped model has the VAE its DiT "
+                                              "names \\(SHA-256 ffffffffffff"):  # fmt: skip
+        load_world_model(str(lone))

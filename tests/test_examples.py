@@ -129,3 +129,15 @@ def test_the_readmes_python_snippets_run_as_written(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for code in blocks:
         exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+
+
+def test_explorer_in_dream_probe_counts_both_worlds(tiny_world_model):
+    out = run_example("explorer_in_dream.py", f"model={tiny_world_model}", "episodes=2", "steps=5")
+    for world in ("real", "dream"):
+        c = out[world]
+        assert 0 <= c["paid"] and 0 <= c["breaks_on_log"] <= c["breaks"] <= 2 * 5, (world, c)
+        assert 0 <= c["max_crosshair_bark"] <= 21  # the 3 x 7 window
+    assert out["on_log_needs"] == 12
+    p = subprocess.run([sys.executable, str(ROOT / "examples" / "explorer_in_dream.py"), "episodes=two"],
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert p.returncode != 0 and "episodes, steps and seed must be integers" in p.stderr

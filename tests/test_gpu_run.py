@@ -25,13 +25,13 @@ def test_tiny_gpu_run_leaves_scored_models_in_out(tmp_path):
     files = sorted(f.name for f in out.iterdir())
     # what the device tool brings back: at most 8 files of at most 16 MiB
     assert len(files) <= 8 and all((out / f).stat().st_size < 16 * 2**20 for f in files), files
-    models = ("voxel-gpu", "voxel-self", "voxel-selflong")
+    models = ("voxel-long", "voxel-self")
     assert {"log.txt", "result.json", *(f"{m}.tar.part00" for m in models)} <= set(files)
     result = json.loads((out / "result.json").read_text())
-    assert result["train"]["voxel-gpu"]["step"] > 20500  # continued from the shipped model's step
-    assert all(result["train"][m]["step"] > 20500 for m in models)  # every model warm-started and trained
+    assert all(result["train"][m]["step"] > 20500 for m in models)  # each continued from its shipped model's step
+    assert all(len(result["train"][m]["steps_per_s_logged"]) >= 1 for m in models)  # the rate as it trained
     evals = result["eval"]
-    assert set(evals) == {"eval-voxel-all", "eval-voxel-gpu-all", "eval-voxel-self-all", "eval-voxel-selflong-all"}
+    assert set(evals) == {"eval-voxel-all", "eval-voxel-long-all", "eval-voxel-self-all"}
     assert all(np.isfinite(e["next_frame_psnr"]) for e in evals.values())
     assert result["bench"]["bench-voxel-eager"]["fps_b1"] > 0
     assert all(s["exit"] == 0 for s in result["stages"].values()), result["stages"]

@@ -195,11 +195,19 @@ def load_world_model(name_or_path: str, device: str | torch.device = "cpu", dtyp
     config, state, extra = load_model(dit_file, "dit")
     dit = build_dit(config, dit_file)
     load_state_into(dit, state, dit_file)
+    named, clips_folder = extra.get("info", {}).get("vae_sha256"), folder
     if vae_file is None:
         vae_file = Path(extra.get("info", {}).get("vae_file", ""))
         if not vae_file.is_file():
             raise CheckpointError(f"{dit_file} names its VAE as {str(vae_file)!r}, which does not exist")
-    named = extra.get("info", {}).get("vae_sha256")
+    elif not vae_file.is_file():  # a folder of a DiT alone (a second shipped model): a shipped model's VAE and clips
+        home = shipped_with_vae(named)
+        if home is None:
+            raise CheckpointError(f"{folder} has no vae.safetensors, and no shipped model has the VAE its DiT names "
+                                  f"(SHA-256 {str(named)[:12]}...)")  # fmt: skip
+        vae_file = home / "vae.safetensors"
+        if not (folder / "clips.npz").is_file():
+            clips_folder = home  # its start clips too: the same world, encoded by the same VAE
     if named and has_content_hash(dit_file):  # (folders exported before hashes re-saved their VAE: not checked)
         from worldsim.data.latents import file_sha256
 
@@ -212,14 +220,15 @@ def load_world_model(name_or_path: str, device: str | torch.device = "cpu", dtyp
         raise CheckpointError(f"{dit_file} dreams latents {tuple(dit.cfg.latent_shape)}, but the VAE {vae_file} "
                               f"makes {tuple(vae.cfg.latent_shape)}")  # fmt: skip
     clips = None
-    if (folder / "clips.npz").is_file():
+    clips_file = clips_folder / "clips.npz"
+    if clips_file.is_file():
         try:
-            with np.load(folder / "clips.npz", allow_pickle=False) as z:
+            with np.load(clips_file, allow_pickle=False) as z:
                 clips = {k: z[k] for k in z.files}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise CheckpointError(f"{folder / 'clips.npz'} is not a readable clips file (truncated?): {exc}") from exc
+            raise CheckpointError(f"{clips_file} is not a readable clips file (truncated?): {exc}") from exc
         if set(clips) != {"frames", "actions"}:
-            raise CheckpointError(f"{folder / 'clips.npz'} holds {sorted(clips)}, not frames and actions")
+            raise CheckpointError(f"{clips_file} holds {sorted(clips)}, not frames and actions")
     sampler_cfg = SamplerConfig(**extra.get("sampler", {}))
     rm, reward_info = None, None
     if reward is not False:
@@ -234,6 +243,19 @@ def load_world_model(name_or_path: str, device: str | torch.device = "cpu", dtyp
     return WorldModel(vae, dit.to(dev).eval(), sampler_cfg, int(extra.get("window", sampler_cfg.context + 1)),
                       extra.get("info", {}), clips, dtype=dt, compile=bool(compile), reward_model=rm,
                       reward_info=reward_info)  # fmt: skip
+
+
+def shipped_with_vae(sha256: str | None) -> Path | None:
+    """The shipped model folder whose VAE has this SHA-256 (None: none, or no hash given)."""
+    if not sha256:
+        return None
+    from worldsim.data.latents import file_sha256
+
+    for name in shipped_models():
+        f = ASSETS / name / "vae.safetensors"
+        if f.is_file() and file_sha256(f) == sha256:
+            return ASSETS / name
+    return None
 
 
 def attach_reward_model(path, dit: DiT, frame_shape, device) -> tuple[RewardModel, dict]:

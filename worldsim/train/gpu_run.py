@@ -9,11 +9,11 @@ leave something usable whenever it is cut off:
    included), and more episodes with later seeds that only train;
 2. encode both with the shipped VAE on the GPU;
 3. train the DiT models of ``models`` side by side on the one GPU for the same wall-clock time (bf16 autocast,
-   compiled, the latent cache in GPU memory): by default the shipped model (48-frame windows) continued with its
-   recipe, and the same start trained with half its batches on its own rollouts (a real start, then 1-6 dreamed
-   frames on 16-frame windows, or 1-16 on 24-frame windows, the 4 real frames after them the targets: what held
-   a still scene 2.6 dB longer after 70 CPU minutes in session 13, README "What was tried"). A training that dies
-   early with ``compile`` is restarted without it;
+   the latent cache in GPU memory, compiled unless a model's overrides say ``compile=false``): by default the
+   second shipped model (``voxel-long``) continued with its recipe, half its batches 1-16 dreamed frames on 24-frame
+   windows, and the default model (``voxel``) with half its batches on 1-6 dreamed frames on 16-frame windows, the
+   4 real frames after them the targets, both eager (README, session 15's run). A training that dies early with
+   ``compile`` is restarted without it;
 4. export each model into ``out`` as it trains (a tar of the fp16 DiT and its start clips, split into parts of at
    most 15 MiB), score every model and the shipped one on the same held-out clips (``worldsim eval``), and
    measure the dream's speed on the GPU (``worldsim bench sampler``, bf16, eager and compiled).
@@ -37,13 +37,16 @@ from pathlib import Path
 PART_BYTES = 15 * 2**20  # a returned file stays under the device tool's 16 MiB
 
 
-MODELS = [  # the default models; worldsim/configs/gpu_run.yaml says the same
-    {"name": "voxel-gpu", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100},
-    {"name": "voxel-self", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
-     "overrides": ["rollout_prob=0.5", "rollout_window=16", "rollout_targets=4", "std_floor_quantile=0.1"]},
-    {"name": "voxel-selflong", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
+MODELS = [  # the default models; worldsim/configs/gpu_run.yaml says the same. Own-rollout batches train eagerly:
+    # in a few minutes compiling did not pay (2026-11-27, H200: 4.9 steps/s compiled alone against 7.7 eager beside
+    # two other trainings); the shipped second model (voxel-long) continued with its recipe, and the default model
+    # (voxel) with the shorter own rollouts, which gave most in the first 1,000 steps
+    {"name": "voxel-long", "init_from": "voxel-long", "dit": "cpu", "lr": 1e-4, "warmup": 100,
      "overrides": ["rollout_prob=0.5", "rollout_window=24", "rollout_frames=16", "rollout_targets=4",
-                   "std_floor_quantile=0.1"]},
+                   "std_floor_quantile=0.1", "compile=false"]},
+    {"name": "voxel-self", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
+     "overrides": ["rollout_prob=0.5", "rollout_window=16", "rollout_targets=4", "std_floor_quantile=0.1",
+                   "compile=false"]},
 ]  # fmt: skip
 
 
@@ -83,7 +86,7 @@ TINY = {"episodes": 4, "extra_episodes": 2, "max_episode_steps": 60, "batch_size
         "eval_clips": 4, "eval_horizon": 3, "eval_policies": [None], "bench_batches": [1, 2], "processes": 2,
         # every model, warmed up for 2 steps, on 12-frame windows (episodes of 60 steps hold the shipped 48)
         "models": [{**m, "warmup": 2, "overrides": [*m.get("overrides", []), "window=12", "sampler.context=11",
-                                                    "rollout_window=12"]} for m in MODELS]}  # fmt: skip
+                                                    "rollout_window=12", "log_every=2"]} for m in MODELS]}  # fmt: skip
 
 
 class Run:
@@ -272,6 +275,8 @@ def train_models(r: Run, extra: list[str]) -> list[str]:
     trained = []
     for name, (_, p, _) in procs.items():
         res = r.finish(f"train-{name}", p, t)
+        if res is not None:  # the rate at each log line: what compiling (or sharing the GPU) cost and gave
+            res["steps_per_s_logged"] = logged_rates(r.work / "logs" / f"train-{name}.log")
         r.result.setdefault("train", {})[name] = res
         exp = export_model(r, name)
         if exp is not None:
@@ -279,6 +284,18 @@ def train_models(r: Run, extra: list[str]) -> list[str]:
             r.result.setdefault("export", {})[name] = exp
     r.save()
     return trained
+
+
+def logged_rates(log: Path) -> list[float]:
+    """The steps/s of every progress line a training printed (JSON lines with ``step`` and ``steps_per_s``)."""
+    rates = []
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("{") and '"steps_per_s"' in line and '"run_dir"' not in line:
+            try:
+                rates.append(float(json.loads(line)["steps_per_s"]))
+            except (ValueError, KeyError, TypeError):
+                pass
+    return rates
 
 
 def evaluate_models(r: Run, trained: list[str]) -> None:
