@@ -4,9 +4,9 @@ python examples/explorer_in_dream.py model=voxel episodes=12 steps=200      # pr
 
 The explorer plays from the same starts in the real voxel world and in the dream (the same 47 real frames of
 context), reading pixels alone in both (no ``info``). For each world it counts the *break* presses, those made with
-a log under the crosshair by the explorer's own pixel test (``crosshair_bark >= ON_LOG``), the paid rewards, and the
-most bark pixels the crosshair window ever held. A dream whose near trunks blur never puts bark under the
-crosshair: the explorer never chops there, and the dream cannot rank it above policies that do nothing.
+a log under the crosshair by the explorer's own pixel test (``log_under_crosshair``), the paid rewards, and the
+share of frames with a log under the crosshair. A dream where the explorer never sees a log under its crosshair
+never pays it for chopping, and cannot rank it above policies that do nothing.
 """
 
 import json
@@ -18,22 +18,24 @@ import torch
 from worldsim.dream import Dream
 from worldsim.envs import make_env, real_env_of
 from worldsim.policies import make_policy
-from worldsim.policies.explorer import BREAK, ON_LOG, crosshair_bark, log_mask
+from worldsim.policies.explorer import BREAK, log_under_crosshair
 from worldsim.world_model import load_world_model
 
 
 def probe(model: str = "voxel", episodes: int = 12, steps: int = 200, seed: int = 0) -> dict:
     wm = load_world_model(model)
     env = make_env(real_env_of(wm), wm.frame_shape)
-    counts = {w: {"breaks": 0, "breaks_on_log": 0, "paid": 0, "max_crosshair_bark": 0} for w in ("real", "dream")}
+    counts = {w: {"breaks": 0, "breaks_on_log": 0, "paid": 0, "frames": 0, "log_under_crosshair": 0}
+              for w in ("real", "dream")}  # fmt: skip
 
     def note(world: str, frames: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
-        bark = crosshair_bark(log_mask(frames))
+        on_log = log_under_crosshair(frames)
         c = counts[world]
         c["breaks"] += int((actions[:, 2] == BREAK).sum())
-        c["breaks_on_log"] += int(((actions[:, 2] == BREAK) & (bark >= ON_LOG)).sum())
+        c["breaks_on_log"] += int(((actions[:, 2] == BREAK) & on_log).sum())
         c["paid"] += int((rewards > 0.5).sum())
-        c["max_crosshair_bark"] = max(c["max_crosshair_bark"], int(bark.max()))
+        c["frames"] += len(frames)
+        c["log_under_crosshair"] += int(on_log.sum())
 
     clips, clip_actions = [], []
     for i in range(episodes):
@@ -64,7 +66,9 @@ def probe(model: str = "voxel", episodes: int = 12, steps: int = 200, seed: int 
         stepped = dream.step(a)
         note("dream", obs, a, np.asarray(stepped.reward))
         obs = stepped.frames
-    return {"model": model, "episodes": episodes, "steps": steps, "seed": seed, "on_log_needs": ON_LOG, **counts}
+    for c in counts.values():
+        c["log_under_crosshair"] = round(c["log_under_crosshair"] / max(c["frames"], 1), 4)  # share of the frames
+    return {"model": model, "episodes": episodes, "steps": steps, "seed": seed, **counts}
 
 
 if __name__ == "__main__":

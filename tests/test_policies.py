@@ -175,3 +175,20 @@ def test_hold_policy_holds_break_after_the_bases_breaks_then_hands_back():
     for _ in range(50):
         obs1, r, *_, info = env.step(pol.act_single(obs1, info))
         assert r in (-1.0, 0.0, 1.0)
+
+
+def test_log_under_crosshair_reads_bark_through_pixel_noise():
+    """The explorer's pixel test for a log under its crosshair judges the window's mean colour: a dream's decoder
+    adds per-pixel colour noise that a count of bark pixels does not survive; leaves, sky and dirt are no log."""
+    from worldsim.policies.explorer import log_mask, log_under_crosshair
+
+    bark, leaves, dirt = (65, 45, 21), (40, 80, 30), (134, 96, 67)
+    frames = np.empty((4, 64, 64, 3), np.uint8)
+    for i, colour in enumerate((bark, bark, leaves, dirt)):
+        frames[i] = colour
+    noise = np.random.default_rng(0).integers(-9, 10, (64, 64, 3))
+    frames[1] = np.clip(frames[1].astype(int) + noise, 0, 255)
+    frames[:, 32, 29:36] = frames[:, 31:34, 32] = (190, 210, 234)  # the crosshair
+    assert log_under_crosshair(frames).tolist() == [True, True, False, False]
+    assert log_mask(frames[1])[31:34, 29:36].sum() < 12  # per pixel, the noisy trunk is mostly not bark
+    assert log_under_crosshair(frames[0]).shape == ()
