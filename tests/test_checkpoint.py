@@ -155,3 +155,7 @@ def test_a_folder_of_a_dit_alone_borrows_the_shipped_vae_and_clips(tmp_path):
     with pytest.raises(CheckpointError, match="has no vae.safetensors, and no shipped model has the VAE its DiT "
                                               "names \\(SHA-256 ffffffffffff"):  # fmt: skip
         load_world_model(str(lone))
+    del extra["info"]["vae_sha256"]
+    save_model(f, "dit", config, state, extra=extra)
+    with pytest.raises(CheckpointError, match="has no vae.safetensors, and its DiT names no VAE hash"):
+        load_world_model(str(lone))

@@ -105,3 +105,12 @@ def test_extra_policies_reach_the_recorder_as_a_hydra_dict():
     mix = ",".join(f"{_escape(n)}:{float(w)}" for n, w in GpuRunConfig().extra_policies.items())
     parsed = OverridesParser.create().parse_overrides([f"policies={{{mix}}}"])[0].value()
     assert parsed == GpuRunConfig().extra_policies and "hold:0.5:explorer" in parsed
+
+
+def test_a_models_own_compile_override_decides():
+    """A model's overrides follow the run's settings: its last ``compile=`` is what the training does (and what the
+    restart-without-compile rule reads)."""
+    assert gpu_run.compiles(["train", "compile=true", "x=1"])
+    assert not gpu_run.compiles(["train", "compile=true", "x=1", "compile=false"])
+    assert not gpu_run.compiles(["train", "x=1"])
+    assert all("compile=false" in m["overrides"] for m in gpu_run.MODELS)  # own rollouts train eagerly

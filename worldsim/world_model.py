@@ -201,6 +201,8 @@ def load_world_model(name_or_path: str, device: str | torch.device = "cpu", dtyp
         if not vae_file.is_file():
             raise CheckpointError(f"{dit_file} names its VAE as {str(vae_file)!r}, which does not exist")
     elif not vae_file.is_file():  # a folder of a DiT alone (a second shipped model): a shipped model's VAE and clips
+        if not named:
+            raise CheckpointError(f"{folder} has no vae.safetensors, and its DiT names no VAE hash to find one by")
         home = shipped_with_vae(named)
         if home is None:
             raise CheckpointError(f"{folder} has no vae.safetensors, and no shipped model has the VAE its DiT names "

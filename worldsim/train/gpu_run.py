@@ -201,6 +201,12 @@ def train_command(r: Run, model: dict, extra: list[str], minutes: float, compile
     return cmd + list(model.get("overrides", []))
 
 
+def compiles(command: list[str]) -> bool:
+    """Whether a training command compiles: its last ``compile=`` (a model's own overrides come after the run's)."""
+    values = [a.split("=", 1)[1] for a in command if a.startswith("compile=")]
+    return bool(values) and values[-1].lower() == "true"
+
+
 def export_model(r: Run, name: str) -> dict | None:
     """The run's newest EMA weights as a world model (fp16 DiT + held-out start clips) packed into ``out``."""
     from worldsim.export import export_world_model
@@ -244,8 +250,10 @@ def train_models(r: Run, extra: list[str]) -> list[str]:
     minutes = cfg.train_minutes or max(0.05, (r.left_s() - 60 * cfg.reserve_minutes) / 60)
     r.log(f"training {[m['name'] for m in cfg.models]} side by side for {minutes:.2f} min each")
     t = time.time()
-    procs = {m["name"]: (m, r.start(f"train-{m['name']}", train_command(r, m, extra, minutes, cfg.compile)),
-                         cfg.compile) for m in cfg.models}  # fmt: skip
+    procs = {}
+    for m in cfg.models:
+        cmd = train_command(r, m, extra, minutes, cfg.compile)
+        procs[m["name"]] = (m, r.start(f"train-{m['name']}", cmd), compiles(cmd))
     last_export, stopped = time.time(), set()
     while any(p.poll() is None for _, p, _ in procs.values()):
         time.sleep(1.0)

@@ -354,7 +354,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         run.mkdir(parents=True, exist_ok=True)
         tb = SummaryWriter(str(run / "tb"), purge_step=step or None)  # a resumed run overwrites later events
         bar = tqdm(total=cfg.steps, initial=step, desc="train-dit", disable=not cfg.progress, smoothing=0.05)
-    t_last, logs = time.perf_counter(), {}
+    t_last, step_last, logs = time.perf_counter(), step, {}
     ema_params, model_params = list(ema.parameters()), list(model.parameters())
     model.train()
     t_clock = time.perf_counter()
@@ -417,12 +417,13 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
                 tb.add_scalar(f"train/{k}", v, step)
             tb.add_scalar("train/grad_norm", float(gnorm), step)
             tb.add_scalar("train/lr", lr_at(step, cfg, clock), step)
-            tb.add_scalar("train/steps_per_s", cfg.log_every / (now - t_last), step)
+            rate = (step - step_last) / (now - t_last)  # (the first interval after a warm start is shorter)
+            tb.add_scalar("train/steps_per_s", rate, step)
             if not cfg.progress:
-                print(json.dumps({"step": step, "steps_per_s": round(cfg.log_every / (now - t_last), 2),
+                print(json.dumps({"step": step, "steps_per_s": round(rate, 2),
                                   "lr": lr_at(step, cfg, clock), "minutes": round(clock["seconds"] / 60, 2),
                                   **{k: round(v, 5) for k, v in scalars.items()}}), flush=True)  # fmt: skip
-            t_last = now
+            t_last, step_last = now, step
             bar.set_postfix(loss=f"{scalars['loss']:.4f}", flow=f"{scalars['flow']:.4f}")
         if step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time:
             checkpoint()
