@@ -66,9 +66,7 @@ def log_under_crosshair(frames: np.ndarray) -> np.ndarray:
     world = win.sum(axis=-1) <= CROSSHAIR_BRIGHT
     n = world.sum(axis=-1)
     mean = (win * world[..., None]).sum(axis=-2) / np.maximum(n, 1)[..., None]
-    r, g, b = mean[..., 0], mean[..., 1], mean[..., 2]  # the bark test of _is_bark, on the mean colour
-    bark = (r > 35) & (r < 140) & (100 * b < 42 * r) & (100 * g > 58 * r) & (10 * g < 8 * r)
-    return bark & (n >= 11)
+    return _is_bark(mean[..., 0], mean[..., 1], mean[..., 2]) & (n >= 11)
 
 
 # the pixel tests run on every frame the explorer sees (recording calls it at thousands of frames/s): compiled
@@ -76,8 +74,9 @@ BARK, WATER = 0, 1
 
 
 @njit(cache=True, inline="always")
-def _is_bark(r, g, b):  # integer form of 35 < r < 140, b < 0.42 r, 0.58 r < g < 0.8 r (same answer for every colour)
-    return r > 35 and r < 140 and 100 * b < 42 * r and 100 * g > 58 * r and 10 * g < 8 * r
+def _is_bark(r, g, b):  # integer form of 35 < r < 140, b < 0.42 r, 0.58 r < g < 0.8 r (same answer for every colour);
+    # on scalars or arrays alike (``log_under_crosshair`` tests mean colours)
+    return (r > 35) & (r < 140) & (100 * b < 42 * r) & (100 * g > 58 * r) & (10 * g < 8 * r)
 
 
 @njit(cache=True, inline="always")
