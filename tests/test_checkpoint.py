@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import worldsim
 from worldsim.checkpoint import CheckpointError, load_model, save_model
 from worldsim.world_model import load_world_model
 
@@ -50,6 +51,8 @@ def test_the_shipped_models_carry_hashes_and_load():
         wm = load_world_model(name)  # a second model of the voxel world: its VAE and start clips are voxel's
         assert wm.frame_shape == default.frame_shape and wm.dit.action_space == default.dit.action_space, name
         assert wm.clips is not None and wm.clips["frames"].shape[1] >= wm.sampler_cfg.context, name
+        vae = worldsim.load_vae(name)  # `worldsim encode vae=voxel-long`: the VAE its dreams are decoded with
+        assert torch.equal(vae.latent_scale, wm.vae.latent_scale), name
 
 
 def test_flipped_bytes_are_refused(wm_copy):

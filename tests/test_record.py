@@ -320,3 +320,21 @@ def test_resuming_a_parquet_recording_keeps_every_episode(tmp_path):
     record(small_cfg(tmp_path, episodes=3, processes=1, data_format="parquet"))  # resume: one more episode
     ds = open_dataset(cfg.dataset_id, root=cfg.root)
     assert ds.total_episodes == 3 and sorted(m["seed"] for m in ds.storage.get_episode_metadata(range(3))) == [0, 1, 2]
+
+
+@pytest.mark.timeout(120)
+def test_recording_with_a_trained_sb3_policy(tmp_path):
+    """A PPO .zip records like the scripted policies (its check in the parent starts torch's thread pool: forked
+    workers hung on their first torch call; such recordings spawn their workers)."""
+    from stable_baselines3 import PPO
+
+    env = gym.make("worldsim/Voxel-v0", max_episode_steps=8)
+    agent = PPO("CnnPolicy", env, n_steps=8, batch_size=8, seed=0, device="cpu")
+    agent.learn(8)  # torch has run in this process, as it has in `worldsim ppo` before it records
+    agent.save(tmp_path / "agent.zip")
+    with pytest.warns(UserWarning, match="unpickles"):
+        summary = record(small_cfg(tmp_path, episodes=2, max_episode_steps=8, processes=1,
+                                   policies={str(tmp_path / "agent.zip"): 1.0}))  # fmt: skip
+    assert summary["episodes"] == 2 and not summary["interrupted"]
+    metas = list(open_dataset("test/voxel-v0", root=tmp_path).storage.get_episode_metadata([0, 1]))
+    assert {m["policy"] for m in metas} == {str(tmp_path / "agent.zip")}

@@ -215,8 +215,11 @@ def _record(cfg: RecordConfig) -> dict:
     n_proc = max(1, min(cfg.processes, len(plan)))
     envs_per_process = max(1, min(cfg.envs_per_process, -(-len(plan) // n_proc)))
     limit = cfg.max_episode_steps or gym.spec(resolve_env_id(cfg.env_id)).max_episode_steps or 1000
-    # fork starts workers with this process's imports and compiled renderer already loaded, and shares memory
-    fork = "fork" in mp.get_all_start_methods()
+    # fork starts workers with this process's imports and compiled renderer already loaded, and shares memory;
+    # but a policy that runs torch (an SB3 .zip, loaded above to check it) has started torch's thread pool here,
+    # and a forked child's first torch call would hang on it: such recordings spawn their workers
+    torch_policies = any(str(name).endswith(".zip") for name in cfg.policies)
+    fork = "fork" in mp.get_all_start_methods() and not torch_policies
     ctx = mp.get_context("fork" if fork else "spawn")
     out, stop, counter = ctx.Queue(maxsize=64), ctx.Event(), ctx.Value("q", 0)
     per_worker = envs_per_process + cfg.flush_every + 1  # envs recording + episodes waiting to be written

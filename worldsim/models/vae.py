@@ -184,8 +184,39 @@ class VAE(nn.Module):
 
 
 def load_vae(name_or_path: str, device: str | torch.device = "cpu") -> VAE:
-    """A trained VAE in eval mode: a shipped model by name (``"voxel"``) or a checkpoint file / run folder."""
+    """A trained VAE in eval mode: a shipped model by name (``"voxel"``) or a checkpoint file / run folder. A
+    world-model folder that holds a DiT alone (the shipped ``"voxel-long"``) gives the shipped VAE its DiT names
+    by SHA-256, the one its dreams are decoded with."""
     from worldsim.assets import resolve_model_file
     from worldsim.checkpoint import load_module
 
-    return load_module(resolve_model_file(name_or_path, "vae"), "vae", VAEConfig, VAE)[0].to(device)
+    try:
+        path = resolve_model_file(name_or_path, "vae")
+    except FileNotFoundError:
+        path = _vae_named_by_dit(name_or_path)
+        if path is None:
+            raise
+    return load_module(path, "vae", VAEConfig, VAE)[0].to(device)
+
+
+def _vae_named_by_dit(name_or_path: str):
+    """The shipped VAE file that the DiT of a world-model folder (shipped name or path) names by hash, or None."""
+    import json
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    from worldsim.assets import ASSETS
+    from worldsim.world_model import shipped_with_vae
+
+    folder = ASSETS / str(name_or_path) if (ASSETS / str(name_or_path)).is_dir() else Path(name_or_path)
+    dit = folder / "dit.safetensors"
+    if not dit.is_file():
+        return None
+    try:
+        with safe_open(str(dit), framework="pt") as f:
+            extra = json.loads((f.metadata() or {}).get("extra", "{}"))
+    except Exception:  # an unreadable DiT names nothing; loading it as a world model says why
+        return None
+    home = shipped_with_vae(extra.get("info", {}).get("vae_sha256") if isinstance(extra, dict) else None)
+    return None if home is None else home / "vae.safetensors"
