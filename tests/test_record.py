@@ -159,6 +159,8 @@ def test_env_without_images_or_rgb_render_is_refused():
 def test_bad_dataset_ids_and_missing_datasets(tmp_path):
     with pytest.raises(ValueError, match="Malformed dataset ID"):
         record(small_cfg(tmp_path, dataset_id="x/bad id"))
+    with pytest.raises(ValueError, match="'test/voxel' has no version: .* e.g. test/voxel-v0"):
+        record(small_cfg(tmp_path, dataset_id="test/voxel"))
     with pytest.raises(FileNotFoundError, match="no Minari dataset"):
         open_dataset("test/missing-v0", root=tmp_path)
 

@@ -157,7 +157,11 @@ def record(cfg: RecordConfig) -> dict:
     (``guard.repair``)."""
     from minari.dataset.minari_dataset import parse_dataset_id
 
-    parse_dataset_id(cfg.dataset_id)  # a malformed id fails here, before anything is recorded
+    try:  # a malformed id fails here, before anything is recorded
+        parse_dataset_id(cfg.dataset_id)
+    except TypeError as exc:  # minari's own error for a missing version is int(None)'s
+        raise ValueError(f"dataset_id {cfg.dataset_id!r} has no version: write it as <namespace>/<name>-v<version>, "
+                         f"e.g. {cfg.dataset_id}-v0") from exc  # fmt: skip
     with guard.recording_lock(cfg.root, cfg.dataset_id):
         return _record(cfg)
 
