@@ -227,6 +227,10 @@ def _play(rank: int, cfg: RecordConfig, plan: list, counter, pool, out: mp.Queue
         return b, buffers[b]
 
     policies = {n: make_policy(n, space, k, seed=cfg.seed * 7919 + rank) for n in {p for _, _, p in plan}}
+    if any(str(n).endswith(".zip") for n in policies):  # torch policies: one thread each, the workers share the cores
+        import torch
+
+        torch.set_num_threads(1)
     jobs = [_next_job(counter, plan) for _ in range(k)]
     t = time.perf_counter()
     obs, _ = envs.reset(seed=[j[1] if j else None for j in jobs])
