@@ -11,7 +11,9 @@ steps/s, the mean return of the last episodes). The rollout size: ``n_steps`` pe
 default 2048 times 16 dreams would collect 32,768 dream steps, minutes here, before the first update). TensorBoard
 logs under ``out/tb``; models as ``out/ppo_dream.zip`` and ``out/ppo_real.zip`` (and the dream-trained policy at
 ``checkpoints`` stages in ``out/stages``, a ladder for ``worldsim evaluate policies=[...]``); ``out/ppo.json`` with
-every score and ``out/ppo.png`` (the real-world returns side by side). Prints one JSON object as its last line.
+every score and ``out/ppo.png`` (the real-world returns side by side). The dream-trained policy is also scored in
+the dream (``dream_return_ppo_dream``, and which actions earned the dream's reward): a dream return far above the
+real one is a hole in the dream, not skill. Prints one JSON object as its last line.
 """
 
 from __future__ import annotations
@@ -40,6 +42,33 @@ def real_returns(policy, episodes: int, steps: int, seed: int, size: tuple[int, 
             done = term or trunc
         out.append(total)
     return out
+
+
+def dream_returns(agent, dreams, steps: int, seed: int) -> tuple[list[float], dict[str, float]]:
+    """The SB3 ``agent`` (deterministic, as it is scored in the real world) in the batched ``dreams`` (a
+    ``WorldModelVectorEnv``): each dream's return over its first episode, at most ``steps`` steps, and the share of
+    the dream's paid reward (the sum of |reward|) that each action earned, largest first. A dream return far above
+    the real one, earned by one action, is a hole in the dream the policy found (README: what was tried)."""
+    import numpy as np
+
+    obs, _ = dreams.reset(seed=seed)
+    n = dreams.num_envs
+    totals, alive, paid = np.zeros(n), np.ones(n, bool), {}
+    for _ in range(steps):
+        actions, _ = agent.predict(obs, deterministic=True)
+        obs, rewards, term, trunc, _ = dreams.step(actions)
+        rewards = np.where(alive, np.asarray(rewards, np.float64), 0.0)
+        totals += rewards
+        for a, r in zip(np.asarray(actions).reshape(n, -1), rewards):
+            if r != 0:
+                key = str(tuple(int(x) for x in a))
+                paid[key] = paid.get(key, 0.0) + abs(float(r))
+        alive &= ~(np.asarray(term) | np.asarray(trunc))
+        if not alive.any():
+            break
+    whole = sum(paid.values()) or 1.0
+    shares = {k: round(v / whole, 3) for k, v in sorted(paid.items(), key=lambda kv: -kv[1])[:5]}
+    return [float(t) for t in totals], shares
 
 
 def progress_callback(name: str, every_seconds: float = 10.0):
@@ -109,6 +138,7 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
     dream_agent.save(out_dir / "ppo_dream.zip")
 
     space = venv.action_space
+    in_dream, paid_by = dream_returns(dream_agent, dreams, eval_steps, seed + 10_000)
     scores = {
         "ppo_dream": real_returns(
             SB3Policy(space, model=dream_agent, seed=seed), eval_episodes, eval_steps, seed, size, env_id
@@ -144,9 +174,22 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
         "eval_episodes": eval_episodes,
         "eval_steps": eval_steps,
         **{f"real_return_{k}": mean_ci(v) for k, v in scores.items()},
+        "dream_return_ppo_dream": mean_ci(in_dream),  # far above its real return: the policy found a hole
+        "dream_reward_by_action": paid_by,  # (movement, camera, interaction) -> share of the dream's paid reward
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    (out_dir / "ppo.json").write_text(json.dumps(result | {"returns": scores}, indent=1, default=float))
+    import sys
+
+    gap = result["dream_return_ppo_dream"]["mean"] - result["real_return_ppo_dream"]["mean"]
+    top = next(iter(paid_by.items()), None)
+    print(f"ppo: the dream-trained policy returns {result['dream_return_ppo_dream']['mean']:.2f} in the dream and "
+          f"{result['real_return_ppo_dream']['mean']:.2f} in the real world"
+          + (f"; {top[1]:.0%} of the dream's reward came from action {top[0]}" if top else "")
+          + (" (a gap this size is a hole in the dream it learnt to exploit)" if gap > 1.0 else ""),
+          file=sys.stderr, flush=True)  # fmt: skip
+    (out_dir / "ppo.json").write_text(
+        json.dumps(result | {"returns": scores, "dream_returns": in_dream}, indent=1, default=float)
+    )
     _plot(result, scores, out_dir / "ppo.png")
     return result
 
@@ -170,4 +213,4 @@ def _plot(result: dict, scores: dict, path: Path) -> None:
     plt.close(fig)
 
 
-__all__ = ["ppo_in_dream", "real_returns"]
+__all__ = ["dream_returns", "ppo_in_dream", "real_returns"]
