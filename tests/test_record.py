@@ -106,6 +106,16 @@ def test_resume_skips_recorded_episodes(tmp_path):
     assert len(open_dataset(cfg.dataset_id, root=tmp_path)) == 3
 
 
+def test_resume_in_a_relative_root(tmp_path, monkeypatch):
+    """`worldsim record root=data/minari` (relative, the default) adds episodes to a dataset it recorded before."""
+    monkeypatch.chdir(tmp_path)
+    cfg = small_cfg("rel", episodes=2)
+    record(cfg)
+    cfg.episodes = 3
+    assert record(cfg)["episodes"] == 1
+    assert len(open_dataset(cfg.dataset_id, root="rel")) == 3
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_interrupted_recording_stays_loadable(tmp_path, sig):
     args = ["episodes=200", "max_episode_steps=40", "processes=2", "envs_per_process=1", f"root={tmp_path}",

@@ -55,7 +55,8 @@ def open_dataset(id_or_path: str | os.PathLike, root: str | os.PathLike = "data/
             ) from None
     try:
         json.loads(meta.read_text())
-        return minari.MinariDataset(path / "data")
+        # an absolute path: minari sizes a dataset it adds to by walking its folder, and doubles a relative one
+        return minari.MinariDataset((path / "data").absolute())
     except (json.JSONDecodeError, KeyError, ValueError, OSError) as exc:
         raise ValueError(
             f"the Minari dataset at {path} is corrupt or unreadable ({type(exc).__name__}: {exc})"
