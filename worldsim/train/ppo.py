@@ -19,6 +19,7 @@ real one is a hole in the dream, not skill. Prints one JSON object as its last l
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -74,8 +75,6 @@ def dream_returns(agent, dreams, steps: int, seed: int) -> tuple[list[float], di
 def progress_callback(name: str, every_seconds: float = 10.0):
     """An SB3 callback that prints ``name``'s progress (steps, steps/s, mean return of the last 20 finished
     episodes) to stderr at most every ``every_seconds``, and once at the end."""
-    import sys
-
     import numpy as np
     from stable_baselines3.common.callbacks import BaseCallback
 
@@ -178,8 +177,6 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
         "dream_reward_by_action": paid_by,  # (movement, camera, interaction) -> share of the dream's paid reward
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    import sys
-
     gap = result["dream_return_ppo_dream"]["mean"] - result["real_return_ppo_dream"]["mean"]
     top = next(iter(paid_by.items()), None)
     print(f"ppo: the dream-trained policy returns {result['dream_return_ppo_dream']['mean']:.2f} in the dream and "
