@@ -57,6 +57,7 @@ def test_ppo_in_dream_example(tiny_world_model, tmp_path):
     assert (tmp_path / "ppo_dream.zip").exists() and (tmp_path / "ppo_real.zip").exists()
     assert any((tmp_path / "tb").iterdir()) and (tmp_path / "ppo.png").stat().st_size > 1000
     assert "real_return_explorer" in out  # the voxel world's scripted baseline
+    assert out["deterministic"] is False and out["real_return_ppo_dream_greedy"]["n"] == 2  # scored both ways
     assert out["dream_return_ppo_dream"]["n"] == 2  # the same policy in the dream: a gap flags a hole it found
     assert sum(out["dream_reward_by_action"].values()) <= 1.0 + 1e-6
     assert all(k.startswith("(") for k in out["dream_reward_by_action"])

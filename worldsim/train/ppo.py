@@ -13,7 +13,9 @@ logs under ``out/tb``; models as ``out/ppo_dream.zip`` and ``out/ppo_real.zip`` 
 ``checkpoints`` stages in ``out/stages``, a ladder for ``worldsim evaluate policies=[...]``); ``out/ppo.json`` with
 every score and ``out/ppo.png`` (the real-world returns side by side). The dream-trained policy is also scored in
 the dream (``dream_return_ppo_dream``, and which actions earned the dream's reward): a dream return far above the
-real one is a hole in the dream, not skill. Prints one JSON object as its last line.
+real one is a hole in the dream, not skill. The PPO policies are scored as they act while learning, sampling
+their actions (``deterministic=true``: their most likely action; the dream-trained one is also scored so, as
+``real_return_ppo_dream_greedy``). Prints one JSON object as its last line.
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ def real_returns(policy, episodes: int, steps: int, seed: int, size: tuple[int, 
     return out
 
 
-def dream_returns(agent, dreams, steps: int, seed: int) -> tuple[list[float], dict[str, float]]:
-    """The SB3 ``agent`` (deterministic, as it is scored in the real world) in the batched ``dreams`` (a
+def dream_returns(agent, dreams, steps: int, seed: int, deterministic: bool = False
+                  ) -> tuple[list[float], dict[str, float]]:  # fmt: skip
+    """The SB3 ``agent`` (acting as it is scored in the real world) in the batched ``dreams`` (a
     ``WorldModelVectorEnv``): each dream's return over its first episode, at most ``steps`` steps, and the share of
     the dream's paid reward (the sum of |reward|) that each action earned, largest first. A dream return far above
     the real one, earned by one action, is a hole in the dream the policy found (README: what was tried)."""
@@ -56,7 +59,7 @@ def dream_returns(agent, dreams, steps: int, seed: int) -> tuple[list[float], di
     n = dreams.num_envs
     totals, alive, paid = np.zeros(n), np.ones(n, bool), {}
     for _ in range(steps):
-        actions, _ = agent.predict(obs, deterministic=True)
+        actions, _ = agent.predict(obs, deterministic=deterministic)
         obs, rewards, term, trunc, _ = dreams.step(actions)
         rewards = np.where(alive, np.asarray(rewards, np.float64), 0.0)
         totals += rewards
@@ -102,10 +105,10 @@ def progress_callback(name: str, every_seconds: float = 10.0):
 
 
 def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 16, horizon: int = 200,
-                 eval_episodes: int = 10, eval_steps: int = 200, seed: int = 0, n_steps: int = 64,
+                 eval_episodes: int = 20, eval_steps: int = 200, seed: int = 0, n_steps: int = 64,
                  batch_size: int = 256, real_baseline: bool = True, real_envs: int = 4,
                  out: str = "runs/ppo", log_seconds: float = 10.0, env_id: str | None = None,
-                 checkpoints: int = 4) -> dict:  # fmt: skip
+                 checkpoints: int = 4, deterministic: bool = False) -> dict:  # fmt: skip
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecMonitor
@@ -137,11 +140,13 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
     dream_agent.save(out_dir / "ppo_dream.zip")
 
     space = venv.action_space
-    in_dream, paid_by = dream_returns(dream_agent, dreams, eval_steps, seed + 10_000)
+    in_dream, paid_by = dream_returns(dream_agent, dreams, eval_steps, seed + 10_000, deterministic)
+
+    def trained(agent):  # the PPO policies act as they learnt, sampling their actions, unless deterministic=true
+        return SB3Policy(space, model=agent, seed=seed, deterministic=deterministic)
+
     scores = {
-        "ppo_dream": real_returns(
-            SB3Policy(space, model=dream_agent, seed=seed), eval_episodes, eval_steps, seed, size, env_id
-        ),
+        "ppo_dream": real_returns(trained(dream_agent), eval_episodes, eval_steps, seed, size, env_id),
         "random": real_returns(RandomPolicy(space, seed=seed), eval_episodes, eval_steps, seed, size, env_id),
     }
     try:  # the scripted explorer, where the world is the voxel world it is written for
@@ -160,8 +165,11 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
         )
         real_seconds = time.perf_counter() - t1
         real_agent.save(out_dir / "ppo_real.zip")
-        scores["ppo_real"] = real_returns(SB3Policy(space, model=real_agent, seed=seed), eval_episodes, eval_steps,
-                                          seed, size, env_id)  # fmt: skip
+        scores["ppo_real"] = real_returns(trained(real_agent), eval_episodes, eval_steps, seed, size, env_id)
+    greedy = None
+    if not deterministic:  # for the record: the dream-trained policy's most likely action every step
+        greedy = real_returns(SB3Policy(space, model=dream_agent, seed=seed, deterministic=True), eval_episodes,
+                              eval_steps, seed, size, env_id)  # fmt: skip
     result = {
         "benchmark": "ppo_in_dream",
         "model": model,
@@ -172,7 +180,9 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
         "real_train_seconds": None if real_seconds is None else round(real_seconds, 1),
         "eval_episodes": eval_episodes,
         "eval_steps": eval_steps,
+        "deterministic": deterministic,
         **{f"real_return_{k}": mean_ci(v) for k, v in scores.items()},
+        **({"real_return_ppo_dream_greedy": mean_ci(greedy)} if greedy is not None else {}),
         "dream_return_ppo_dream": mean_ci(in_dream),  # far above its real return: the policy found a hole
         "dream_reward_by_action": paid_by,  # (movement, camera, interaction) -> share of the dream's paid reward
         "seconds": round(time.perf_counter() - t0, 1),
