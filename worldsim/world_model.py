@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from worldsim import runtime
-from worldsim.assets import ASSETS, shipped_models
+from worldsim.assets import ASSETS, model_folder, shipped_models
 from worldsim.checkpoint import CheckpointError, has_content_hash, load_model, load_state_into, save_model
 from worldsim.models.actions import check_actions, space_from_json
 from worldsim.models.dit import DiT, DiTConfig
@@ -181,7 +181,7 @@ def load_world_model(name_or_path: str, device: str | torch.device = "cpu", dtyp
     dev = runtime.resolve_device(device)
     dt = runtime.resolve_dtype(dtype, dev)
     p = Path(name_or_path)
-    folder = ASSETS / str(name_or_path) if (ASSETS / str(name_or_path)).is_dir() else p
+    folder = model_folder(name_or_path)
     if (folder / "dit.safetensors").is_file():
         dit_file, vae_file = folder / "dit.safetensors", folder / "vae.safetensors"
     elif (folder / "model.safetensors").is_file():
@@ -280,7 +280,7 @@ def attach_reward_model(path, dit: DiT, frame_shape, device) -> tuple[RewardMode
 def action_space_of(name_or_path: str) -> gym.Space:
     """The action space a world model dreams, read from its DiT checkpoint without building the model."""
     p = Path(name_or_path)
-    folder = ASSETS / str(name_or_path) if (ASSETS / str(name_or_path)).is_dir() else p
+    folder = model_folder(name_or_path)
     f = folder / "dit.safetensors" if (folder / "dit.safetensors").is_file() else folder / "model.safetensors"
     config, _, _ = load_model(f if f.is_file() else p, "dit")
     return space_from_json(config["action_space"])

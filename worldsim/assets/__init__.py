@@ -13,6 +13,12 @@ def shipped_models() -> list[str]:
     return sorted(p.name for p in ASSETS.iterdir() if p.is_dir() and not p.name.startswith("_"))
 
 
+def model_folder(name_or_path: str) -> Path:
+    """The folder of a world model: a shipped model's by name, else the path as given."""
+    shipped = ASSETS / str(name_or_path)
+    return shipped if shipped.is_dir() else Path(name_or_path)
+
+
 def resolve_model_file(name_or_path: str, kind: str) -> Path:
     """The checkpoint file for a shipped model name, a run folder (``<dir>/model.safetensors`` or
     ``<dir>/<kind>.safetensors``), or a file path; FileNotFoundError naming what was tried."""

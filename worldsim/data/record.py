@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from worldsim.data import guard
 from worldsim.data.dataset import check_compatible, dataset_path, open_dataset
-from worldsim.data.record_worker import _FramePool, _worker, make_recording_env
+from worldsim.data.record_worker import _FramePool, _worker, make_recording_env, runs_torch
 from worldsim.envs import resolve_env_id
 
 __all__ = ["RecordConfig", "episode_plan", "make_recording_env", "record"]
@@ -222,8 +222,7 @@ def _record(cfg: RecordConfig) -> dict:
     # fork starts workers with this process's imports and compiled renderer already loaded, and shares memory;
     # but a policy that runs torch (an SB3 .zip, loaded above to check it) has started torch's thread pool here,
     # and a forked child's first torch call would hang on it: such recordings spawn their workers
-    torch_policies = any(str(name).endswith(".zip") for name in cfg.policies)
-    fork = "fork" in mp.get_all_start_methods() and not torch_policies
+    fork = "fork" in mp.get_all_start_methods() and not runs_torch(cfg.policies)
     ctx = mp.get_context("fork" if fork else "spawn")
     out, stop, counter = ctx.Queue(maxsize=64), ctx.Event(), ctx.Value("q", 0)
     per_worker = envs_per_process + cfg.flush_every + 1  # envs recording + episodes waiting to be written

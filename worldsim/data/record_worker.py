@@ -182,6 +182,11 @@ def _worker(rank: int, cfg: RecordConfig, plan: list, counter, pool, out: mp.Que
         raise
 
 
+def runs_torch(policies) -> bool:
+    """Whether any of these policy names runs torch (a stable-baselines3 ``.zip``, bare or wrapped)."""
+    return any(str(name).endswith(".zip") for name in policies)
+
+
 def _play(rank: int, cfg: RecordConfig, plan: list, counter, pool, out: mp.Queue, stop: mp.Event) -> None:
     """Record episodes of ``plan`` taken from ``counter`` and put each finished one on ``out``; last, a
     ``{"done": True, ...}`` message with the seconds it ran and spent in the env and in the policies."""
@@ -227,7 +232,7 @@ def _play(rank: int, cfg: RecordConfig, plan: list, counter, pool, out: mp.Queue
         return b, buffers[b]
 
     policies = {n: make_policy(n, space, k, seed=cfg.seed * 7919 + rank) for n in {p for _, _, p in plan}}
-    if any(str(n).endswith(".zip") for n in policies):  # torch policies: one thread each, the workers share the cores
+    if runs_torch(policies):  # torch policies: one thread each, the workers share the cores
         import torch
 
         torch.set_num_threads(1)

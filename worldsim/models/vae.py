@@ -202,15 +202,13 @@ def load_vae(name_or_path: str, device: str | torch.device = "cpu") -> VAE:
 def _vae_named_by_dit(name_or_path: str):
     """The shipped VAE file that the DiT of a world-model folder (shipped name or path) names by hash, or None."""
     import json
-    from pathlib import Path
 
     from safetensors import safe_open
 
-    from worldsim.assets import ASSETS
+    from worldsim.assets import model_folder
     from worldsim.world_model import shipped_with_vae
 
-    folder = ASSETS / str(name_or_path) if (ASSETS / str(name_or_path)).is_dir() else Path(name_or_path)
-    dit = folder / "dit.safetensors"
+    dit = model_folder(name_or_path) / "dit.safetensors"
     if not dit.is_file():
         return None
     try:
