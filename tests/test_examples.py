@@ -64,6 +64,43 @@ def test_ppo_in_dream_example(tiny_world_model, tmp_path):
     assert len(list((tmp_path / "stages").glob("ppo_dream_*_steps.zip"))) >= 1  # the policy at its stages
 
 
+def test_ppo_loop_trains_the_world_model_on_the_policys_play_and_goes_on_after_a_cut(tiny_world_model, tmp_path):
+    """`worldsim ppo rounds=2`: PPO in the dream, the policy's real play recorded and encoded, the world model
+    trained on it from the current one, PPO continued in the new dream; a rerun keeps every finished round."""
+    from safetensors.numpy import load_file
+
+    args = [f"model={tiny_world_model}", "timesteps=64", "num_envs=2", "n_steps=32", "batch_size=32",
+            "eval_episodes=2", "eval_steps=5", "horizon=16", "real_baseline=false", "checkpoints=0", "rounds=2",
+            "loop.play_episodes=2", "loop.anchor_episodes=4", "loop.train_steps=2", "loop.batch_size=2",
+            f"out={tmp_path}"]  # fmt: skip
+    out = run_example("ppo_in_dream.py", *args)
+    assert out["rounds"] == 2 and [e["round"] for e in out["loop"]] == [0, 1]
+    assert out["loop"][1]["world_model_update"]["train"]["step"] == 2  # the tiny model's step 0, plus 2
+    assert out["real_steps_for_world_models"] == 2 * 16
+    new = Path(out["final_model"])
+    assert new == tmp_path / "loop" / "round1" / "model" and (new / "clips.npz").is_file()
+    before, after = load_file(f"{tiny_world_model}/dit.safetensors"), load_file(str(new / "dit.safetensors"))
+    assert any(not np.allclose(before[k], after[k].astype(before[k].dtype)) for k in before)  # it learnt
+    assert (new / "vae.safetensors").read_bytes() == Path(tiny_world_model, "vae.safetensors").read_bytes()
+    assert (tmp_path / "loop" / "latents" / "anchor" / "meta.json").is_file()
+    p = subprocess.run([sys.executable, str(ROOT / "examples" / "ppo_in_dream.py"), *args], capture_output=True,
+                       text=True, timeout=600)  # fmt: skip
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "going on after round 1" in p.stderr and "training the world model" not in p.stderr
+    assert json.loads(p.stdout.splitlines()[-1])["final_model"] == str(new)
+
+
+def test_ppo_loop_refuses_bad_settings(tiny_world_model, tmp_path):
+    from worldsim.train.ppo import ppo_in_dream
+
+    with pytest.raises(ValueError, match="rounds must be at least 1"):
+        ppo_in_dream(tiny_world_model, rounds=0, out=str(tmp_path))
+    with pytest.raises(ValueError, match=r"loop: unknown settings \['episodes'\]"):
+        ppo_in_dream(tiny_world_model, rounds=2, loop={"episodes": 3}, out=str(tmp_path))
+    with pytest.raises(ValueError, match="loop.epsilon"):
+        ppo_in_dream(tiny_world_model, rounds=2, loop={"epsilon": 2.0}, out=str(tmp_path))
+
+
 def test_sb3_model_round_trip(tiny_world_model, tmp_path):
     import gymnasium as gym
     from stable_baselines3 import PPO

@@ -41,11 +41,11 @@ def build_latent_cache(dataset_id: str, vae: str, out: str, root: str = "data/mi
     into the cache folder ``out``."""
     from tqdm import tqdm
 
-    from worldsim.assets import resolve_model_file
     from worldsim.models.vae import load_vae
+    from worldsim.models.vae import vae_file as find_vae_file
     from worldsim.runtime import resolve_device, setup_cuda
 
-    vae_file = resolve_model_file(vae, "vae")
+    vae_file = find_vae_file(vae)
     dev = resolve_device(device)
     setup_cuda()
     vae = load_vae(str(vae_file), dev)  # the name becomes the loaded network

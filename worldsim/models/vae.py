@@ -11,6 +11,7 @@ checkpoint), so the DiT sees roughly unit-variance inputs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -184,11 +185,18 @@ class VAE(nn.Module):
 
 
 def load_vae(name_or_path: str, device: str | torch.device = "cpu") -> VAE:
-    """A trained VAE in eval mode: a shipped model by name (``"voxel"``) or a checkpoint file / run folder. A
-    world-model folder that holds a DiT alone (the shipped ``"voxel-long"``) gives the shipped VAE its DiT names
-    by SHA-256, the one its dreams are decoded with."""
-    from worldsim.assets import resolve_model_file
+    """A trained VAE in eval mode: a shipped model by name (``"voxel"``) or a checkpoint file / run folder, found
+    as ``vae_file`` finds it."""
     from worldsim.checkpoint import load_module
+
+    return load_module(vae_file(name_or_path), "vae", VAEConfig, VAE)[0].to(device)
+
+
+def vae_file(name_or_path: str) -> Path:
+    """The VAE checkpoint file of a shipped model name, a run folder or a file path (absolute). A world-model
+    folder that holds a DiT alone (the shipped ``"voxel-long"``) gives the shipped VAE its DiT names by SHA-256,
+    the one its dreams are decoded with. FileNotFoundError naming what was tried."""
+    from worldsim.assets import resolve_model_file
 
     try:
         path = resolve_model_file(name_or_path, "vae")
@@ -196,7 +204,7 @@ def load_vae(name_or_path: str, device: str | torch.device = "cpu") -> VAE:
         path = _vae_named_by_dit(name_or_path)
         if path is None:
             raise
-    return load_module(path, "vae", VAEConfig, VAE)[0].to(device)
+    return Path(path).resolve()
 
 
 def _vae_named_by_dit(name_or_path: str):

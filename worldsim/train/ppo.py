@@ -16,6 +16,12 @@ the dream (``dream_return_ppo_dream``, and which actions earned the dream's rewa
 real one is a hole in the dream, not skill. The PPO policies are scored as they act while learning, sampling
 their actions (``deterministic=true``: their most likely action; the dream-trained one is also scored so, as
 ``real_return_ppo_dream_greedy``). Prints one JSON object as its last line.
+
+``rounds=N`` (N > 1) makes it a DIAMOND-style loop (``worldsim/train/dream_loop.py``): after each round of
+``timesteps`` PPO steps in the dream, the policy plays the real world, the world model trains on that play (beside
+an anchor of general play) with its own recipe, and PPO goes on in the new dream. Each round's policy is scored in
+its dream and in the real world (``loop`` in the result, ``out/loop/rounds.json``); the real-trained baseline gets
+as many PPO steps as all rounds together. A loop cut off goes on after its last finished round when run again.
 """
 
 from __future__ import annotations
@@ -108,7 +114,8 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
                  eval_episodes: int = 20, eval_steps: int = 200, seed: int = 0, n_steps: int = 64,
                  batch_size: int = 256, real_baseline: bool = True, real_envs: int = 4,
                  out: str = "runs/ppo", log_seconds: float = 10.0, env_id: str | None = None,
-                 checkpoints: int = 4, deterministic: bool = False) -> dict:  # fmt: skip
+                 checkpoints: int = 4, deterministic: bool = False, rounds: int = 1,
+                 loop: dict | None = None) -> dict:  # fmt: skip
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecMonitor
@@ -116,34 +123,80 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
     from worldsim.envs.sb3_vec_env import SB3VecEnv
     from worldsim.envs.world_model_vector_env import WorldModelVectorEnv
     from worldsim.policies import ExplorerPolicy, RandomPolicy, SB3Policy
+    from worldsim.train.dream_loop import loop_config, say, update_world_model
 
+    if int(rounds) < 1:
+        raise ValueError(f"rounds must be at least 1 (1: PPO in the dream alone), got {rounds}")
+    loop_cfg = loop_config(loop)  # checked before minutes of training, used from the second round
     t0 = time.perf_counter()
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    work = out_dir / "loop"
     dreams = WorldModelVectorEnv(num_envs, model, horizon=horizon)
     env_id = env_id or real_env_of(dreams.wm)  # the real world the policies are scored in
-    venv = VecMonitor(SB3VecEnv(dreams))  # (VecMonitor: the episode returns of the progress lines)
-    venv.seed(seed)
-    size = venv.observation_space.shape[:2]
+    size = dreams.single_observation_space.shape[:2]
     kwargs = dict(n_steps=n_steps, batch_size=batch_size, n_epochs=4, seed=seed, device="cpu", verbose=0,
                   tensorboard_log=str(out_dir / "tb"))  # fmt: skip
-    dream_agent = PPO("CnnPolicy", venv, **kwargs)
-    t1 = time.perf_counter()
     from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
 
-    callbacks = [progress_callback("dream", log_seconds)]
-    if checkpoints > 0:  # the policy at several stages of training: a ladder to rank (worldsim evaluate policies=)
-        every = max(1, timesteps // (checkpoints * num_envs))
-        callbacks.append(CheckpointCallback(every, str(out_dir / "stages"), name_prefix="ppo_dream"))
-    dream_agent.learn(total_timesteps=timesteps, tb_log_name="ppo_dream", callback=CallbackList(callbacks))
-    dream_seconds = time.perf_counter() - t1
-    dream_agent.save(out_dir / "ppo_dream.zip")
-
-    space = venv.action_space
-    in_dream, paid_by = dream_returns(dream_agent, dreams, eval_steps, seed + 10_000, deterministic)
+    def in_dreams(r: int):  # the SB3 view of the dreams (VecMonitor: the episode returns of the progress lines)
+        venv = VecMonitor(SB3VecEnv(dreams))
+        venv.seed(seed + r)
+        return venv
 
     def trained(agent):  # the PPO policies act as they learnt, sampling their actions, unless deterministic=true
-        return SB3Policy(space, model=agent, seed=seed, deterministic=deterministic)
+        return SB3Policy(dreams.single_action_space, model=agent, seed=seed, deterministic=deterministic)
+
+    venv = in_dreams(0)
+    dream_agent = PPO("CnnPolicy", venv, **kwargs)
+    history, current, first = [], model, 0
+    saved = sorted(work.glob("round*/ppo_dream.zip")) if rounds > 1 else []
+    if saved:  # a loop cut off before: go on after its last finished round
+        done = json.loads((work / "rounds.json").read_text()) if (work / "rounds.json").is_file() else []
+        done = done[:rounds]  # (a run of more rounds before: its first ones)
+        if done:
+            history, first = done, len(done)
+            current = done[-1]["model"]
+            dreams = WorldModelVectorEnv(num_envs, current, horizon=horizon)
+            venv = in_dreams(first - 1)
+            dream_agent = PPO.load(work / f"round{first - 1}" / "ppo_dream.zip", env=venv, **{
+                k: v for k, v in kwargs.items() if k in ("device", "tensorboard_log")})  # fmt: skip
+            say(f"going on after round {first - 1} of an earlier run ({work}): {current}")
+    dream_seconds = 0.0
+    for r in range(first, rounds):
+        if r > 0:  # the policy's real play trains the world model; PPO goes on in the new dream
+            zip_path = work / f"round{r - 1}" / "ppo_dream.zip"
+            current, summary = update_world_model(current, zip_path, r, loop_cfg, env_id, horizon, seed, work)
+            dreams.close()
+            dreams = WorldModelVectorEnv(num_envs, current, horizon=horizon)
+            venv = in_dreams(r)
+            dream_agent.set_env(venv)
+        callbacks = [progress_callback("dream" if rounds == 1 else f"dream, round {r}", log_seconds)]
+        if checkpoints > 0:  # the policy at several stages of training: a ladder to rank (worldsim evaluate policies=)
+            every = max(1, timesteps * rounds // (checkpoints * num_envs))
+            callbacks.append(CheckpointCallback(every, str(out_dir / "stages"), name_prefix="ppo_dream"))
+        t1 = time.perf_counter()
+        dream_agent.learn(total_timesteps=timesteps, tb_log_name="ppo_dream", callback=CallbackList(callbacks),
+                          reset_num_timesteps=r == 0)  # fmt: skip
+        dream_seconds += time.perf_counter() - t1
+        if rounds > 1:  # each round scored in its own dream and in the real world; kept, so a rerun goes on
+            (work / f"round{r}").mkdir(parents=True, exist_ok=True)
+            dream_agent.save(work / f"round{r}" / "ppo_dream.zip")
+            in_dream_r, _ = dream_returns(dream_agent, dreams, eval_steps, seed + 10_000, deterministic)
+            real_r = real_returns(trained(dream_agent), eval_episodes, eval_steps, seed, size, env_id)
+            entry = {"round": r, "model": current, "dream_return": mean_ci(in_dream_r), "real_return": mean_ci(real_r)}
+            if r > 0:
+                entry["world_model_update"] = summary
+            history.append(entry)
+            (work / "rounds.json").write_text(json.dumps(history, indent=1, default=float))
+            say(
+                f"round {r}: the policy returns {entry['dream_return']['mean']:.2f} in the dream of {current} and "
+                f"{entry['real_return']['mean']:.2f} +- {entry['real_return']['ci95']:.2f} in the real world"
+            )
+    dream_agent.save(out_dir / "ppo_dream.zip")
+
+    space = dreams.single_action_space
+    in_dream, paid_by = dream_returns(dream_agent, dreams, eval_steps, seed + 10_000, deterministic)
 
     scores = {
         "ppo_dream": real_returns(trained(dream_agent), eval_episodes, eval_steps, seed, size, env_id),
@@ -160,8 +213,8 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
                                  seed=seed)  # fmt: skip
         real_agent = PPO("CnnPolicy", real_venv, **kwargs)
         t1 = time.perf_counter()
-        real_agent.learn(
-            total_timesteps=timesteps, tb_log_name="ppo_real", callback=progress_callback("real", log_seconds)
+        real_agent.learn(  # as many PPO steps as the dream-trained policy had in all its rounds
+            total_timesteps=timesteps * rounds, tb_log_name="ppo_real", callback=progress_callback("real", log_seconds)
         )
         real_seconds = time.perf_counter() - t1
         real_agent.save(out_dir / "ppo_real.zip")
@@ -175,8 +228,9 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
         "model": model,
         "timesteps": timesteps,
         "num_envs": num_envs,
+        "rounds": rounds,
         "dream_train_seconds": round(dream_seconds, 1),
-        "dream_steps_per_s": round(timesteps / dream_seconds, 1),
+        "dream_steps_per_s": round(timesteps * (rounds - first) / dream_seconds, 1) if dream_seconds else None,
         "real_train_seconds": None if real_seconds is None else round(real_seconds, 1),
         "eval_episodes": eval_episodes,
         "eval_steps": eval_steps,
@@ -187,6 +241,9 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
         "dream_reward_by_action": paid_by,  # (movement, camera, interaction) -> share of the dream's paid reward
         "seconds": round(time.perf_counter() - t0, 1),
     }
+    if rounds > 1:  # the loop: each round's policy in its dream and in the real world, and the final world model
+        result |= {"final_model": current, "loop": history,
+                   "real_steps_for_world_models": (rounds - 1) * loop_cfg.play_episodes * horizon}  # fmt: skip
     gap = result["dream_return_ppo_dream"]["mean"] - result["real_return_ppo_dream"]["mean"]
     top = next(iter(paid_by.items()), None)
     print(f"ppo: the dream-trained policy returns {result['dream_return_ppo_dream']['mean']:.2f} in the dream and "

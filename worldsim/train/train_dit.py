@@ -193,10 +193,10 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     model_path, state_path = run / "model.safetensors", run / "train_state.safetensors"
 
     # ---- data: the latent cache, training episodes only
-    from worldsim.assets import resolve_model_file
     from worldsim.models.vae import load_vae
+    from worldsim.models.vae import vae_file as find_vae_file
 
-    vae_file = resolve_model_file(cfg.vae, "vae").resolve()  # absolute: the run loads from any folder
+    vae_file = find_vae_file(cfg.vae)  # absolute: the run loads from any folder
     vae_sha = file_sha256(vae_file)
     store, meta = open_latent_cache(cfg.latents, vae_sha256=vae_sha)
     train_eps = np.asarray(meta["train_episodes"])
