@@ -76,7 +76,7 @@ def test_ppo_loop_trains_the_world_model_on_the_policys_play_and_goes_on_after_a
     out = run_example("ppo_in_dream.py", *args)
     assert out["rounds"] == 2 and [e["round"] for e in out["loop"]] == [0, 1]
     assert out["loop"][1]["world_model_update"]["train"]["step"] == 2  # the tiny model's step 0, plus 2
-    assert out["real_steps_for_world_models"] == 2 * 16
+    assert out["real_steps_policy_play"] == 2 * 16 and out["real_steps_anchor"] == 4 * 16
     new = Path(out["final_model"])
     assert new == tmp_path / "loop" / "round1" / "model" and (new / "clips.npz").is_file()
     before, after = load_file(f"{tiny_world_model}/dit.safetensors"), load_file(str(new / "dit.safetensors"))
@@ -88,6 +88,11 @@ def test_ppo_loop_trains_the_world_model_on_the_policys_play_and_goes_on_after_a
     assert p.returncode == 0, p.stderr[-3000:]
     assert "going on after round 1" in p.stderr and "training the world model" not in p.stderr
     assert json.loads(p.stdout.splitlines()[-1])["final_model"] == str(new)
+    from worldsim.train.ppo import ppo_in_dream
+
+    with pytest.raises(ValueError, match=r"another `worldsim ppo` run \(it differs in \['timesteps'\]\)"):
+        ppo_in_dream(tiny_world_model, timesteps=128, num_envs=2, horizon=16, rounds=2, out=str(tmp_path),
+                     loop={"play_episodes": 2, "anchor_episodes": 4, "train_steps": 2, "batch_size": 2})  # fmt: skip
 
 
 def test_ppo_loop_refuses_bad_settings(tiny_world_model, tmp_path):
@@ -99,6 +104,10 @@ def test_ppo_loop_refuses_bad_settings(tiny_world_model, tmp_path):
         ppo_in_dream(tiny_world_model, rounds=2, loop={"episodes": 3}, out=str(tmp_path))
     with pytest.raises(ValueError, match="loop.epsilon"):
         ppo_in_dream(tiny_world_model, rounds=2, loop={"epsilon": 2.0}, out=str(tmp_path))
+    with pytest.raises(ValueError, match="loop.train_minutes"):
+        ppo_in_dream(tiny_world_model, rounds=2, loop={"train_minutes": None}, out=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="not a latent cache"):
+        ppo_in_dream(tiny_world_model, rounds=2, loop={"anchor": str(tmp_path / "nowhere")}, out=str(tmp_path))
 
 
 def test_sb3_model_round_trip(tiny_world_model, tmp_path):

@@ -1,6 +1,7 @@
 """The whole chain on a tiny world: record -> VAE -> latent cache -> DiT -> world model -> dream."""
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,6 +184,11 @@ def test_warm_start_from_an_exported_world_model(chain, tmp_path):
     assert out["step"] == 5
     _, _, extra = load_model(tmp_path / "c" / "model.safetensors", "dit")
     assert extra["info"]["step"] == 5
+    from worldsim.models.vae import vae_file
+
+    # a DiT run folder: the VAE it names (its model.safetensors is the DiT); a world-model folder: its own
+    assert vae_file(str(tmp_path / "c")) == (chain / "vae" / "model.safetensors").resolve()
+    assert vae_file(exp["out"]) == (Path(exp["out"]) / "vae.safetensors").resolve()
 
 
 def test_training_in_bf16_with_a_time_budget_and_extra_latents(chain, tmp_path):

@@ -201,28 +201,57 @@ def vae_file(name_or_path: str) -> Path:
     try:
         path = resolve_model_file(name_or_path, "vae")
     except FileNotFoundError:
-        path = _vae_named_by_dit(name_or_path)
+        path = _vae_named_by_dit(_folder_dit(name_or_path))
         if path is None:
             raise
+    meta = _metadata(path)
+    if meta.get("kind") == "dit":  # a DiT training run's model.safetensors: the VAE it names
+        named = _vae_named_by_dit(path)
+        if named is None:
+            raise FileNotFoundError(f"{path} is a DiT whose VAE ({_dit_info(path).get('vae_file')!r}) is not there")
+        path = named
     return Path(path).resolve()
 
 
-def _vae_named_by_dit(name_or_path: str):
-    """The shipped VAE file that the DiT of a world-model folder (shipped name or path) names by hash, or None."""
-    import json
+def _folder_dit(name_or_path: str) -> Path:
+    from worldsim.assets import model_folder
 
+    return model_folder(name_or_path) / "dit.safetensors"
+
+
+def _metadata(path) -> dict:
     from safetensors import safe_open
 
-    from worldsim.assets import model_folder
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return f.metadata() or {}
+    except Exception:  # unreadable: loading it says why
+        return {}
+
+
+def _dit_info(dit) -> dict:
+    import json
+
+    try:
+        extra = json.loads(_metadata(dit).get("extra", "{}"))
+    except ValueError:
+        return {}
+    return extra.get("info", {}) if isinstance(extra, dict) and isinstance(extra.get("info"), dict) else {}
+
+
+def _vae_named_by_dit(dit):
+    """The VAE file that the DiT checkpoint ``dit`` names: the file it was trained with where it is still there
+    with that hash, else the shipped VAE of that SHA-256; None if neither."""
     from worldsim.world_model import shipped_with_vae
 
-    dit = model_folder(name_or_path) / "dit.safetensors"
-    if not dit.is_file():
+    if not Path(dit).is_file():
         return None
-    try:
-        with safe_open(str(dit), framework="pt") as f:
-            extra = json.loads((f.metadata() or {}).get("extra", "{}"))
-    except Exception:  # an unreadable DiT names nothing; loading it as a world model says why
-        return None
-    home = shipped_with_vae(extra.get("info", {}).get("vae_sha256") if isinstance(extra, dict) else None)
+    info = _dit_info(dit)
+    named = Path(str(info.get("vae_file") or ""))
+    if named.is_file() and info.get("vae_sha256"):
+        from worldsim.data.latents import file_sha256
+
+        if file_sha256(named) == info["vae_sha256"]:
+            return named
+    home = shipped_with_vae(info.get("vae_sha256"))
     return None if home is None else home / "vae.safetensors"

@@ -22,6 +22,8 @@ Every stage keeps what it made under ``out/loop/``; run the same command again a
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -35,7 +37,7 @@ class LoopConfig:
     anchor: str | None = None  # latent cache of general play (same VAE); null: record anchor_episodes once
     anchor_episodes: int = 192  # the anchor's episodes (of `horizon` steps) when it is recorded
     play_repeat: int = 1  # the play's episodes count this many times in the training data
-    train_minutes: float = 30.0  # training time per round
+    train_minutes: float = 30.0  # training time per round (the learning rate's cosine runs over it)
     train_steps: int | None = None  # at most this many optimizer steps per round (null: the time decides)
     batch_size: int = 8  # windows per training step (of the model's window, 48 frames for the shipped one)
     lr: float = 1.0e-4
@@ -56,6 +58,12 @@ def loop_config(values: dict | LoopConfig | None) -> LoopConfig:
         raise ValueError(f"loop: play_episodes, play_repeat and batch_size must be at least 1, got {asdict(cfg)}")
     if not 0.0 <= cfg.epsilon <= 1.0:
         raise ValueError(f"loop.epsilon must be a share in [0, 1], got {cfg.epsilon}")
+    if cfg.train_minutes is None or not cfg.train_minutes > 0:  # (the learning rate's cosine runs over this time)
+        raise ValueError(f"loop.train_minutes must be a time in minutes > 0, got {cfg.train_minutes}")
+    if cfg.train_steps is not None and cfg.train_steps < 1:
+        raise ValueError(f"loop.train_steps must be at least 1 or null (no cap), got {cfg.train_steps}")
+    if cfg.anchor and not (Path(cfg.anchor) / "meta.json").is_file():
+        raise FileNotFoundError(f"loop.anchor={cfg.anchor!r} is not a latent cache (worldsim encode makes one)")
     return cfg
 
 
@@ -103,7 +111,7 @@ def _resize(env_id: str, frame_shape) -> list | None:
     """``[H, W]`` to record at where the env's own frames are not the model's size."""
     from worldsim.envs import make_env
 
-    env = make_env(env_id, frame_shape)
+    env = make_env(env_id)  # (as the recorder makes it)
     shape = getattr(env.observation_space, "shape", None) or ()
     env.close()
     return None if tuple(shape[:2]) == tuple(frame_shape[:2]) else [int(frame_shape[0]), int(frame_shape[1])]
@@ -122,9 +130,12 @@ def record_and_encode(name: str, policies: dict, episodes: int, steps: int, seed
     t = time.perf_counter()
     root = work / "minari"
     dataset_id = f"worldsim/ppo-loop-{name}-v0"
-    record(RecordConfig(env_id=env_id, dataset_id=dataset_id, root=str(root), episodes=episodes,
-                        max_episode_steps=steps, policies=policies, processes=processes, seed=seed,
-                        resize=_resize(env_id, wm.frame_shape), progress=False))  # fmt: skip
+    rec = record(RecordConfig(env_id=env_id, dataset_id=dataset_id, root=str(root), episodes=episodes,
+                              max_episode_steps=steps, policies=policies, processes=processes, seed=seed,
+                              resize=_resize(env_id, wm.frame_shape), progress=False))  # fmt: skip
+    if rec.get("interrupted"):  # (what was recorded stays: the same command resumes the recording)
+        raise KeyboardInterrupt(f"the recording of {dataset_id} under {root} was stopped; run the same command "
+                                "again to go on")  # fmt: skip
     build_latent_cache(dataset_id, str(vae_file), str(cache), root=str(root), progress=False,
                        eval_fraction=0.05 if name == "anchor" else 0.0)  # fmt: skip
     say(f"{name}: {episodes} real episodes recorded and encoded in {time.perf_counter() - t:.0f}s")
@@ -150,8 +161,6 @@ def update_world_model(model: str, agent_zip: Path, round_index: int, cfg: LoopC
     summary = {"round": round_index, "from_model": model}
     if cfg.anchor:
         anchor = Path(cfg.anchor)
-        if not (anchor / "meta.json").is_file():
-            raise FileNotFoundError(f"loop.anchor={cfg.anchor!r} is not a latent cache (worldsim encode makes one)")
     else:
         anchor = record_and_encode("anchor", {fallback: 0.8, "random": 0.2} if fallback != "random" else
                                    {"random": 1.0}, cfg.anchor_episodes, horizon, seed + 500_000, env_id, wm,
@@ -162,7 +171,7 @@ def update_world_model(model: str, agent_zip: Path, round_index: int, cfg: LoopC
     zip_name = str(agent_zip.resolve())
     play = record_and_encode(
         f"round{round_index}", {zip_name: 0.375, f"eps:{cfg.epsilon}:{zip_name}": 0.375, fallback: 0.25},
-        cfg.play_episodes, horizon, seed + 100_000 * round_index, env_id, wm, vae_file, work, cfg.processes,
+        cfg.play_episodes, horizon, seed + 1_000_000 + 100_000 * round_index, env_id, wm, vae_file, work, cfg.processes,
     )  # fmt: skip
     run_dir = work / f"round{round_index}" / "dit"
     say(f"round {round_index}: training the world model from {model} for {cfg.train_minutes} min"
@@ -179,9 +188,13 @@ def update_world_model(model: str, agent_zip: Path, round_index: int, cfg: LoopC
     if train.get("interrupted"):
         raise KeyboardInterrupt(f"the world model's training was stopped at step {train['step']} (checkpointed in "
                                 f"{run_dir}); run the same command again to go on")  # fmt: skip
-    new = load_world_model(str(run_dir))
+    new = load_world_model(str(run_dir), reward=False)
     new.clips = wm.clips  # dreams start where they did: the previous model's start clips
-    new.save(folder, dtype=torch.float16)
+    new.reward_model, new.reward_info = wm.reward_model, wm.reward_info  # and a reward model beside the DiT pays on
+    partial = folder.with_name(folder.name + ".partial")  # whole or not at all: a kept model is a finished one
+    shutil.rmtree(partial, ignore_errors=True)
+    new.save(partial, dtype=torch.float16)
+    os.replace(partial, folder)
     say(f"round {round_index}: world model trained to step {train['step']} in "
         f"{time.perf_counter() - t:.0f}s, saved as {folder}")  # fmt: skip
     return str(folder), summary | {"train": {k: train.get(k) for k in ("step", "train_minutes", "steps_per_s")}}

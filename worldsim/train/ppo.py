@@ -27,8 +27,10 @@ as many PPO steps as all rounds together. A loop cut off goes on after its last 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import worldsim  # noqa: F401
@@ -90,13 +92,14 @@ def progress_callback(name: str, every_seconds: float = 10.0):
     class Progress(BaseCallback):
         def _on_training_start(self) -> None:
             self.t0 = self.t_last = time.perf_counter()
+            self.steps0 = self.model.num_timesteps  # (a learn() that goes on from an earlier one)
 
         def _line(self) -> None:
             eps = list(self.model.ep_info_buffer)[-20:]
             ret = f"{np.mean([e['r'] for e in eps]):.2f} over the last {len(eps)} episodes" if eps else "no episode yet"
-            elapsed = time.perf_counter() - self.t0
-            print(f"ppo {name}: {self.num_timesteps} steps, {self.num_timesteps / max(elapsed, 1e-9):.0f} steps/s, "
-                  f"return {ret}", file=sys.stderr, flush=True)  # fmt: skip
+            rate = (self.num_timesteps - self.steps0) / max(time.perf_counter() - self.t0, 1e-9)
+            print(f"ppo {self.name}: {self.num_timesteps} steps, {rate:.0f} steps/s, return {ret}", file=sys.stderr,
+                  flush=True)  # fmt: skip
 
         def _on_step(self) -> bool:
             if time.perf_counter() - self.t_last >= every_seconds:
@@ -107,7 +110,9 @@ def progress_callback(name: str, every_seconds: float = 10.0):
         def _on_training_end(self) -> None:
             self._line()
 
-    return Progress()
+    progress = Progress()
+    progress.name = name
+    return progress
 
 
 def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 16, horizon: int = 200,
@@ -150,18 +155,29 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
     venv = in_dreams(0)
     dream_agent = PPO("CnnPolicy", venv, **kwargs)
     history, current, first = [], model, 0
-    saved = sorted(work.glob("round*/ppo_dream.zip")) if rounds > 1 else []
-    if saved:  # a loop cut off before: go on after its last finished round
-        done = json.loads((work / "rounds.json").read_text()) if (work / "rounds.json").is_file() else []
-        done = done[:rounds]  # (a run of more rounds before: its first ones)
-        if done:
-            history, first = done, len(done)
-            current = done[-1]["model"]
-            dreams = WorldModelVectorEnv(num_envs, current, horizon=horizon)
-            venv = in_dreams(first - 1)
-            dream_agent = PPO.load(work / f"round{first - 1}" / "ppo_dream.zip", env=venv, **{
-                k: v for k, v in kwargs.items() if k in ("device", "tensorboard_log")})  # fmt: skip
-            say(f"going on after round {first - 1} of an earlier run ({work}): {current}")
+    run = {"model": model, "timesteps": timesteps, "num_envs": num_envs, "horizon": horizon, "seed": seed,
+           "loop": asdict(loop_cfg)}  # fmt: skip
+    log = work / "rounds.json"  # the rounds so far: a rerun of the same command goes on after the last one
+    if rounds > 1 and log.is_file():
+        saved = json.loads(log.read_text())
+        if saved.get("run") != json.loads(json.dumps(run)):
+            diff = sorted(k for k in run if json.dumps(saved.get("run", {}).get(k)) != json.dumps(run[k]))
+            raise ValueError(f"{work} holds the rounds of another `worldsim ppo` run (it differs in {diff}); give "
+                             "this one another out=, or delete that folder to start afresh")  # fmt: skip
+        history = saved["rounds"][:rounds]  # (a run of more rounds before: its first ones)
+    if history:
+        first = len(history)
+        current = history[-1]["model"]
+        dreams.close()
+        dreams = WorldModelVectorEnv(num_envs, current, horizon=horizon)
+        venv = in_dreams(first - 1)
+        dream_agent = PPO.load(work / f"round{first - 1}" / "ppo_dream.zip", env=venv, device="cpu",
+                               tensorboard_log=kwargs["tensorboard_log"])  # fmt: skip
+        say(f"going on after round {first - 1} of an earlier run ({work}): {current}")
+    callbacks = [progress_callback("dream", log_seconds)]
+    if checkpoints > 0:  # the policy at several stages of training: a ladder to rank (worldsim evaluate policies=)
+        every = max(1, timesteps * rounds // (checkpoints * num_envs))
+        callbacks.append(CheckpointCallback(every, str(out_dir / "stages"), name_prefix="ppo_dream"))
     dream_seconds = 0.0
     for r in range(first, rounds):
         if r > 0:  # the policy's real play trains the world model; PPO goes on in the new dream
@@ -171,10 +187,7 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
             dreams = WorldModelVectorEnv(num_envs, current, horizon=horizon)
             venv = in_dreams(r)
             dream_agent.set_env(venv)
-        callbacks = [progress_callback("dream" if rounds == 1 else f"dream, round {r}", log_seconds)]
-        if checkpoints > 0:  # the policy at several stages of training: a ladder to rank (worldsim evaluate policies=)
-            every = max(1, timesteps * rounds // (checkpoints * num_envs))
-            callbacks.append(CheckpointCallback(every, str(out_dir / "stages"), name_prefix="ppo_dream"))
+        callbacks[0].name = "dream" if rounds == 1 else f"dream, round {r}"
         t1 = time.perf_counter()
         dream_agent.learn(total_timesteps=timesteps, tb_log_name="ppo_dream", callback=CallbackList(callbacks),
                           reset_num_timesteps=r == 0)  # fmt: skip
@@ -188,7 +201,9 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
             if r > 0:
                 entry["world_model_update"] = summary
             history.append(entry)
-            (work / "rounds.json").write_text(json.dumps(history, indent=1, default=float))
+            tmp = log.with_suffix(".partial")
+            tmp.write_text(json.dumps({"run": run, "rounds": history}, indent=1, default=float))
+            os.replace(tmp, log)
             say(
                 f"round {r}: the policy returns {entry['dream_return']['mean']:.2f} in the dream of {current} and "
                 f"{entry['real_return']['mean']:.2f} +- {entry['real_return']['ci95']:.2f} in the real world"
@@ -242,8 +257,9 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
         "seconds": round(time.perf_counter() - t0, 1),
     }
     if rounds > 1:  # the loop: each round's policy in its dream and in the real world, and the final world model
-        result |= {"final_model": current, "loop": history,
-                   "real_steps_for_world_models": (rounds - 1) * loop_cfg.play_episodes * horizon}  # fmt: skip
+        anchor = 0 if loop_cfg.anchor else loop_cfg.anchor_episodes * horizon  # (recorded once, at most this)
+        result |= {"final_model": current, "loop": history, "real_steps_policy_play": (rounds - 1) *
+                   loop_cfg.play_episodes * horizon, "real_steps_anchor": anchor}  # fmt: skip
     gap = result["dream_return_ppo_dream"]["mean"] - result["real_return_ppo_dream"]["mean"]
     top = next(iter(paid_by.items()), None)
     print(f"ppo: the dream-trained policy returns {result['dream_return_ppo_dream']['mean']:.2f} in the dream and "

@@ -235,8 +235,16 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     if cfg.trainable not in ("all", "heads"):
         raise ValueError(f"trainable must be all or heads, got {cfg.trainable!r}")
     reward_values = reward_values_of(train_rewards, cfg.reward)
+    source = None  # the world model a fresh run warm-starts from, read once
     if cfg.resume and state_path.exists() and cfg.reward == "auto":  # a resumed run keeps its own reward head
         reward_values = load_model(model_path, "dit")[0].get("reward_values")
+    if cfg.init_from and not (cfg.resume and state_path.exists()):
+        from worldsim.world_model import load_world_model
+
+        source = load_world_model(cfg.init_from)  # its DiT, window, sampler and step
+        kept = source.dit.cfg.reward_values
+        if cfg.reward == "auto" and kept and set(np.unique(train_rewards).tolist()) <= set(kept):
+            reward_values = tuple(kept)  # its reward classes go on (data without a -1 would drop that class)
     dcfg = DiTConfig(latent_shape=tuple(meta["latent_shape"]), action_space=meta["action_space"], output=cfg.output,
                      reward_values=reward_values, **model_sizes(cfg))  # fmt: skip
     torch.manual_seed(cfg.seed)
@@ -295,9 +303,6 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         if rank == 0:
             print(f"resumed {run} at step {step}", flush=True)
     elif cfg.init_from:
-        from worldsim.world_model import load_world_model
-
-        source = load_world_model(cfg.init_from)  # its DiT, window, sampler and step, read once
         try:
             model.adapt_from(source.dit, f"init_from={cfg.init_from}")
         except ValueError as exc:
