@@ -201,7 +201,9 @@ def vae_file(name_or_path: str) -> Path:
     try:
         path = resolve_model_file(name_or_path, "vae")
     except FileNotFoundError:
-        path = _vae_named_by_dit(_folder_dit(name_or_path))
+        from worldsim.assets import model_folder
+
+        path = _vae_named_by_dit(model_folder(name_or_path) / "dit.safetensors")
         if path is None:
             raise
     meta = _metadata(path)
@@ -211,12 +213,6 @@ def vae_file(name_or_path: str) -> Path:
             raise FileNotFoundError(f"{path} is a DiT whose VAE ({_dit_info(path).get('vae_file')!r}) is not there")
         path = named
     return Path(path).resolve()
-
-
-def _folder_dit(name_or_path: str) -> Path:
-    from worldsim.assets import model_folder
-
-    return model_folder(name_or_path) / "dit.safetensors"
 
 
 def _metadata(path) -> dict:

@@ -15,11 +15,15 @@ from worldsim.sampler import SamplerConfig
 MAX_REWARD_CLASSES = 16  # reward="auto" predicts classes up to this many distinct reward values
 
 
-def reward_values_of(rewards: np.ndarray, mode: str) -> tuple[float, ...] | None:
-    """The reward classes a DiT predicts for a recording whose transitions got ``rewards`` (None: regression)."""
+def reward_values_of(rewards: np.ndarray, mode: str, keep=None) -> tuple[float, ...] | None:
+    """The reward classes a DiT predicts for a recording whose transitions got ``rewards`` (None: regression).
+    ``keep``: the classes of the model a run warm-starts from, kept (``auto``) where every reward is among them:
+    data without a -1 would otherwise drop that class and start the reward head afresh."""
     if mode not in ("auto", "classes", "regression"):
         raise ValueError(f"reward must be auto, classes or regression, got {mode!r}")
     values = np.unique(np.asarray(rewards, dtype=np.float64))
+    if mode == "auto" and keep and set(values.tolist()) <= set(keep):
+        return tuple(float(v) for v in keep)
     if mode == "regression" or (mode == "auto" and not 2 <= len(values) <= MAX_REWARD_CLASSES):
         return None
     if len(values) < 2:

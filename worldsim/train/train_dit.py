@@ -43,6 +43,7 @@ from worldsim.sampler import SamplerConfig, latent_std_floor
 from worldsim.train.dit_batches import dreamed_batch, reward_class_weights, reward_values_of, termination_pos_weight
 from worldsim.train.interrupt import catch_stop_signals
 from worldsim.train.schedule import short_run_warmup, warmup_cosine
+from worldsim.world_model import load_world_model
 
 
 @dataclass
@@ -234,17 +235,13 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     # ---- model, EMA, optimizer, resume
     if cfg.trainable not in ("all", "heads"):
         raise ValueError(f"trainable must be all or heads, got {cfg.trainable!r}")
-    reward_values = reward_values_of(train_rewards, cfg.reward)
-    source = None  # the world model a fresh run warm-starts from, read once
-    if cfg.resume and state_path.exists() and cfg.reward == "auto":  # a resumed run keeps its own reward head
+    resuming = cfg.resume and state_path.exists()
+    source = None  # the world model a fresh run warm-starts from (its DiT, window, sampler and step), read once
+    if cfg.init_from and not resuming:
+        source = load_world_model(cfg.init_from)
+    reward_values = reward_values_of(train_rewards, cfg.reward, keep=source and source.dit.cfg.reward_values)
+    if resuming and cfg.reward == "auto":  # a resumed run keeps its own reward head
         reward_values = load_model(model_path, "dit")[0].get("reward_values")
-    if cfg.init_from and not (cfg.resume and state_path.exists()):
-        from worldsim.world_model import load_world_model
-
-        source = load_world_model(cfg.init_from)  # its DiT, window, sampler and step
-        kept = source.dit.cfg.reward_values
-        if cfg.reward == "auto" and kept and set(np.unique(train_rewards).tolist()) <= set(kept):
-            reward_values = tuple(kept)  # its reward classes go on (data without a -1 would drop that class)
     dcfg = DiTConfig(latent_shape=tuple(meta["latent_shape"]), action_space=meta["action_space"], output=cfg.output,
                      reward_values=reward_values, **model_sizes(cfg))  # fmt: skip
     torch.manual_seed(cfg.seed)
@@ -271,7 +268,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     gen = torch.Generator(device).manual_seed(cfg.seed * 1000 + rank)  # noise levels and noise of the objective
     step = 0
     clock = {"start_step": 0, "seconds": 0.0}  # the run's first step and its training time (for max_minutes)
-    if cfg.resume and state_path.exists():
+    if resuming:
         saved_cfg, ema_state, saved_extra = load_model(model_path, "dit")
         if DiTConfig(**saved_cfg) != dcfg:
             raise CheckpointError(f"{run} holds a DiT with config {saved_cfg}, not {asdict(dcfg)}; use another run_dir")
