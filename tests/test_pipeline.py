@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import worldsim  # noqa: F401
-from worldsim.checkpoint import CheckpointError, load_model
+from worldsim.checkpoint import CheckpointError, load_model, save_model
 from worldsim.data.latents import build_latent_cache, open_latent_cache, window_batch
 from worldsim.data.record import RecordConfig, record
 from worldsim.diffusion import DiffusionConfig
@@ -189,6 +190,20 @@ def test_warm_start_from_an_exported_world_model(chain, tmp_path):
     # a DiT run folder: the VAE it names (its model.safetensors is the DiT); a world-model folder: its own
     assert vae_file(str(tmp_path / "c")) == (chain / "vae" / "model.safetensors").resolve()
     assert vae_file(exp["out"]) == (Path(exp["out"]) / "vae.safetensors").resolve()
+
+    # a source trained long ago (step 10,000): the warm start's EMA follows its own few steps, so that a short
+    # fine-tune (a loop round) saves what it learnt rather than a blend that is mostly the source
+    dit_path = Path(exp["out"]) / "dit.safetensors"
+    src_cfg, src_state, src_extra = load_model(dit_path, "dit")
+    src_extra["info"]["step"] = 10_000
+    save_model(dit_path, "dit", src_cfg, src_state, extra=src_extra)
+    cfg = dit_cfg(chain, tmp_path / "d", 10_003)
+    cfg.init_from = exp["out"]
+    assert train_dit(cfg)["step"] == 10_003
+    raw = load_file(str(tmp_path / "d" / "train_state.safetensors"))
+    shared = [k for k in src_state if f"extra.model.{k}" in raw]
+    moved = {w: sum(float((raw[f"extra.{w}.{k}"] - src_state[k]).norm()) for k in shared) for w in ("model", "ema")}
+    assert moved["model"] > 0 and moved["ema"] > 0.5 * moved["model"], moved
 
 
 def test_training_in_bf16_with_a_time_budget_and_extra_latents(chain, tmp_path):

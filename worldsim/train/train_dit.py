@@ -62,7 +62,8 @@ class TrainDiTConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     ema_decay: float = 0.999  # EMA of the weights, used for sampling and saved as the model; early steps use
-    # (1 + step) / (10 + step) when that is lower, so that a short run's model is not its initial weights
+    # (1 + n) / (10 + n) when that is lower, n the steps of this run (a warm start counts from its start), so that
+    # a short run's model is not its initial weights
     log_every: int = 50
     sample_every: int = 2000  # log a dream rollout strip to TensorBoard
     ckpt_every: int = 500
@@ -395,7 +396,8 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         with torch.no_grad():
-            torch._foreach_lerp_(ema_params, model_params, 1 - min(cfg.ema_decay, (1 + step) / (10 + step)))
+            done = step - clock["start_step"]  # a warm start's EMA follows its own steps, not the source's
+            torch._foreach_lerp_(ema_params, model_params, 1 - min(cfg.ema_decay, (1 + done) / (10 + done)))
         step += 1
         now = time.perf_counter()
         clock["seconds"] += now - t_clock
