@@ -51,6 +51,7 @@ def test_ppo_in_dream_example(tiny_world_model, tmp_path):
         "eval_steps=5",
         "real_envs=2",
         "horizon=16",
+        "rounds=1",  # PPO in the dream alone (the loop of the default has its own test below)
         f"out={tmp_path}",
     )
     assert {"real_return_ppo_dream", "real_return_random", "real_return_ppo_real"} <= set(out)

@@ -37,7 +37,7 @@ class LoopConfig:
     anchor: str | None = None  # latent cache of general play (same VAE); null: record anchor_episodes once
     anchor_episodes: int = 192  # the anchor's episodes (of `horizon` steps) when it is recorded
     play_repeat: int = 1  # the play's episodes count this many times in the training data
-    train_minutes: float = 30.0  # training time per round (the learning rate's cosine runs over it)
+    train_minutes: float = 15.0  # training time per round (the learning rate's cosine runs over it)
     train_steps: int | None = None  # at most this many optimizer steps per round (null: the time decides)
     batch_size: int = 8  # windows per training step (of the model's window, 48 frames for the shipped one)
     lr: float = 1.0e-4

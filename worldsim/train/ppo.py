@@ -17,11 +17,12 @@ real one is a hole in the dream, not skill. The PPO policies are scored as they 
 their actions (``deterministic=true``: their most likely action; the dream-trained one is also scored so, as
 ``real_return_ppo_dream_greedy``). Prints one JSON object as its last line.
 
-``rounds=N`` (N > 1) makes it a DIAMOND-style loop (``worldsim/train/dream_loop.py``): after each round of
-``timesteps`` PPO steps in the dream, the policy plays the real world, the world model trains on that play (beside
-an anchor of general play) with its own recipe, and PPO goes on in the new dream. Each round's policy is scored in
-its dream and in the real world (``loop`` in the result, ``out/loop/rounds.json``); the real-trained baseline gets
-as many PPO steps as all rounds together. A loop cut off goes on after its last finished round when run again.
+``rounds=N`` (N > 1; the default 2) makes it a DIAMOND-style loop (``worldsim/train/dream_loop.py``): after each
+round of ``timesteps`` PPO steps in the dream, the policy plays the real world, the world model trains on that play
+(beside an anchor of general play) with its own recipe, and PPO goes on in the new dream. Each round's policy is
+scored in its dream and in the real world (``loop`` in the result, ``out/loop/rounds.json``); the real-trained
+baseline gets as many PPO steps as all rounds together. A loop cut off goes on after its last finished round when
+run again. ``rounds=1``: PPO in the model's dream alone, without touching the model.
 """
 
 from __future__ import annotations
@@ -116,10 +117,10 @@ def progress_callback(name: str, every_seconds: float = 10.0):
 
 
 def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 16, horizon: int = 200,
-                 eval_episodes: int = 20, eval_steps: int = 200, seed: int = 0, n_steps: int = 64,
+                 eval_episodes: int = 60, eval_steps: int = 200, seed: int = 0, n_steps: int = 64,
                  batch_size: int = 256, real_baseline: bool = True, real_envs: int = 4,
                  out: str = "runs/ppo", log_seconds: float = 10.0, env_id: str | None = None,
-                 checkpoints: int = 4, deterministic: bool = False, rounds: int = 1,
+                 checkpoints: int = 4, deterministic: bool = False, rounds: int = 2,
                  loop: dict | None = None) -> dict:  # fmt: skip
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
