@@ -1,4 +1,4 @@
-"""The learning-rate schedule both training loops use."""
+"""The learning-rate schedule both training loops use, and the DiT's EMA decay."""
 
 from __future__ import annotations
 
@@ -17,3 +17,9 @@ def short_run_warmup(warmup: int, steps: int) -> int:
     """The warm-up a run of ``steps`` steps uses: ``warmup``, but at most a tenth of the run (and at least 100
     steps or ``warmup``, whichever is less), so that a short run does not spend itself warming up."""
     return max(1, min(warmup, max(steps // 10, 100)))
+
+
+def ema_decay_at(decay: float, steps_done: int) -> float:
+    """The weight EMA's decay after ``steps_done`` steps of this run (a warm start counts from its own first step):
+    ``decay``, or ``(1 + n) / (10 + n)`` while that is lower, so that a short run's model is not its initial weights."""
+    return min(decay, (1 + steps_done) / (10 + steps_done))

@@ -42,7 +42,7 @@ from worldsim.models.dit import PRESETS, DiT, DiTConfig
 from worldsim.sampler import SamplerConfig, latent_std_floor
 from worldsim.train.dit_batches import dreamed_batch, reward_class_weights, reward_values_of, termination_pos_weight
 from worldsim.train.interrupt import catch_stop_signals
-from worldsim.train.schedule import short_run_warmup, warmup_cosine
+from worldsim.train.schedule import ema_decay_at, short_run_warmup, warmup_cosine
 from worldsim.world_model import load_world_model
 
 
@@ -61,9 +61,8 @@ class TrainDiTConfig:
     warmup: int = 1000
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    ema_decay: float = 0.999  # EMA of the weights, used for sampling and saved as the model; early steps use
-    # (1 + n) / (10 + n) when that is lower, n the steps of this run (a warm start counts from its start), so that
-    # a short run's model is not its initial weights
+    ema_decay: float = 0.999  # EMA of the weights, used for sampling and saved as the model; warmed up over the
+    # run's own steps (schedule.ema_decay_at)
     log_every: int = 50
     sample_every: int = 2000  # log a dream rollout strip to TensorBoard
     ckpt_every: int = 500
@@ -396,8 +395,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         with torch.no_grad():
-            done = step - clock["start_step"]  # a warm start's EMA follows its own steps, not the source's
-            torch._foreach_lerp_(ema_params, model_params, 1 - min(cfg.ema_decay, (1 + done) / (10 + done)))
+            torch._foreach_lerp_(ema_params, model_params, 1 - ema_decay_at(cfg.ema_decay, step - clock["start_step"]))
         step += 1
         now = time.perf_counter()
         clock["seconds"] += now - t_clock
