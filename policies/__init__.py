@@ -15,7 +15,8 @@ def make_policy(spec: str, action_space, num_envs: int = 1, seed: int | None = N
     """A policy by name: ``random``, ``explorer``, ``still`` (does nothing), ``eps:<p>:<base>`` (the base policy
     with a random action in a share p of the steps, e.g. ``eps:0.5:explorer``), ``hold:<p>:<base>`` (the base
     policy, holding *break* on for 1-4 more steps after a share p of its breaks: ``HoldPolicy``), or a path to a saved
-    stable-baselines3 model (``*.zip``)."""
+    stable-baselines3 model (``*.zip``: its most likely action every step), or ``sample:<path>.zip`` (the same model,
+    its actions sampled from its distribution, as it acted while it learned: a PPO policy's scored return)."""
     if not isinstance(spec, str):
         raise TypeError(f"a policy is named by a string, got {type(spec).__name__}: {spec!r}")
     if spec == "random":
@@ -35,7 +36,12 @@ def make_policy(spec: str, action_space, num_envs: int = 1, seed: int | None = N
             if len(parts) != 3:
                 raise ValueError(f"policy {spec!r}: write {prefix}:<{what}>:<base policy>, e.g. {prefix}:0.5:explorer")
             return wrapper(make_policy(parts[2], action_space, num_envs, seed), share, num_envs, seed)
+    if spec.startswith("sample:"):
+        path = spec.split(":", 1)[1]
+        if not path.endswith(".zip"):
+            raise ValueError(f"policy {spec!r}: write sample:<path of a stable-baselines3 .zip>")
+        return SB3Policy(action_space, num_envs, seed, path=path, deterministic=False)
     if spec.endswith(".zip"):
         return SB3Policy(action_space, num_envs, seed, path=spec)
-    raise ValueError(f"unknown policy {spec!r}: use random, explorer, still, eps:<p>:<base>, hold:<p>:<base> or "
-                     "the path of a stable-baselines3 .zip")  # fmt: skip
+    raise ValueError(f"unknown policy {spec!r}: use random, explorer, still, eps:<p>:<base>, hold:<p>:<base>, the "
+                     "path of a stable-baselines3 .zip or sample:<that path>")  # fmt: skip

@@ -127,6 +127,14 @@ def test_sb3_model_round_trip(tiny_world_model, tmp_path):
     assert env.action_space.contains(a)
     expected, _ = model.predict(obs, deterministic=True)
     assert np.array_equal(a, expected)
+    from worldsim.policies import make_policy
+
+    sampled = make_policy(f"sample:{tmp_path / 'agent.zip'}", env.action_space, 1, seed=0)
+    assert isinstance(sampled, SB3Policy) and not sampled.deterministic  # acts as it did while it learned
+    drawn = {tuple(sampled.act_single(obs)) for _ in range(30)}
+    assert len(drawn) > 1 and all(env.action_space.contains(np.array(d)) for d in drawn)
+    with pytest.raises(ValueError, match="sample:<path"):
+        make_policy("sample:explorer", env.action_space)
     with pytest.raises(ValueError, match="action space"):
         SB3Policy(gym.spaces.MultiDiscrete([2, 2, 2]), path=str(tmp_path / "agent.zip"))
     with pytest.raises(FileNotFoundError):
@@ -144,6 +152,11 @@ def test_evaluate_ranks_policies_in_both_worlds(tiny_world_model, tmp_path):
     full = json.loads((tmp_path / "ranking.json").read_text())
     assert [r["policy"] for r in full["policies"]] == ["still", "random", "eps:0.5:explorer"]
     assert all(r["real_return"]["n"] == r["dream_return"]["n"] == 2 for r in full["policies"])
+    for r in full["policies"]:  # the paid steps explain the returns (the tiny model pays any value, the real +-1)
+        paid = r["paid_steps"]
+        assert set(paid) == {"real", "dream"} and all(v >= 0 for w in paid.values() for v in w.values())
+        assert sum(r["real_returns"]) == paid["real"]["positive"] - paid["real"]["negative"]
+        assert (paid["dream"]["positive"] + paid["dream"]["negative"] == 0) == (not any(r["dream_returns"]))
     assert full["spearman"] is None or -1 <= full["spearman"] <= 1
     assert (tmp_path / "ranking.png").stat().st_size > 1000
     assert full["real_info"] is False

@@ -54,12 +54,15 @@ def mean_ci(values, confidence: float = 0.95) -> dict:
 def play_both(wm, real_env, policy: str, episodes: int, steps: int, seed: int, videos: int = 0,
               sampler_steps: int | None = None, real_info: bool = False) -> dict:  # fmt: skip
     """Play ``policy`` for ``episodes`` episodes in the real world and in the dream from the same start clips
-    (module doc); returns each world's returns and lengths and, for the first ``videos`` episodes, their frames.
+    (module doc); returns each world's returns and lengths, how many steps each world paid a positive and a
+    negative reward (``paid_steps``: where a gap in return comes from), and, for the first ``videos`` episodes,
+    their frames.
     ``real_info``: the policy reads the real env's ``info`` there (the dream has none)."""
     space = real_env.action_space
     seen = (lambda info: info) if real_info else (lambda info: None)
     ctx = wm.window - 1
     clips, clip_actions, real_returns, real_lengths, real_frames = [], [], [], [], []
+    paid = {w: {"positive": 0, "negative": 0} for w in ("real", "dream")}  # rewarded steps, by sign
     for i in range(episodes):
         pol = make_policy(policy, space, 1, seed=seed + i)
         obs, info = real_env.reset(seed=seed + i)
@@ -75,6 +78,8 @@ def play_both(wm, real_env, policy: str, episodes: int, steps: int, seed: int, v
         for _ in range(steps):
             obs, r, term, trunc, info = real_env.step(pol.act_single(obs, seen(info)))
             total += float(r)
+            paid["real"]["positive"] += int(r > 0)
+            paid["real"]["negative"] += int(r < 0)
             length += 1
             shown.append(obs)
             if term or trunc:
@@ -96,6 +101,8 @@ def play_both(wm, real_env, policy: str, episodes: int, steps: int, seed: int, v
         stepped = dream.step(dream_pol.act(obs, None))
         obs = stepped.frames
         dream_returns += stepped.reward * alive
+        paid["dream"]["positive"] += int(((stepped.reward > 0) & alive).sum())
+        paid["dream"]["negative"] += int(((stepped.reward < 0) & alive).sum())
         dream_lengths += alive
         for k in range(min(videos, episodes)):
             if alive[k]:
@@ -104,7 +111,7 @@ def play_both(wm, real_env, policy: str, episodes: int, steps: int, seed: int, v
         if not alive.any():
             break
     return {"real_returns": real_returns, "real_lengths": real_lengths, "dream_returns": dream_returns.tolist(),
-            "dream_lengths": dream_lengths.tolist(), "real_frames": real_frames,
+            "dream_lengths": dream_lengths.tolist(), "paid_steps": paid, "real_frames": real_frames,
             "dream_frames": [np.stack(f) for f in dream_frames]}  # fmt: skip
 
 
@@ -148,6 +155,7 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
         "real_return": real_stats,
         "dream_return": dream_stats,
         "gap_dream_minus_real": dream_stats["mean"] - real_stats["mean"],
+        "paid_steps": played["paid_steps"],
         "real_lengths": played["real_lengths"],
         "dream_lengths": played["dream_lengths"],
         "real_returns": played["real_returns"],
@@ -157,8 +165,9 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
     }
     (out_dir / "evaluate.json").write_text(json.dumps(result, indent=1))
     _bar_chart(result, out_dir / "returns.png")
-    return {k: result[k] for k in ("benchmark", "policy", "episodes", "real_return", "dream_return",
-                                   "gap_dream_minus_real", "seconds")} | {"out": str(out_dir)}  # fmt: skip
+    keys = ("benchmark", "policy", "episodes", "real_return", "dream_return", "gap_dream_minus_real", "paid_steps",
+            "seconds")  # fmt: skip
+    return {k: result[k] for k in keys} | {"out": str(out_dir)}
 
 
 def rank_policies(wm, real_env, policies: list[str], episodes: int, steps: int, seed: int, sampler_steps,
@@ -180,10 +189,12 @@ def rank_policies(wm, real_env, policies: list[str], episodes: int, steps: int, 
         real, dream = mean_ci(played["real_returns"]), mean_ci(played["dream_returns"])
         rows.append({"policy": str(spec), "real_return": real, "dream_return": dream,
                      "dream_in_real_ci": bool(real["low"] <= dream["mean"] <= real["high"]),
-                     "real_returns": played["real_returns"],
+                     "paid_steps": played["paid_steps"], "real_returns": played["real_returns"],
                      "dream_returns": np.round(played["dream_returns"], 4).tolist()})  # fmt: skip
-        print(f"evaluate: {n}/{len(policies)} {spec}: real {real['mean']:.2f} +- {real['ci95']:.2f}, dream "
-              f"{dream['mean']:.2f} +- {dream['ci95']:.2f} ({time.perf_counter() - t:.0f} s)", file=sys.stderr,
+        pr, pd = played["paid_steps"]["real"], played["paid_steps"]["dream"]
+        print(f"evaluate: {n}/{len(policies)} {spec}: real {real['mean']:.2f} +- {real['ci95']:.2f} (paid "
+              f"+{pr['positive']} -{pr['negative']}), dream {dream['mean']:.2f} +- {dream['ci95']:.2f} (paid "
+              f"+{pd['positive']} -{pd['negative']}) ({time.perf_counter() - t:.0f} s)", file=sys.stderr,
               flush=True)  # fmt: skip
     real_means = [r["real_return"]["mean"] for r in rows]
     dream_means = [r["dream_return"]["mean"] for r in rows]
