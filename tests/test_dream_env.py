@@ -209,6 +209,14 @@ def test_the_soak_measures_finiteness_memory_and_brightness(tiny_world_model):
         assert isinstance(r[part]["contrast_kept"], bool)  # a dream pinned at one flat colour fails here
     lo, hi = r["real_brightness_p1_p99"]
     assert 0 < lo < hi < 255 and 0 < r["real_contrast_p5"] < 128 and isinstance(r["passed"], bool)
+    for part, windows in (("single", 4 * 2), ("vector", 1)):  # the real world under the same play, window for window
+        real = np.ravel(r["real_contrast_by_window"][part])
+        assert len(real) == windows and r[part]["contrast_bar"] == pytest.approx(np.percentile(real, 5), abs=0.06)
+        below = sum(c < r[part]["contrast_bar"] for c in r[part]["contrast_by_window"])
+        assert r[part]["windows_below_bar"] == below  # at most a quarter of the dream's windows may fall below
+        assert r[part]["contrast_kept"] == (below <= len(r[part]["contrast_by_window"]) / 4)
+    with pytest.raises(ValueError, match="window"):
+        soak(tiny_world_model, steps=5, num_envs=2, env_steps=10, window=10, threads=1)
 
 
 def test_same_step_autoreset_and_the_sb3_adapter_are_plain_subclasses(tiny_world_model):
