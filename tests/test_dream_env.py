@@ -199,7 +199,7 @@ def test_a_bad_action_is_named_by_its_index_and_its_fault():
 
 
 def test_the_soak_measures_finiteness_memory_and_brightness(tiny_world_model):
-    from worldsim.eval.speed import soak
+    from worldsim.eval.soak import soak
 
     r = soak(tiny_world_model, steps=20, num_envs=2, env_steps=10, window=10, threads=1)
     for part in ("single", "vector"):

@@ -84,8 +84,10 @@ def cmd_bench(cfg: DictConfig) -> dict:
         return speed.bench_dream(cfg.model, cfg.num_envs, threads=cfg.threads, device=cfg.device, dtype=cfg.dtype,
                                  compile=cfg.compile, std_floor=cfg.std_floor)  # fmt: skip
     if cfg.what == "soak":
-        return speed.soak(cfg.model, cfg.soak.steps, cfg.soak.num_envs, cfg.soak.env_steps, threads=cfg.threads,
-                          std_floor=cfg.std_floor)  # fmt: skip
+        from worldsim.eval.soak import soak
+
+        return soak(cfg.model, cfg.soak.steps, cfg.soak.num_envs, cfg.soak.env_steps, threads=cfg.threads,
+                    std_floor=cfg.std_floor)  # fmt: skip
     raise SystemExit(
         f"worldsim bench: unknown benchmark {cfg.what!r}; choose from: env, record, vae, sampler, dream, soak"
     )

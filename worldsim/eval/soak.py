@@ -1,0 +1,117 @@
+"""`worldsim bench soak` (`make soak`): a long run of the dream, judged against the real world under the same play
+(finite values, flat memory, the real world's brightness and contrast). Prints one JSON object as its last line."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from worldsim.eval.speed import _world_model
+
+
+def _rss_mb() -> float:
+    """This process's resident memory in MB (Linux /proc; 0 elsewhere)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _contrast(frames: np.ndarray) -> np.ndarray:
+    """(..., H, W, C) uint8 -> (...): a frame's spatial standard deviation, mean over its colour channels."""
+    f = frames.reshape(-1, frames.shape[-3] * frames.shape[-2], frames.shape[-1]).astype(np.float32)
+    return f.std(axis=1).mean(axis=-1).reshape(frames.shape[:-3])
+
+
+def _real_play(real, runs: int, steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The real world under the soak's play: ``runs`` runs of ``steps`` random steps (run r from seed + r; the
+    env's own episode limit resets it). Returns every frame's brightness and contrast, (runs, steps) each."""
+    bright, flat = np.zeros((runs, steps), np.float32), np.zeros((runs, steps), np.float32)
+    for r in range(runs):
+        real.action_space.seed(seed + r)
+        real.reset(seed=seed + r)
+        for i in range(steps):
+            obs, _, term, trunc, _ = real.step(real.action_space.sample())
+            bright[r, i], flat[r, i] = obs.mean(), _contrast(obs)
+            if term or trunc:
+                real.reset()
+    return bright, flat
+
+
+def _window_means(x: np.ndarray, window: int) -> np.ndarray:
+    """(..., steps) -> (..., steps // window): the mean of each whole window."""
+    n = x.shape[-1] // window
+    return x[..., : n * window].reshape(*x.shape[:-1], n, window).mean(axis=-1)
+
+
+def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_steps: int = 2_000, seed: int = 0,
+         threads: int = 2, window: int = 500, std_floor: float | None = None, real_runs: int = 4) -> dict:  # fmt: skip
+    """A long run of the dream as users run it: one env for ``steps`` steps and a vector env of ``num_envs`` for
+    ``env_steps``, random actions, episodes never ending. Checks that everything stays finite, that memory stays
+    flat (growth after the first window), that frames keep the real world's brightness (each window's mean
+    pixel value within the 1st-99th percentile of the real world's per-frame means under random play), and that
+    they do not collapse into featureless haze. Contrast (a frame's spatial standard deviation per colour channel)
+    is judged against the real world under the same play, window for window: for the single dream ``real_runs``
+    real runs of ``steps`` steps, for the vector env ``num_envs`` real runs of ``env_steps`` averaged as the vector
+    env's windows are; the bar is the 5th percentile of those real windows' mean contrast, and at most a quarter of
+    the dream's windows may fall below it (the real world's own: one in twenty; a bar every window must clear fails
+    the real world itself, whose flattest 500 steps can sit in a leaf wall). A dream pinned at one flat colour keeps
+    a plausible brightness and fails here. ``std_floor`` as in ``bench_dream``."""
+    import torch
+
+    from worldsim.envs.world_model_env import WorldModelEnv
+    from worldsim.envs.world_model_vector_env import WorldModelVectorEnv
+
+    if real_runs < 1 or window < 1 or min(steps, env_steps) < window:
+        raise ValueError(f"soak: real_runs >= 1 and steps, env_steps >= window >= 1, got {real_runs=}, {window=}, "
+                         f"{steps=}, {env_steps=}")  # fmt: skip
+    torch.set_num_threads(threads)
+    wm = _world_model(model)
+    if std_floor is not None:
+        wm.set_std_floor(std_floor)
+    from worldsim.envs import make_env, real_env_of
+
+    real = make_env(real_env_of(wm), wm.frame_shape)
+    bright_1, flat_1 = _real_play(real, real_runs, steps, seed)
+    bright_n, flat_n = _real_play(real, num_envs, env_steps, seed + real_runs)
+    frames_bright = np.concatenate([bright_1.ravel(), bright_n.ravel()])
+    lo, hi = (float(x) for x in np.percentile(frames_bright, [1, 99]))
+    real_windows = {"single": _window_means(flat_1, window), "vector": _window_means(flat_n.mean(axis=0), window)}
+    bars = {k: float(np.percentile(v, 5)) for k, v in real_windows.items()}
+    out = {"benchmark": "soak", "model": model, "std_floor": wm.sampler_cfg.std_floor, "real_runs": real_runs,
+           "real_brightness_p1_p99": [round(lo, 1), round(hi, 1)],
+           "real_contrast_p5": round(float(np.percentile(np.concatenate([flat_1.ravel(), flat_n.ravel()]), 5)), 1),
+           "real_contrast_by_window": {k: np.round(v, 1).tolist() for k, v in real_windows.items()}}  # fmt: skip
+
+    def run(label, env, n, batch):
+        space = env.action_space
+        space.seed(seed)
+        env.reset(seed=seed)
+        bright, flat, rss, finite, t0 = np.zeros(n), np.zeros(n), [], True, time.perf_counter()
+        for i in range(n):
+            frame, r, term, trunc, info = env.step(space.sample())
+            finite &= bool(np.isfinite(r).all()) and bool(np.isfinite(info["termination_prob"]).all())
+            bright[i], flat[i] = np.mean(frame), _contrast(frame).mean()
+            if (i + 1) % window == 0:
+                rss.append(round(_rss_mb(), 1))
+        means, contrasts = (np.round(_window_means(x, window), 1).tolist() for x in (bright, flat))
+        growth = rss[-1] - rss[0] if len(rss) > 1 else 0.0
+        below = sum(c < bars[label] for c in contrasts)
+        out[label] = {"steps": n, "batch": batch, "frames_per_s": round(n * batch / (time.perf_counter() - t0), 1),
+                      "finite": finite, "brightness_by_window": means, "contrast_by_window": contrasts,
+                      "rss_mb_by_window": rss, "rss_growth_mb": round(growth, 1),
+                      "brightness_kept": all(lo <= m <= hi for m in means),
+                      "contrast_bar": round(bars[label], 1), "windows_below_bar": below,
+                      "contrast_kept": below <= len(contrasts) / 4}  # fmt: skip
+
+    # episodes never end during a soak: no horizon, no termination
+    run("single", WorldModelEnv(wm, horizon=10**9, termination_threshold=2.0), steps, 1)
+    run("vector", WorldModelVectorEnv(num_envs, wm, horizon=10**9, termination_threshold=2.0), env_steps, num_envs)
+    checks = [out[k][c] for k in ("single", "vector") for c in ("finite", "brightness_kept", "contrast_kept")]
+    checks += [out[k]["rss_growth_mb"] < 100 for k in ("single", "vector")]
+    out["passed"] = all(checks)
+    return out
