@@ -398,3 +398,26 @@ def test_heads_learn_only_from_the_labelled_frames():
                                                                  torch.full((3,), 5.0))}  # fmt: skip
     assert reward_loss(wrong_on_dreams) == reward_loss(real_only)  # a dreamed frame's label teaches nothing
     assert reward_loss({**wrong_on_dreams, "labelled": torch.ones(3, 5, dtype=torch.bool)}) > reward_loss(real_only)
+
+
+def test_the_critic_tells_a_blurred_frame_from_a_real_one_and_pulls_only_the_prediction():
+    import torch.nn.functional as F
+
+    from worldsim.train.adversarial import AdversarialConfig, Adversary
+
+    torch.manual_seed(0)
+    x0 = torch.randn(16, 3, 4, 8, 8)
+    blurred = F.avg_pool2d(x0.flatten(0, 1), 3, stride=1, padding=1, count_include_pad=False).view_as(x0)
+    x0_hat = blurred.clone().requires_grad_(True)
+    outputs = {"x0": x0, "x0_hat": x0_hat, "t": torch.rand(16, 3), "target": torch.ones(16, 3, dtype=torch.bool)}
+    adv = Adversary(4, AdversarialConfig(weight=0.5, lr=1e-3, warmup=10, min_t=0.5), "cpu")
+    for _ in range(80):
+        logs = adv.critic_step(outputs)
+    assert logs["critic_gap"] > 0.5  # real frames score above blurred ones
+    term, value = adv.generator_loss(outputs, step=5)
+    assert torch.isclose(term, 0.5 * 0.5 * value)  # weight, ramped half way over the warm-up
+    term.backward()
+    judged = (outputs["t"] >= 0.5)[..., None, None, None].expand_as(x0).clone()
+    judged[:, 0] = False  # the first frame has no frame before it to be judged with
+    assert x0_hat.grad[judged].abs().sum() > 0 and x0_hat.grad[~judged].abs().sum() == 0
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in adv.critic.parameters())  # the critic is not pulled

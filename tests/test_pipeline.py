@@ -339,3 +339,24 @@ def test_contrast_floor_from_the_training_frames_travels_with_the_model(chain, t
     assert dream.sampler.cfg.std_floor == higher.sampler_cfg.std_floor  # dreams run with the model's floor
     dream.start([0], higher.clips["frames"][:1], higher.clips["actions"][:1])
     assert dream.step([[0, 0, 0]]).frames.shape == (1, 16, 16, 3)
+
+
+def test_adversarial_training_resumes_exactly_and_is_recorded(chain, tmp_path):
+    from worldsim.train.adversarial import AdversarialConfig
+
+    adv = AdversarialConfig(weight=0.1, warmup=2, min_t=0.0)
+    a = train_dit(replace(dit_cfg(chain, tmp_path / "a", 6), adversarial=adv))
+    train_dit(replace(dit_cfg(chain, tmp_path / "b", 3), adversarial=adv))
+    b = train_dit(replace(dit_cfg(chain, tmp_path / "b", 6), adversarial=adv))
+    assert a["step"] == b["step"] == 6 and np.isfinite(a["adversarial"]) and np.isfinite(a["critic"])
+    wa, wb = (load_model(tmp_path / n / "model.safetensors", "dit")[1] for n in ("a", "b"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)  # critic and its optimizer resumed with the run
+    sa, sb = (load_file(tmp_path / n / "train_state.safetensors") for n in ("a", "b"))
+    critic = [k for k in sa if k.startswith("extra.adv")]
+    assert critic and all(torch.equal(sa[k], sb[k]) for k in critic)
+    recipe = load_model(tmp_path / "a" / "model.safetensors", "dit")[2]["info"]["recipe"]
+    assert recipe["adversarial"]["weight"] == 0.1
+    with pytest.raises(ValueError, match="adversarial.weight must be >= 0"):
+        AdversarialConfig(weight=-1.0)
+    with pytest.raises(ValueError, match=r"adversarial.min_t must be in \[0, 1\]"):
+        AdversarialConfig(weight=0.1, min_t=2.0)

@@ -122,11 +122,13 @@ def cmd_encode(cfg: DictConfig) -> dict:
 def cmd_train(cfg: DictConfig) -> dict:
     from worldsim.diffusion import DiffusionConfig
     from worldsim.sampler import SamplerConfig
+    from worldsim.train.adversarial import AdversarialConfig
     from worldsim.train.train_dit import TrainDiTConfig, train_dit
 
     fields = OmegaConf.to_container(cfg, resolve=True)
     fields["diffusion"] = DiffusionConfig(**fields["diffusion"])
     fields["sampler"] = SamplerConfig(**fields["sampler"])
+    fields["adversarial"] = AdversarialConfig(**fields["adversarial"])
     return train_dit(checked(TrainDiTConfig(**fields)))
 
 

@@ -97,6 +97,7 @@ def diffusion_loss(
     generator=None,
     reward_class_weights: torch.Tensor | None = None,
     termination_pos_weight: torch.Tensor | None = None,
+    outputs: dict | None = None,
 ):
     """Loss on a batch of windows; returns (loss, logs), logs as detached 0-d tensors (reading them is what
     waits for a GPU, so a training loop reads them only when it logs).
@@ -110,7 +111,9 @@ def diffusion_loss(
     it). ``reward_class_weights`` (K,): the weight of each reward class in the cross-entropy of a
     model with reward classes (``reward_class_weights`` in ``worldsim.train.train_dit``); None weighs them alike.
     ``termination_pos_weight`` (0-d): the weight of a terminating transition in the termination BCE (rare events
-    weigh more; None: 1).
+    weigh more; None: 1). ``outputs``: a dict to fill with what a second loss needs (``train/adversarial.py``):
+    ``x0_hat`` (the predicted clean latents, with their graph), ``x0``, ``t`` and ``target`` (the frames with a
+    frame loss).
     """
     x0 = batch["latents"]
     b, t_len = x0.shape[:2]
@@ -129,6 +132,8 @@ def diffusion_loss(
     core = getattr(model, "module", model)  # a DDP-wrapped model keeps its head inside
     err = core.head.error(v_pred, x_t, t, x0, noise)  # what the output head's loss compares (models/heads.py)
     per_frame = err.pow(2).mean(dim=(2, 3, 4))  # (B, T)
+    if outputs is not None:
+        outputs.update(x0_hat=x_t - t[..., None, None, None] * v_pred, x0=x0, t=t, target=~ctx)
     weight = (~ctx).float()
     flow = (per_frame * weight).sum() / weight.sum().clamp_min(1.0)
     has = batch["has_action"].float()

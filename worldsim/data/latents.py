@@ -139,6 +139,25 @@ def concat_stores(stores: list[FrameStore]) -> FrameStore:
     )
 
 
+def open_training_caches(latents: str | Path, extra: list, vae_sha256: str) -> tuple[FrameStore, dict, np.ndarray]:
+    """The cache ``latents`` with the ``extra`` caches after it, as one store: (store, the first cache's meta, the
+    training episodes: the first cache's own training split and every episode of each extra cache)."""
+    store, meta = open_latent_cache(latents, vae_sha256=vae_sha256)
+    train_eps = np.asarray(meta["train_episodes"])
+    if not extra:
+        return store, meta, train_eps
+    stores = [store]
+    for path in extra:
+        extra_store, extra_meta = open_latent_cache(path, vae_sha256=vae_sha256)
+        for key in ("latent_shape", "action_space"):
+            if extra_meta[key] != meta[key]:
+                raise ValueError(f"extra_latents {path} has {key} {extra_meta[key]}, but {latents} has {meta[key]}")
+        first = sum(s.num_episodes for s in stores)  # the extra cache's episodes follow those before it
+        train_eps = np.concatenate([train_eps, first + np.arange(extra_store.num_episodes)])
+        stores.append(extra_store)
+    return concat_stores(stores), meta, train_eps
+
+
 def to_device(store: FrameStore, device: torch.device) -> FrameStore:
     """A copy of a latent FrameStore whose frames (float16) and transitions are torch tensors on ``device``:
     ``window_batch`` gathers from it there. Episode offsets stay numpy (window starts are picked on the host)."""

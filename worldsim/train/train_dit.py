@@ -36,10 +36,11 @@ from worldsim.checkpoint import (
     save_model,
     save_train_state,
 )
-from worldsim.data.latents import concat_stores, file_sha256, open_latent_cache, to_device, window_batch
+from worldsim.data.latents import file_sha256, open_training_caches, to_device, window_batch
 from worldsim.diffusion import DiffusionConfig, diffusion_loss
 from worldsim.models.dit import PRESETS, DiT, DiTConfig
 from worldsim.sampler import SamplerConfig, latent_std_floor
+from worldsim.train.adversarial import AdversarialConfig, Adversary
 from worldsim.train.dit_batches import dreamed_batch, reward_class_weights, reward_values_of, termination_pos_weight
 from worldsim.train.interrupt import catch_stop_signals
 from worldsim.train.schedule import ema_decay_at, short_run_warmup, warmup_cosine
@@ -106,6 +107,7 @@ class TrainDiTConfig:
     # quantile of the training frames' per-channel latent std (0: the sampler's own setting, none by default)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)  # defaults saved with the model
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)  # a critic on predicted frames (off)
 
 
 ARCH_KEYS = ("dim", "depth", "heads", "mlp_ratio", "patch")
@@ -199,20 +201,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
 
     vae_file = find_vae_file(cfg.vae)  # absolute: the run loads from any folder
     vae_sha = file_sha256(vae_file)
-    store, meta = open_latent_cache(cfg.latents, vae_sha256=vae_sha)
-    train_eps = np.asarray(meta["train_episodes"])
-    if cfg.extra_latents:  # every episode of an extra cache trains; the held-out ones stay those of `latents`
-        stores = [store]
-        for path in cfg.extra_latents:
-            extra_store, extra_meta = open_latent_cache(path, vae_sha256=vae_sha)
-            for key in ("latent_shape", "action_space"):
-                if extra_meta[key] != meta[key]:
-                    raise ValueError(f"extra_latents {path} has {key} {extra_meta[key]}, but {cfg.latents} has "
-                                     f"{meta[key]}")  # fmt: skip
-            first = sum(s.num_episodes for s in stores)  # the extra cache's episodes follow those before it
-            train_eps = np.concatenate([train_eps, first + np.arange(extra_store.num_episodes)])
-            stores.append(extra_store)
-        store = concat_stores(stores)
+    store, meta, train_eps = open_training_caches(cfg.latents, cfg.extra_latents, vae_sha)
     starts = store.window_starts(cfg.window)
     episode_of = np.searchsorted(store.ep_start, starts, side="right") - 1
     train_starts = starts[np.isin(episode_of, train_eps)]
@@ -266,6 +255,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99), fused=device.type == "cuda" or None)
     gen = torch.Generator(device).manual_seed(cfg.seed * 1000 + rank)  # noise levels and noise of the objective
+    adv = Adversary(dcfg.latent_shape[0], cfg.adversarial, device) if cfg.adversarial.weight > 0 else None
     step = 0
     clock = {"start_step": 0, "seconds": 0.0}  # the run's first step and its training time (for max_minutes)
     if resuming:
@@ -277,6 +267,8 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
             raise CheckpointError(f"{run} trains on {saved_window}-frame windows, not window={cfg.window}: "
                                   f"pass window={saved_window} to resume it, or use another run_dir")  # fmt: skip
         step, raw, saved = load_train_state(state_path, opt, data_rng)
+        if adv is not None and not adv.load(raw) and rank == 0:
+            print(f"{state_path} holds no critic: adversarial.weight starts a fresh one", flush=True)
         load_state_into(model, {k[len("model.") :]: v for k, v in raw.items() if k.startswith("model.")}, state_path)
         if any(k.startswith("ema.") for k in raw):  # the train state holds everything a resume needs, consistently
             load_state_into(ema, {k[len("ema.") :]: v for k, v in raw.items() if k.startswith("ema.")}, state_path)
@@ -337,7 +329,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
                            "rollout_heads_on_dreams": cfg.rollout_heads_on_dreams,
                            "event_windows": cfg.event_windows, "event_balance": cfg.event_balance,
                            "trainable": cfg.trainable, "std_floor_quantile": cfg.std_floor_quantile,
-                           "diffusion": asdict(cfg.diffusion)}}  # fmt: skip
+                           "diffusion": asdict(cfg.diffusion), "adversarial": asdict(cfg.adversarial)}}  # fmt: skip
         if cfg.extra_latents:
             info["extra_latents"] = [str(p) for p in cfg.extra_latents]
         if device.type == "cuda":
@@ -346,6 +338,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         save_model(model_path, "dit", dcfg, ema.state_dict(), extra=extra)
         raw = {f"model.{k}": v for k, v in model.state_dict().items()} | {"generator": gen.get_state()}
         raw |= {f"ema.{k}": v for k, v in ema.state_dict().items()}  # a resume reads model, EMA and optimizer here
+        raw |= adv.tensors() if adv is not None else {}
         save_train_state(state_path, step, opt, data_rng, extra_tensors=raw, extra={"clock": clock})
 
     tb = bar = None
@@ -387,13 +380,19 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
                 batch["labelled"] = ~batch["dreamed"]
         else:
             batch = window_batch(store, picks, cfg.window)
+        outputs = {} if adv is not None else None
         with amp:
             loss, logs = diffusion_loss(net, batch, diffusion, generator=gen, reward_class_weights=class_weights,
-                                        termination_pos_weight=term_weight)  # fmt: skip
+                                        termination_pos_weight=term_weight, outputs=outputs)  # fmt: skip
+            if adv is not None:
+                g_loss, logs["adversarial"] = adv.generator_loss(outputs, step - clock["start_step"])
+                loss = loss + g_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
+        if adv is not None:
+            logs |= adv.critic_step(outputs)
         with torch.no_grad():
             torch._foreach_lerp_(ema_params, model_params, 1 - ema_decay_at(cfg.ema_decay, step - clock["start_step"]))
         step += 1
