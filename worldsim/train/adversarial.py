@@ -101,7 +101,9 @@ class Adversary:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        return {"critic": loss.detach(), "critic_gap": (s_real.mean() - s_fake.mean()).detach()}
+        contrast = fake.std(dim=(2, 3)).mean() / real.std(dim=(2, 3)).mean().clamp_min(1e-6)  # < 1: blurred
+        return {"critic": loss.detach(), "critic_gap": (s_real.mean() - s_fake.mean()).detach(),
+                "judged_contrast": contrast.detach()}  # fmt: skip
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """The critic and its optimizer's state as flat tensors (``adv.*``, ``adv_opt.*``) for a train state."""
