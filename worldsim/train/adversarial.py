@@ -15,7 +15,8 @@ while the critic learns first. The flow loss stays: it keeps the prediction on t
 pulls it off the blurred mean toward a frame that looks real.
 
 The critic and its optimizer travel in the run's train state (``adv.*``, ``adv_opt.*``): a resumed run goes on
-exactly as one that never stopped.
+exactly as one that never stopped. Under torchrun each rank trains its own critic on its own batches (the DiT's
+gradients are averaged as ever); rank 0's is saved, and every rank resumes from it.
 """
 
 from __future__ import annotations
@@ -73,11 +74,14 @@ class Adversary:
         self.opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr, betas=(0.0, 0.99))
 
     def _judged(self, outputs: dict):
-        """(fake, real, prev) of the judged frames: targets at t >= min_t with a frame before them."""
-        pick = outputs["target"] & (outputs["t"] >= self.cfg.min_t)
-        pick[:, 0] = False
-        prev = torch.cat([torch.zeros_like(outputs["x0"][:, :1]), outputs["x0"][:, :-1]], dim=1)
-        return outputs["x0_hat"][pick], outputs["x0"][pick], prev[pick]
+        """(fake, real, prev) of the judged frames: targets at t >= min_t with a frame before them (picked once per
+        batch: the DiT's term and the critic's step judge the same frames)."""
+        if "judged" not in outputs:
+            pick = outputs["target"] & (outputs["t"] >= self.cfg.min_t)
+            pick[:, 0] = False
+            x0 = outputs["x0"]
+            outputs["judged"] = (outputs["x0_hat"][pick], x0[:, 1:][pick[:, 1:]], x0[:, :-1][pick[:, 1:]])
+        return outputs["judged"]
 
     def generator_loss(self, outputs: dict, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(the DiT's adversarial term, already weighted and ramped; its unweighted value, for the log)."""
