@@ -130,6 +130,20 @@ def test_eval_export_and_bench_on_the_tiny_chain(chain, tmp_path):
                                       clips=2, eval_fraction=0.25)  # fmt: skip
     assert load_world_model(full_context["out"]).clips["frames"].shape[1] == wm.window  # start clips fill the context
 
+    # a model continued on other play keeps the starts and held-out recording of the one it continued
+    own_dataset = wm.info["dataset_id"]
+    wm.info = {**wm.info, "dataset_id": "other/recording-v0"}
+    wm.save(tmp_path / "source")
+    kept = export_world_model(str(tmp_path / "run"), str(tmp_path / "wm-kept"), clips_from=str(tmp_path / "source"))
+    kept_wm = load_world_model(kept["out"])
+    assert np.array_equal(kept_wm.clips["frames"], wm.clips["frames"])
+    assert kept_wm.info["dataset_id"] == "other/recording-v0"
+    assert kept_wm.info["continued_on"]["dataset_id"] == own_dataset
+    wm.clips = {"frames": wm.clips["frames"][:, :, :8, :8], "actions": wm.clips["actions"]}
+    wm.save(tmp_path / "small")
+    with pytest.raises(ValueError, match=r"clips_from=.*small.* frames \(8, 8, 3\)"):
+        export_world_model(str(tmp_path / "run"), str(tmp_path / "wm-bad"), clips_from=str(tmp_path / "small"))
+
     b = bench_sampler(exp["out"], steps=[1], repeats=1, threads=1)
     assert b["fps_b1"] is None or b["fps_b1"] > 0
     assert b["kv_cache_speedup"] > 0 and b["matmul_peak_gflops"] > 0
