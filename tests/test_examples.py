@@ -109,6 +109,25 @@ def test_ppo_loop_refuses_bad_settings(tiny_world_model, tmp_path):
         ppo_in_dream(tiny_world_model, rounds=2, loop={"train_minutes": None}, out=str(tmp_path))
     with pytest.raises(FileNotFoundError, match="not a latent cache"):
         ppo_in_dream(tiny_world_model, rounds=2, loop={"anchor": str(tmp_path / "nowhere")}, out=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"loop.extra names .*nowhere.*not a latent cache"):
+        ppo_in_dream(tiny_world_model, rounds=2, loop={"extra": [str(tmp_path / "nowhere")]}, out=str(tmp_path))
+    with pytest.raises(TypeError, match="loop.keep_play must be true or false"):
+        ppo_in_dream(tiny_world_model, rounds=2, loop={"keep_play": "no"}, out=str(tmp_path))
+
+
+def test_ppo_loop_rounds_train_on_all_the_play_so_far(tmp_path):
+    """A round trains on its own play, every earlier round's play (DIAMOND keeps all it collected) and the
+    `loop.extra` caches; `keep_play=false` the latest round's play alone."""
+    from worldsim.train.dream_loop import loop_config, training_play
+
+    for name in ("round1", "round2", "round3", "ppoplay"):
+        (tmp_path / "latents" / name).mkdir(parents=True)
+        (tmp_path / "latents" / name / "meta.json").write_text("{}")
+    play, extra = tmp_path / "latents" / "round3", str(tmp_path / "latents" / "ppoplay")
+    cfg = loop_config({"play_repeat": 2, "extra": extra})  # (one cache given as a string)
+    assert training_play(tmp_path, 3, play, cfg) == [str(play), str(play), str(tmp_path / "latents" / "round1"),
+                                                     str(tmp_path / "latents" / "round2"), extra]  # fmt: skip
+    assert training_play(tmp_path, 3, play, loop_config({"keep_play": False})) == [str(play)]
 
 
 def test_sb3_model_round_trip(tiny_world_model, tmp_path):

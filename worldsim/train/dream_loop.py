@@ -13,7 +13,9 @@ imagination. One round here, each stage an ordinary worldsim stage run in this p
 3. **train** the whole world model from the current one with its own recipe (window, head, sampler, diffusion
    settings, read from its checkpoint) on an anchor of general play (``anchor``: a latent cache made with the same
    VAE; null records ``anchor_episodes`` of the recorder's default mix once and keeps it for every round) plus the
-   policy's play ``play_repeat`` times over, for ``train_minutes`` (or ``train_steps``);
+   policy's play ``play_repeat`` times over, the earlier rounds' play (``keep_play``, as DIAMOND's world model
+   trains on everything collected) and any ``extra`` caches (the play that taught the model before, so that a round
+   does not forget it), for ``train_minutes`` (or ``train_steps``);
 4. **export** the new model (fp16, the previous model's start clips, so that dreams start where they did).
 
 Every stage keeps what it made under ``out/loop/``; run the same command again and each finished stage is kept
@@ -37,6 +39,8 @@ class LoopConfig:
     anchor: str | None = None  # latent cache of general play (same VAE); null: record anchor_episodes once
     anchor_episodes: int = 192  # the anchor's episodes (of `horizon` steps) when it is recorded
     play_repeat: int = 1  # the play's episodes count this many times in the training data
+    keep_play: bool = True  # the earlier rounds' play trains too (once each), not the latest round's alone
+    extra: tuple[str, ...] = ()  # more latent caches (same VAE) trained beside the anchor every round
     train_minutes: float = 15.0  # training time per round (the learning rate's cosine runs over it)
     train_steps: int | None = None  # at most this many optimizer steps per round (null: the time decides)
     batch_size: int = 8  # windows per training step (of the model's window, 48 frames for the shipped one)
@@ -53,7 +57,15 @@ def loop_config(values: dict | LoopConfig | None) -> LoopConfig:
     known = {f.name for f in fields(LoopConfig)}
     if set(values) - known:
         raise ValueError(f"loop: unknown settings {sorted(set(values) - known)}; the settings are {sorted(known)}")
+    if isinstance(values.get("extra"), str):
+        values["extra"] = [values["extra"]]
     cfg = LoopConfig(**values)
+    if not isinstance(cfg.keep_play, bool):
+        raise TypeError(f"loop.keep_play must be true or false, got {cfg.keep_play!r}")
+    cfg.extra = tuple(str(e) for e in (cfg.extra or ()))
+    for e in cfg.extra:
+        if not (Path(e) / "meta.json").is_file():
+            raise FileNotFoundError(f"loop.extra names {e!r}, which is not a latent cache (worldsim encode makes one)")
     if cfg.play_episodes < 1 or cfg.play_repeat < 1 or cfg.batch_size < 1:
         raise ValueError(f"loop: play_episodes, play_repeat and batch_size must be at least 1, got {asdict(cfg)}")
     if not 0.0 <= cfg.epsilon <= 1.0:
@@ -117,6 +129,18 @@ def _resize(env_id: str, frame_shape) -> list | None:
     return None if tuple(shape[:2]) == tuple(frame_shape[:2]) else [int(frame_shape[0]), int(frame_shape[1])]
 
 
+def training_play(work: Path, round_index: int, play: Path, cfg: LoopConfig) -> list[str]:
+    """The latent caches a round trains on beside the anchor: this round's play ``play_repeat`` times, the earlier
+    rounds' play under ``work/latents`` once each (``keep_play``), then ``cfg.extra``."""
+    caches = [str(play)] * cfg.play_repeat
+    if cfg.keep_play:
+        for r in range(round_index):
+            earlier = work / "latents" / f"round{r}"
+            if (earlier / "meta.json").is_file():
+                caches.append(str(earlier))
+    return caches + list(cfg.extra)
+
+
 def record_and_encode(name: str, policies: dict, episodes: int, steps: int, seed: int, env_id: str, wm,
                       vae_file: Path, work: Path, processes: int) -> Path:  # fmt: skip
     """Record ``episodes`` of ``policies`` in the real env (resuming a cut-off recording) and encode them into the
@@ -174,13 +198,14 @@ def update_world_model(model: str, agent_zip: Path, round_index: int, cfg: LoopC
         cfg.play_episodes, horizon, seed + 1_000_000 + 100_000 * round_index, env_id, wm, vae_file, work, cfg.processes,
     )  # fmt: skip
     run_dir = work / f"round{round_index}" / "dit"
+    data = training_play(work, round_index, play, cfg)
     say(f"round {round_index}: training the world model from {model} for {cfg.train_minutes} min"
         + (f" (at most {cfg.train_steps} steps)" if cfg.train_steps else ""))  # fmt: skip
     # init_from carries the model's step count on: a cap of train_steps counts from there
     steps = int(wm.info.get("step", 0)) + cfg.train_steps if cfg.train_steps else 10**9
     t = time.perf_counter()
     train = train_dit(TrainDiTConfig(
-        latents=str(anchor), extra_latents=[str(play)] * cfg.play_repeat, vae=str(vae_file), run_dir=str(run_dir),
+        latents=str(anchor), extra_latents=data, vae=str(vae_file), run_dir=str(run_dir),
         init_from=model, batch_size=cfg.batch_size, lr=cfg.lr, warmup=cfg.warmup, steps=steps,
         max_minutes=cfg.train_minutes, seed=seed + round_index, progress=False, log_every=10, sample_every=10**9,
         ckpt_every=200, **recipe_of(wm),
@@ -197,7 +222,8 @@ def update_world_model(model: str, agent_zip: Path, round_index: int, cfg: LoopC
     os.replace(partial, folder)
     say(f"round {round_index}: world model trained to step {train['step']} in "
         f"{time.perf_counter() - t:.0f}s, saved as {folder}")  # fmt: skip
-    return str(folder), summary | {"train": {k: train.get(k) for k in ("step", "train_minutes", "steps_per_s")}}
+    train_summary = {k: train.get(k) for k in ("step", "train_minutes", "steps_per_s")}
+    return str(folder), summary | {"train": train_summary | {"latents": [str(anchor), *data]}}
 
 
-__all__ = ["LoopConfig", "loop_config", "recipe_of", "update_world_model"]
+__all__ = ["LoopConfig", "loop_config", "recipe_of", "training_play", "update_world_model"]

@@ -129,7 +129,7 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
     from worldsim.envs.sb3_vec_env import SB3VecEnv
     from worldsim.envs.world_model_vector_env import WorldModelVectorEnv
     from worldsim.policies import ExplorerPolicy, RandomPolicy, SB3Policy
-    from worldsim.train.dream_loop import loop_config, say, update_world_model
+    from worldsim.train.dream_loop import LoopConfig, loop_config, say, update_world_model
 
     if int(rounds) < 1:
         raise ValueError(f"rounds must be at least 1 (1: PPO in the dream alone), got {rounds}")
@@ -161,6 +161,8 @@ def ppo_in_dream(model: str = "voxel", timesteps: int = 50000, num_envs: int = 1
     log = work / "rounds.json"  # the rounds so far: a rerun of the same command goes on after the last one
     if rounds > 1 and log.is_file():
         saved = json.loads(log.read_text())
+        if isinstance(saved.get("run", {}).get("loop"), dict):  # (a loop setting added since: its default)
+            saved["run"]["loop"] = json.loads(json.dumps(asdict(LoopConfig()))) | saved["run"]["loop"]
         if saved.get("run") != json.loads(json.dumps(run)):
             diff = sorted(k for k in run if json.dumps(saved.get("run", {}).get(k)) != json.dumps(run[k]))
             raise ValueError(f"{work} holds the rounds of another `worldsim ppo` run (it differs in {diff}); give "
