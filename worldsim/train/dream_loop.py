@@ -49,6 +49,11 @@ class LoopConfig:
     processes: int = 2  # recording processes
 
 
+def _is_latent_cache(path: str | Path) -> bool:
+    """Whether ``path`` is a finished latent cache (``worldsim encode`` writes its meta.json last)."""
+    return (Path(path) / "meta.json").is_file()
+
+
 def loop_config(values: dict | LoopConfig | None) -> LoopConfig:
     """A ``LoopConfig`` from the ``loop`` section of `worldsim ppo`, naming any unknown key."""
     if isinstance(values, LoopConfig):
@@ -64,7 +69,7 @@ def loop_config(values: dict | LoopConfig | None) -> LoopConfig:
         raise TypeError(f"loop.keep_play must be true or false, got {cfg.keep_play!r}")
     cfg.extra = tuple(str(e) for e in (cfg.extra or ()))
     for e in cfg.extra:
-        if not (Path(e) / "meta.json").is_file():
+        if not _is_latent_cache(e):
             raise FileNotFoundError(f"loop.extra names {e!r}, which is not a latent cache (worldsim encode makes one)")
     if cfg.play_episodes < 1 or cfg.play_repeat < 1 or cfg.batch_size < 1:
         raise ValueError(f"loop: play_episodes, play_repeat and batch_size must be at least 1, got {asdict(cfg)}")
@@ -74,7 +79,7 @@ def loop_config(values: dict | LoopConfig | None) -> LoopConfig:
         raise ValueError(f"loop.train_minutes must be a time in minutes > 0, got {cfg.train_minutes}")
     if cfg.train_steps is not None and cfg.train_steps < 1:
         raise ValueError(f"loop.train_steps must be at least 1 or null (no cap), got {cfg.train_steps}")
-    if cfg.anchor and not (Path(cfg.anchor) / "meta.json").is_file():
+    if cfg.anchor and not _is_latent_cache(cfg.anchor):
         raise FileNotFoundError(f"loop.anchor={cfg.anchor!r} is not a latent cache (worldsim encode makes one)")
     return cfg
 
@@ -136,7 +141,7 @@ def training_play(work: Path, round_index: int, play: Path, cfg: LoopConfig) -> 
     if cfg.keep_play:
         for r in range(round_index):
             earlier = work / "latents" / f"round{r}"
-            if (earlier / "meta.json").is_file():
+            if _is_latent_cache(earlier):
                 caches.append(str(earlier))
     return caches + list(cfg.extra)
 
@@ -149,7 +154,7 @@ def record_and_encode(name: str, policies: dict, episodes: int, steps: int, seed
     from worldsim.data.record import RecordConfig, record
 
     cache = work / "latents" / name
-    if (cache / "meta.json").is_file():
+    if _is_latent_cache(cache):
         return cache
     t = time.perf_counter()
     root = work / "minari"
