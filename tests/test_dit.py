@@ -126,6 +126,33 @@ def test_previous_frame_level_can_be_fixed_at_the_samplers_and_is_checked():
         DiffusionConfig(prev_t=1.0)
 
 
+def test_blurred_context_softens_only_the_context_and_leaves_other_runs_unchanged():
+    model = tiny(perturb=False, output="gated").train()
+    x, _, a, has = inputs(b=8, t=6)
+    batch = {"latents": x, "actions": a, "has_action": has, "rewards": torch.zeros(8, 6),
+             "terminations": torch.zeros(8, 6, dtype=torch.bool)}  # fmt: skip
+    seen = []
+    hook = model.register_forward_hook(lambda m, args, kwargs, out: seen.append((args[0], args[1], kwargs["prev"])),
+                                       with_kwargs=True)  # fmt: skip
+    for cfg in (DiffusionConfig(), DiffusionConfig(context_blur_prob=0.0), DiffusionConfig(context_blur_prob=1.0)):
+        diffusion_loss(model, batch, cfg, torch.Generator().manual_seed(0))
+    hook.remove()
+    (x_plain, t, prev_plain), (x_again, _, prev_again), (x_soft, t_soft, prev_soft) = seen
+    assert torch.equal(x_plain, x_again) and torch.equal(prev_plain, prev_again)  # off: the same random stream
+    assert torch.equal(t, t_soft)  # the noise levels and the context pattern are drawn before the blur
+    ctx = t <= DiffusionConfig().context_max_t
+    assert ctx.any() and (~ctx).any()
+    assert torch.equal(x_plain[~ctx], x_soft[~ctx])  # targets are the real frames
+    detail = lambda z: (z - z.mean(dim=(-2, -1), keepdim=True)).pow(2).mean()  # noqa: E731
+    assert detail(x_soft[ctx]) < detail(x_plain[ctx])  # the context is softer
+    assert detail(prev_soft[:, 1:]) < detail(prev_plain[:, 1:]) and torch.equal(prev_soft[:, 0], prev_plain[:, 0])
+    for bad in (-0.1, 1.5, "half", True):
+        with pytest.raises(ValueError, match="diffusion.context_blur_prob must be a number in"):
+            DiffusionConfig(context_blur_prob=bad)
+    with pytest.raises(ValueError, match="diffusion.context_blur_max must be a number in"):
+        DiffusionConfig(context_blur_max=2.0)
+
+
 def test_one_prob_puts_that_share_of_targets_at_pure_noise_and_leaves_other_runs_unchanged():
     shape = (4000, 8)
     base, ctx = sample_noise_levels(shape, DiffusionConfig(), torch.Generator().manual_seed(0))

@@ -25,6 +25,15 @@ frame before it, noised only to a context level ``U[0, context_max_t]``, whateve
 the window. That is what the sampler gives it (the newest committed latent), so every target trains in the exact
 situation of a dream step; without it a target's neighbour is often itself a noisy target.
 
+Blurred context (``context_blur_prob``, off by default): a few-step dream's frames are softer than the world's (in
+latent space, the voxel model's dreamed frames keep 0.6-0.7 of a real frame's detail), and a model trained only on
+real context reads its own softened frame as the world and draws the next one softer still: the fade compounds.
+In that share of windows every context frame, and the previous-frame input, is mixed toward its own 3x3 spatial
+blur (``x + s (blur(x) - x)``, one severity ``s ~ U[0, context_blur_max]`` per window; 1 keeps about a quarter of
+the detail), while the targets stay the real frames: the model learns to draw the world's sharpness from softened
+context, as a cascaded diffusion model learns to sharpen a blurred low-resolution input (Ho et al., 2021's
+conditioning augmentation). It costs nothing per step; dreamed context (``rollout_prob``) is the real thing.
+
 Loss: over the frames that are not context, the squared error the model's output head defines
 (``worldsim/models/heads.py``: for the residual head the error of its own output, of one size at every noise
 level, EDM's weighting; for a velocity head the velocity error). Context frames carry no loss (a velocity is
@@ -53,6 +62,8 @@ class DiffusionConfig:
     one_prob: float = 0.0  # share of target levels set to exactly 1 (the first pass of every dream step)
     clean_prev: bool = True  # the previous-frame input is the clean (context-noised) latent, as when sampling
     prev_t: float | None = None  # that input's noise level: None draws U[0, context_max_t]; a number fixes it
+    context_blur_prob: float = 0.0  # share of windows whose context (and previous-frame input) is blurred
+    context_blur_max: float = 1.0  # the most blur: x + s (blur3x3(x) - x), s ~ U[0, this] per window
     flow_weight: float = 1.0  # weight of the flow loss (0: train only the reward and termination heads' loss)
     reward_weight: float = 1.0  # weight of the reward loss (MSE, or cross-entropy over reward classes)
     termination_weight: float = 0.1  # weight of the termination BCE
@@ -60,6 +71,18 @@ class DiffusionConfig:
     def __post_init__(self):
         if self.prev_t is not None and not 0.0 <= float(self.prev_t) < 1.0:
             raise ValueError(f"diffusion.prev_t must be in [0, 1) or null, got {self.prev_t!r}")
+        for name in ("context_blur_prob", "context_blur_max"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise ValueError(f"diffusion.{name} must be a number in [0, 1], got {v!r}")
+
+
+def blur_context(x0: torch.Tensor, severity: torch.Tensor) -> torch.Tensor:
+    """(B, T, C, h, w) latents mixed toward their 3x3 spatial blur by ``severity`` (B,) in [0, 1]: the softened
+    frames a few-step dream feeds back to itself (see the module docstring)."""
+    flat = x0.flatten(0, 1)
+    blurred = F.avg_pool2d(flat, 3, stride=1, padding=1, count_include_pad=False).view_as(x0)
+    return x0 + severity.view(-1, 1, 1, 1, 1).to(x0.dtype) * (blurred - x0)
 
 
 def add_noise(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -119,15 +142,21 @@ def diffusion_loss(
     b, t_len = x0.shape[:2]
     t, ctx = sample_noise_levels((b, t_len), cfg, generator, x0.device, batch.get("context"))
     noise = torch.randn(x0.shape, generator=generator, device=x0.device)
+    seen = x0  # what the model reads of each frame as context (blurred in a context_blur_prob share of windows)
+    if cfg.context_blur_prob > 0:  # drawn only when used, so that runs without it keep their random stream
+        pick = torch.rand((b,), generator=generator, device=x0.device) < cfg.context_blur_prob
+        severity = torch.rand((b,), generator=generator, device=x0.device) * cfg.context_blur_max * pick
+        seen = torch.where(ctx[..., None, None, None], blur_context(x0, severity), x0)
     prev = None  # the model shifts its own noisy input
     if cfg.clean_prev:
         prev_t = torch.rand((b, t_len), generator=generator, device=x0.device) * cfg.context_max_t
         if cfg.prev_t is not None:  # (drawn all the same: the random stream does not depend on the choice)
             prev_t = torch.full_like(prev_t, float(cfg.prev_t))
         prev_noise = torch.randn(x0.shape, generator=generator, device=x0.device)
-        prev = add_noise(x0, prev_t, prev_noise)
+        soft = blur_context(x0, severity) if cfg.context_blur_prob > 0 else x0  # the frame before: a dream's
+        prev = add_noise(soft, prev_t, prev_noise)
         prev = torch.cat([torch.zeros_like(prev[:, :1]), prev[:, :-1]], dim=1)
-    x_t = add_noise(x0, t, noise)
+    x_t = add_noise(seen, t, noise)
     v_pred, r_pred, term_logit = model(x_t, t, batch["actions"], batch["has_action"], prev=prev)
     core = getattr(model, "module", model)  # a DDP-wrapped model keeps its head inside
     err = core.head.error(v_pred, x_t, t, x0, noise)  # what the output head's loss compares (models/heads.py)
