@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Turn what a GPU run sent back (<name>.tar.partNN, result.json, log.txt) into world-model folders:
 #
-#     bash scripts/gpu_unpack.sh <files_at> [dest=runs/gpu]      # -> runs/gpu/voxel-long, runs/gpu/voxel-self
+#     bash scripts/gpu_unpack.sh <files_at> [dest=runs/gpu]      # -> runs/gpu/voxel-long, runs/gpu/voxel-blur
 #
 # Each folder gets the shipped VAE (the DiT names its SHA-256; checked here), then loads with
-# load_world_model("runs/gpu/voxel-self") and scores with `worldsim eval model=runs/gpu/voxel-self`.
+# load_world_model("runs/gpu/voxel-blur") and scores with `worldsim eval model=runs/gpu/voxel-blur`.
 set -euo pipefail
 SRC=${1:?usage: gpu_unpack.sh <folder with the returned files> [dest]}
 DEST=${2:-runs/gpu}

@@ -25,13 +25,13 @@ def test_tiny_gpu_run_leaves_scored_models_in_out(tmp_path):
     files = sorted(f.name for f in out.iterdir())
     # what the device tool brings back: at most 8 files of at most 16 MiB
     assert len(files) <= 8 and all((out / f).stat().st_size < 16 * 2**20 for f in files), files
-    models = ("voxel-long", "voxel-self")
+    models = ("voxel-long", "voxel-blur")
     assert {"log.txt", "result.json", *(f"{m}.tar.part00" for m in models)} <= set(files)
     result = json.loads((out / "result.json").read_text())
     assert all(result["train"][m]["step"] > 20500 for m in models)  # each continued from its shipped model's step
     assert all(len(result["train"][m]["steps_per_s_logged"]) >= 1 for m in models)  # the rate as it trained
     evals = result["eval"]
-    assert set(evals) == {"eval-voxel-all", "eval-voxel-long-all", "eval-voxel-self-all"}
+    assert set(evals) == {"eval-voxel-all", "eval-voxel-long-all", "eval-voxel-blur-all"}
     assert all(np.isfinite(e["next_frame_psnr"]) for e in evals.values())
     assert result["bench"]["bench-voxel-eager"]["fps_b1"] > 0
     assert all(s["exit"] == 0 for s in result["stages"].values()), result["stages"]
@@ -43,10 +43,11 @@ def test_tiny_gpu_run_leaves_scored_models_in_out(tmp_path):
     assert u.returncode == 0, u.stdout + u.stderr
     from worldsim.world_model import load_world_model
 
-    wm = load_world_model(str(dest / "voxel-self"))
+    wm = load_world_model(str(dest / "voxel-blur"))
     assert wm.info["extra_latents"] and wm.clips["frames"].shape[1:] == (wm.window, 64, 64, 3)  # a full context
-    assert wm.info["recipe"]["rollout_prob"] == 0.5  # the model's own training overrides reach the model it exports
-    assert wm.info["recipe"]["rollout_targets"] == 4
+    assert wm.info["recipe"]["diffusion"]["context_blur_prob"] == 0.5  # a model's own overrides reach its export
+    long = load_world_model(str(dest / "voxel-long"))
+    assert long.info["recipe"]["rollout_prob"] == 0.5 and long.info["recipe"]["rollout_targets"] == 4
     assert len(wm.sampler_cfg.std_floor) == wm.dit.cfg.latent_shape[0]  # the contrast floor travels with the model
     assert wm.window == 12 and wm.sampler_cfg.context == 11  # tiny mode's stand-in for 48 and 47
 
@@ -113,4 +114,5 @@ def test_a_models_own_compile_override_decides():
     assert gpu_run.compiles(["train", "compile=true", "x=1"])
     assert not gpu_run.compiles(["train", "compile=true", "x=1", "compile=false"])
     assert not gpu_run.compiles(["train", "x=1"])
-    assert all("compile=false" in m["overrides"] for m in gpu_run.MODELS)  # own rollouts train eagerly
+    rollouts = [m for m in gpu_run.MODELS if any(o.startswith("rollout_prob=") for o in m["overrides"])]
+    assert rollouts and all("compile=false" in m["overrides"] for m in rollouts)  # own rollouts train eagerly

@@ -11,8 +11,8 @@ leave something usable whenever it is cut off:
 3. train the DiT models of ``models`` side by side on the one GPU for the same wall-clock time (bf16 autocast,
    the latent cache in GPU memory, compiled unless a model's overrides say ``compile=false``): by default the
    second shipped model (``voxel-long``) continued with its recipe, half its batches 1-16 dreamed frames on 24-frame
-   windows, and the default model (``voxel``) with half its batches on 1-6 dreamed frames on 16-frame windows, the
-   4 real frames after them the targets, both eager (README, session 15's run). A training that dies early with
+   windows (eager), now with blurred context as well, and the default model (``voxel``) continued with its own
+   recipe, half its windows' context blurred (``voxel-blur``; README, session 23). A training that dies early with
    ``compile`` is restarted without it;
 4. export each model into ``out`` as it trains (a tar of the fp16 DiT and its start clips, split into parts of at
    most 15 MiB), score every model and the shipped one on the same held-out clips (``worldsim eval``), and
@@ -39,14 +39,13 @@ PART_BYTES = 15 * 2**20  # a returned file stays under the device tool's 16 MiB
 
 MODELS = [  # the default models; worldsim/configs/gpu_run.yaml says the same. Own-rollout batches train eagerly:
     # in a few minutes compiling did not pay (2026-11-27, H200: 4.9 steps/s compiled alone against 7.7 eager beside
-    # two other trainings); the shipped second model (voxel-long) continued with its recipe, and the default model
-    # (voxel) with the shorter own rollouts, which gave most in the first 1,000 steps
+    # two other trainings); the shipped second model (voxel-long) continued with its recipe plus the blurred context
+    # that gave the default its colours (session 23), and the default model (voxel) with its own recipe at GPU scale
     {"name": "voxel-long", "init_from": "voxel-long", "dit": "cpu", "lr": 1e-4, "warmup": 100,
      "overrides": ["rollout_prob=0.5", "rollout_window=24", "rollout_frames=16", "rollout_targets=4",
-                   "std_floor_quantile=0.1", "compile=false"]},
-    {"name": "voxel-self", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
-     "overrides": ["rollout_prob=0.5", "rollout_window=16", "rollout_targets=4", "std_floor_quantile=0.1",
-                   "compile=false"]},
+                   "std_floor_quantile=0.1", "diffusion.context_blur_prob=0.5", "compile=false"]},
+    {"name": "voxel-blur", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
+     "overrides": ["diffusion.context_blur_prob=0.5", "std_floor_quantile=0.1"]},
 ]  # fmt: skip
 
 
