@@ -142,21 +142,20 @@ def diffusion_loss(
     b, t_len = x0.shape[:2]
     t, ctx = sample_noise_levels((b, t_len), cfg, generator, x0.device, batch.get("context"))
     noise = torch.randn(x0.shape, generator=generator, device=x0.device)
-    seen = x0  # what the model reads of each frame as context (blurred in a context_blur_prob share of windows)
+    soft = x0  # each frame as the model reads it as context or as the frame before (blurred in a share of windows)
     if cfg.context_blur_prob > 0:  # drawn only when used, so that runs without it keep their random stream
         pick = torch.rand((b,), generator=generator, device=x0.device) < cfg.context_blur_prob
         severity = torch.rand((b,), generator=generator, device=x0.device) * cfg.context_blur_max * pick
-        seen = torch.where(ctx[..., None, None, None], blur_context(x0, severity), x0)
+        soft = blur_context(x0, severity)
     prev = None  # the model shifts its own noisy input
     if cfg.clean_prev:
         prev_t = torch.rand((b, t_len), generator=generator, device=x0.device) * cfg.context_max_t
         if cfg.prev_t is not None:  # (drawn all the same: the random stream does not depend on the choice)
             prev_t = torch.full_like(prev_t, float(cfg.prev_t))
         prev_noise = torch.randn(x0.shape, generator=generator, device=x0.device)
-        soft = blur_context(x0, severity) if cfg.context_blur_prob > 0 else x0  # the frame before: a dream's
         prev = add_noise(soft, prev_t, prev_noise)
         prev = torch.cat([torch.zeros_like(prev[:, :1]), prev[:, :-1]], dim=1)
-    x_t = add_noise(seen, t, noise)
+    x_t = add_noise(torch.where(ctx[..., None, None, None], soft, x0), t, noise)  # targets stay the real frames
     v_pred, r_pred, term_logit = model(x_t, t, batch["actions"], batch["has_action"], prev=prev)
     core = getattr(model, "module", model)  # a DDP-wrapped model keeps its head inside
     err = core.head.error(v_pred, x_t, t, x0, noise)  # what the output head's loss compares (models/heads.py)
