@@ -101,3 +101,58 @@ class HoldPolicy(Policy):
         super().reset(mask, seeds)
         self.base.reset(mask, seeds)
         self.left[self._envs(mask)] = 0
+
+
+class RevisitPolicy(Policy):
+    """The ``base`` policy, but each step, with probability ``prob``, it breaks off to look away and back: it turns
+    the camera 4 to ``max_turn`` steps one way (``column`` takes ``left`` or ``right``), waits 0 to ``max_dwell``
+    steps, turns the same number of steps back, every other column 0 throughout (so the player stands where it
+    stood and ends on the view it left), then the base policy goes on. A scripted explorer rarely turns back, so a
+    recording of it never asks a model to bring back what left the view; the report card's look-away and
+    360-degree probes do. Recording some play with ``revisit:<p>:explorer`` shows what a context window is for.
+    """
+
+    def __init__(self, base: Policy, prob: float, num_envs: int = 1, seed: int | None = None, column: int = 1,
+                 left: int = 1, right: int = 2, max_turn: int = 18, max_dwell: int = 16):  # fmt: skip
+        if not 0.0 <= float(prob) <= 1.0:
+            raise ValueError(f"revisit probability must be in [0, 1], got {prob!r}")
+        space = base.action_space
+        if (
+            not isinstance(space, gym.spaces.MultiDiscrete)
+            or space.nvec.ndim != 1
+            or not (0 <= column < len(space.nvec) and max(left, right) < space.nvec[column])
+        ):
+            raise ValueError(
+                f"revisit: needs a MultiDiscrete action space with a camera column {column} that takes "
+                f"the values {left} and {right} (the voxel world's yaw left / right), got {space}"
+            )
+        if max_turn < 4 or max_dwell < 0:
+            raise ValueError(f"max_turn must be at least 4 and max_dwell at least 0, got {max_turn}, {max_dwell}")
+        super().__init__(space, num_envs, seed)
+        self.base, self.prob, self.column = base, float(prob), column
+        self.turns, self.max_turn, self.max_dwell = (left, right), max_turn, max_dwell
+        self.plan: list[list[int]] = [[] for _ in range(num_envs)]  # camera values still to play, per env
+
+    def act(self, obs: np.ndarray, info: dict[str, Any] | None = None, mask: np.ndarray | None = None) -> np.ndarray:
+        obs = self._check_batch(obs)
+        wanted = self._envs(mask)
+        for i in np.flatnonzero(wanted):  # start a look-away where the base policy was in charge
+            if not self.plan[i] and self.rngs[i].random() < self.prob:
+                way = int(self.rngs[i].integers(2))
+                turn = int(self.rngs[i].integers(4, self.max_turn + 1))
+                dwell = int(self.rngs[i].integers(0, self.max_dwell + 1))
+                self.plan[i] = [self.turns[way]] * turn + [0] * dwell + [self.turns[1 - way]] * turn
+        moving = np.array([bool(p) for p in self.plan]) & wanted
+        actions = np.zeros((self.num_envs, len(self.action_space.nvec)), dtype=np.int64)
+        if (wanted & ~moving).any():
+            actions[:] = self.base.act(obs, info, wanted & ~moving)
+        for i in np.flatnonzero(moving):
+            actions[i] = 0
+            actions[i, self.column] = self.plan[i].pop(0)
+        return actions
+
+    def reset(self, mask: np.ndarray | None = None, seeds=None) -> None:
+        super().reset(mask, seeds)
+        self.base.reset(mask, seeds)
+        for i in np.flatnonzero(self._envs(mask)):
+            self.plan[i] = []

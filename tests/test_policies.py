@@ -177,6 +177,47 @@ def test_hold_policy_holds_break_after_the_bases_breaks_then_hands_back():
         assert r in (-1.0, 0.0, 1.0)
 
 
+def test_revisit_policy_turns_away_and_back_to_the_view_it_left():
+    """``revisit:<p>:<base>`` breaks off to turn k camera steps one way, wait, turn k back, standing still: in the
+    real voxel world it ends on the frame it left; seeded, it repeats; bad specs and spaces are refused."""
+    from worldsim.envs import make_env
+    from worldsim.policies import RevisitPolicy, make_policy
+
+    space = gym.spaces.MultiDiscrete([5, 5, 4])
+    obs = np.zeros((6, 8, 8, 3), np.uint8)
+    pol = RevisitPolicy(make_policy("random", space, 6, seed=1), 1.0, 6, seed=0, max_turn=6, max_dwell=3)
+    seq = np.stack([pol.act(obs) for _ in range(30)], 1)  # (6 envs, 30 steps, 3): a look-away starts at once
+    for env_actions in seq:
+        cam = env_actions[:, 1].tolist()
+        turn = next(i for i, c in enumerate(cam) if c != cam[0])  # the first run of one yaw direction
+        back = [2 if cam[0] == 1 else 1] * turn
+        rest = cam[turn:]
+        dwell = next(i for i, c in enumerate(rest) if c != 0)
+        assert 4 <= turn <= 6 and cam[0] in (1, 2) and dwell <= 3 and rest[dwell : dwell + turn] == back
+        assert not env_actions[: 2 * turn + dwell][:, [0, 2]].any()  # standing still, pressing nothing
+    assert all(not p for p in make_policy("revisit:0:explorer", space, 2).plan)
+    a, b = (make_policy("revisit:0.1:random", space, 4, seed=5) for _ in range(2))
+    assert np.array_equal(np.stack([a.act(obs[:4]) for _ in range(40)]), np.stack([b.act(obs[:4]) for _ in range(40)]))
+    for bad, match in (("revisit:x:explorer", "revisit:<share"), ("revisit:2:explorer", "revisit probability")):
+        with pytest.raises(ValueError, match=match):
+            make_policy(bad, space)
+    with pytest.raises(ValueError, match="MultiDiscrete"):
+        make_policy("revisit:0.5:random", gym.spaces.Discrete(4))
+    env = make_env("worldsim/Voxel-v0", (32, 32, 3))
+    pol = make_policy("revisit:1:still", env.action_space, 1, seed=3)
+    first, info = env.reset(seed=0)
+    for _ in range(40):  # the world settles (the player lands) before the look-away starts
+        first, *_, info = env.step(np.zeros(3, np.int64))
+    pol.reset()
+    frames = [first]
+    while True:
+        frames.append(env.step(pol.act_single(frames[-1], info))[0])
+        if not pol.plan[0]:
+            break
+    assert len(frames) >= 9 and not np.array_equal(frames[len(frames) // 2], first)
+    assert np.array_equal(frames[-1], first)  # back on the view it left
+
+
 def test_log_under_crosshair_reads_bark_through_pixel_noise():
     """The explorer's pixel test for a log under its crosshair judges the window's mean colour: a dream's decoder
     adds per-pixel colour noise that a count of bark pixels does not survive; leaves, sky and dirt are no log."""
