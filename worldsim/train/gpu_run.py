@@ -61,8 +61,10 @@ class GpuRunConfig:
     episodes: int = 300  # the recipe's dataset (worldsim/voxel-mix-v1, seeds 0..episodes-1)
     extra_episodes: int = 300  # more episodes with the following seeds: training only
     # the extra episodes' policies: some play holds break on after a break (hold:<p>:<base>), so that the models see
-    # that a second press where the log was pays nothing (the recipe's explorer never shows it; README)
-    extra_policies: dict = field(default_factory=lambda: {"explorer": 0.6, "hold:0.5:explorer": 0.2, "random": 0.2})
+    # that a second press where the log was pays nothing, and some turns away and back (revisit:<p>:<base>), so that
+    # they see a view come back from the context (the recipe's explorer shows neither; README)
+    extra_policies: dict = field(default_factory=lambda: {"explorer": 0.45, "hold:0.5:explorer": 0.2,
+                                                          "revisit:0.04:explorer": 0.2, "random": 0.15})  # fmt: skip
     max_episode_steps: int | None = None  # None: the env's limit (1000)
     batch_size: int = 64  # windows per step for every model (of 48 frames: 3,072 frames a step)
     compile: bool = True  # torch.compile the trainings and the benchmark's second pass
