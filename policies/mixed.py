@@ -38,6 +38,22 @@ class EpsilonPolicy(Policy):
         self.random.reset(mask, None if seeds is None else [None if s is None else s + 7919 for s in seeds])
 
 
+def _scripted_space(name: str, base: Policy, prob: float, column: int, values: tuple[int, ...], what: str):
+    """The base policy's action space, checked for a wrapper that plays scripted values in one column of a
+    MultiDiscrete space in a share ``prob`` of the time: ValueError naming the wrapper and what it needs."""
+    if not 0.0 <= float(prob) <= 1.0:
+        raise ValueError(f"{name} probability must be in [0, 1], got {prob!r}")
+    space = base.action_space
+    if (
+        not isinstance(space, gym.spaces.MultiDiscrete)
+        or space.nvec.ndim != 1
+        or not (0 <= column < len(space.nvec) and all(0 <= v < space.nvec[column] for v in values))
+    ):
+        raise ValueError(f"{name}: needs a MultiDiscrete action space with a column {column} that takes "
+                         f"{what.format(*values)}, got {space}")  # fmt: skip
+    return space
+
+
 class StillPolicy(Policy):
     """Does nothing: the all-zero action (the no-op of the voxel world's MultiDiscrete space), the floor of any
     ranking."""
@@ -66,16 +82,7 @@ class HoldPolicy(Policy):
 
     def __init__(self, base: Policy, prob: float, num_envs: int = 1, seed: int | None = None, column: int = 2,
                  value: int = 2, max_hold: int = 4):  # fmt: skip
-        if not 0.0 <= float(prob) <= 1.0:
-            raise ValueError(f"hold probability must be in [0, 1], got {prob!r}")
-        space = base.action_space
-        if (
-            not isinstance(space, gym.spaces.MultiDiscrete)
-            or space.nvec.ndim != 1
-            or not (0 <= column < len(space.nvec) and 0 <= value < space.nvec[column])
-        ):
-            raise ValueError(f"hold: needs a MultiDiscrete action space with a column {column} that takes the value "
-                             f"{value} (the voxel world's break), got {space}")  # fmt: skip
+        space = _scripted_space("hold", base, prob, column, (value,), "the value {} (the voxel world's break)")
         if max_hold < 1:
             raise ValueError(f"max_hold must be at least 1, got {max_hold}")
         super().__init__(space, num_envs, seed)
@@ -114,18 +121,8 @@ class RevisitPolicy(Policy):
 
     def __init__(self, base: Policy, prob: float, num_envs: int = 1, seed: int | None = None, column: int = 1,
                  left: int = 1, right: int = 2, max_turn: int = 18, max_dwell: int = 16):  # fmt: skip
-        if not 0.0 <= float(prob) <= 1.0:
-            raise ValueError(f"revisit probability must be in [0, 1], got {prob!r}")
-        space = base.action_space
-        if (
-            not isinstance(space, gym.spaces.MultiDiscrete)
-            or space.nvec.ndim != 1
-            or not (0 <= column < len(space.nvec) and max(left, right) < space.nvec[column])
-        ):
-            raise ValueError(
-                f"revisit: needs a MultiDiscrete action space with a camera column {column} that takes "
-                f"the values {left} and {right} (the voxel world's yaw left / right), got {space}"
-            )
+        space = _scripted_space("revisit", base, prob, column, (left, right),
+                                "the values {} and {} (the voxel world's yaw left / right)")  # fmt: skip
         if max_turn < 4 or max_dwell < 0:
             raise ValueError(f"max_turn must be at least 4 and max_dwell at least 0, got {max_turn}, {max_dwell}")
         super().__init__(space, num_envs, seed)
