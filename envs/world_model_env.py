@@ -131,6 +131,8 @@ class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
             a GPU (bfloat16 there by default); observations still come back as numpy.
         dataset_root: where a training run folder's dataset lives: its held-out episodes give the start clips
             that an exported model ships.
+        memory: remember views (``worldsim.memory``): turning back to a view while standing where it was shown
+            shows it again; None: where the real world declares how its camera turns (the voxel world does).
     """
 
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 20}
@@ -140,7 +142,7 @@ class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
                  sampler_steps: int | None = None, context: int | None = None,
                  termination_threshold: float = TERMINATION_THRESHOLD, window_scale: int = 8,
                  real_env_id: str | None = None, device: str = "cpu", dtype: str | None = None, compile: bool = False,
-                 dataset_root: str = "data/minari"):  # fmt: skip
+                 dataset_root: str = "data/minari", memory: bool | None = None):  # fmt: skip
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
         if horizon < 1:
@@ -152,7 +154,8 @@ class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
         self.horizon = int(horizon)
         self.window_scale = int(window_scale)
         self.dataset_root = str(dataset_root)
-        self.dream = Dream(self.wm, 1, [0], termination_threshold, steps=sampler_steps, context=context)
+        self.dream = Dream(self.wm, 1, [0], termination_threshold, memory, steps=sampler_steps,
+                           context=context)  # fmt: skip
         self.observation_space = gym.spaces.Box(0, 255, self.wm.frame_shape, np.uint8)
         self.action_space = self.wm.action_space
         self._frame: np.ndarray | None = None

@@ -33,7 +33,7 @@ class WorldModelVectorEnv(VectorEnv):
                  sampler_steps: int | None = None, context: int | None = None,
                  termination_threshold: float = TERMINATION_THRESHOLD, real_env_id: str | None = None,
                  device: str = "cpu", dtype: str | None = None, compile: bool = False,
-                 dataset_root: str = "data/minari",
+                 dataset_root: str = "data/minari", memory: bool | None = None,
                  autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP):  # fmt: skip
         mode = AutoresetMode(autoreset_mode)
         if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
@@ -50,7 +50,7 @@ class WorldModelVectorEnv(VectorEnv):
         self.render_mode = render_mode
         self.horizon = int(horizon)
         self.dataset_root = str(dataset_root)
-        self.dream = Dream(self.wm, self.num_envs, list(range(self.num_envs)), termination_threshold,
+        self.dream = Dream(self.wm, self.num_envs, list(range(self.num_envs)), termination_threshold, memory,
                            steps=sampler_steps, context=context)  # fmt: skip
         self._rngs: list[np.random.Generator | None] = [None] * self.num_envs  # each env's own, as a single env's
         self.single_observation_space = gym.spaces.Box(0, 255, self.wm.frame_shape, np.uint8)

@@ -10,7 +10,9 @@ demo, the fidelity eval and the report card, the policy evaluation and the train
 dream is encoded, stepped, decoded, paid and ended the same way everywhere: an episode terminates when the model's
 termination probability passes ``termination_threshold`` (``TERMINATION_THRESHOLD`` by default), and a step's
 reward is the reward model's reading of the frame before, the new frame and the action where the world model has
-one (``wm.reward_model``, DIAMOND's way: it pays for what changed on screen), the DiT's reward head otherwise.
+one (``wm.reward_model``, DIAMOND's way: it pays for what changed on screen), the DiT's reward head otherwise; and
+a dream whose world declares how its camera turns remembers its views (``worldsim.memory``: turn back to a view
+while standing where it was shown, and it shows again), unless made with ``memory=False``.
 """
 
 from __future__ import annotations
@@ -48,11 +50,14 @@ class Dream:
         batch: how many dreams.
         seeds: one noise seed per dream (None: fresh entropy).
         termination_threshold: the termination probability past which a dream's episode ends (above 1: never).
+        memory: keep a view memory (``worldsim.memory.ViewMemory``); None: ``wm.memory``, and where that is None
+            too, where the model's real world declares a ``view_pose`` (the voxel world does); True where it
+            declares none is a ValueError.
         **sampler: overrides of the model's sampler defaults (``steps``, ``context``, ``context_noise``, ``shift``).
     """
 
     def __init__(self, wm, batch: int = 1, seeds=None, termination_threshold: float = TERMINATION_THRESHOLD,
-                 **sampler):  # fmt: skip
+                 memory: bool | None = None, **sampler):  # fmt: skip
         if isinstance(termination_threshold, bool) or not isinstance(termination_threshold, (int, float, np.number)) \
                 or np.isnan(termination_threshold):  # fmt: skip
             raise ValueError(f"termination_threshold must be a number (a probability; above 1 never ends), got "
@@ -62,6 +67,7 @@ class Dream:
         self.sampler = wm.sampler(batch=batch, seeds=seeds, **{k: v for k, v in sampler.items() if v is not None})
         self._before = np.zeros((self.batch, *wm.frame_shape), np.uint8)  # each dream's frame now (reward model)
         self._has_before = np.zeros(self.batch, dtype=bool)  # False: started from nothing, no frame yet
+        self.memory = _view_memory(wm, self.batch, memory)
 
     @property
     def batch(self) -> int:
@@ -90,10 +96,14 @@ class Dream:
         if frames is None:
             self.sampler.reset(indices)
             self._has_before[indices] = False
+            for i in indices if self.memory is not None else ():
+                self.memory.start(i)
             return
         latents = frames if isinstance(frames, torch.Tensor) else self.wm.encode(frames)
         acts = _floats(actions) if actions is not None and np.shape(actions)[1] > 0 else None
         self.sampler.reset(indices, latents, acts)
+        for j, i in enumerate(indices if self.memory is not None else ()):
+            self.memory.start(i, latents[j], None if acts is None else acts[j])
         if self.wm.reward_model is not None:
             last = self.wm.decode(frames[:, -1]) if isinstance(frames, torch.Tensor) else np.asarray(frames)[:, -1]
             self._before[indices] = last
@@ -106,7 +116,10 @@ class Dream:
             acts = torch.as_tensor(actions, dtype=torch.float32).reshape(self.batch, -1)
         else:
             acts = self.wm.flat_actions(actions)
-        z, r, p = self.sampler.step(acts)
+        recall = self.memory.recall(acts) if self.memory is not None else None
+        z, r, p = self.sampler.step(acts, recall=recall)
+        if self.memory is not None:
+            self.memory.keep(z)
         p = p.float().cpu().numpy().astype(np.float64)  # results leave the device here
         r = r.float().cpu().numpy().astype(np.float64)
         frames = self.wm.decode(z) if decode or self.wm.reward_model is not None else None
@@ -117,17 +130,37 @@ class Dream:
         return DreamStep(z, frames if decode else None, r, p, p > self.termination_threshold)
 
 
+def _view_memory(wm, batch: int, memory: bool | None):
+    """The view memory of ``batch`` dreams of ``wm`` (None: off, or its world declares no view pose)."""
+    from worldsim.envs import real_env_of
+    from worldsim.memory import ViewMemory, view_pose_of
+
+    memory = getattr(wm, "memory", None) if memory is None else memory
+    if memory is not None and not isinstance(memory, (bool, np.bool_)):
+        raise ValueError(f"memory must be True, False or None (the world's default), got {memory!r}")
+    if memory is False:
+        return None
+    pose = view_pose_of(real_env_of(wm))
+    if pose is not None and not pose.fits(wm.action_space):
+        pose = None  # a model of another action space than its named world's (a run before export names none)
+    if pose is None and memory:
+        raise ValueError(f"memory=True, but this world model's real world ({real_env_of(wm)}) declares no view_pose "
+                         f"for its actions {wm.action_space}: a dream can only remember views where it knows how "
+                         "the camera turns")  # fmt: skip
+    return None if pose is None else ViewMemory(pose, batch)
+
+
 @torch.no_grad()
 def rollout(wm, frames, actions, horizon: int, seed: int = 0, context: int | None = None, steps: int | None = None,
-            outcomes: bool = False):  # fmt: skip
+            outcomes: bool = False, memory: bool | None = None):  # fmt: skip
     """Dream ``horizon`` frames after the first ``context`` frames of a batch of clips, driven by recorded actions.
 
     frames: uint8 (B, >= context, H, W, 3) or latents (B, >= context, C, h, w); actions: flat (B, context - 1 +
     horizon, A), the action after each frame. Dream i draws its noise from seed ``seed + i``; ``context`` defaults
     to the model's. Returns uint8 (B, horizon, H, W, 3); with ``outcomes`` also the predicted rewards and
-    termination probabilities of the dreamed transitions, each (B, horizon)."""
+    termination probabilities of the dreamed transitions, each (B, horizon). ``memory``: as ``Dream``'s."""
     b = len(frames)
-    dream = Dream(wm, b, seeds=[seed + i for i in range(b)], context=context, steps=steps)
+    dream = Dream(wm, b, seeds=[seed + i for i in range(b)], memory=memory, context=context, steps=steps)
     ctx = dream.context
     acts = _floats(actions, wm.device)
     dream.start(range(b), frames[:, :ctx], acts[:, : ctx - 1])

@@ -215,9 +215,14 @@ class Sampler:
         return c - 1 - ((c - 1 - slots) % w)
 
     @torch.no_grad()
-    def step(self, actions: torch.Tensor, use_cache: bool = True):
+    def step(self, actions: torch.Tensor, use_cache: bool = True,
+             recall: tuple[torch.Tensor, torch.Tensor] | None = None):  # fmt: skip
         """Generate one frame per sequence given the action into it: actions (B, A) float (as FrameStore
-        stores them). Returns (latents (B, C, h, w), reward (B,), termination probability (B,))."""
+        stores them). Returns (latents (B, C, h, w), reward (B,), termination probability (B,)).
+
+        ``recall`` (mask (B,) bool, latents (B, C, h, w)): the sequences in the mask commit the given latents as
+        their new frame instead of a drawn one (a remembered view, ``worldsim.memory``): the commit pass sees them
+        at the context noise level, so they enter the context and are paid as any frame."""
         acts = actions.to(self.device).float().reshape(self.batch, self.model.action_width)
         has = self.count > 0  # a sequence started from nothing gets no action for its first frame
         pos = self.count.clone()
@@ -227,8 +232,15 @@ class Sampler:
         x = self._noise()  # (B, C, h, w) at t = 1
         ts = self.cfg.schedule()
         tc = self.cfg.context_noise
+        hit = None if recall is None else recall[0].to(self.device).bool()
+        if hit is not None and bool(hit.any()):
+            kept = recall[1].to(self.device).float()
+        else:
+            hit = None
         with self.amp():
-            for t_cur, t_next in zip(ts[:-1], ts[1:]):
+            for k, (t_cur, t_next) in enumerate(zip(ts[:-1], ts[1:])):
+                if hit is not None and k == len(ts) - 2 and self.cfg.steps > 1:  # the commit pass: recalled frames
+                    x = torch.where(hit[:, None, None, None], self._recall_at(kept, hit, t_cur), x)
                 v, r, term, kvs = run(x, t_cur)
                 xc = x  # with 2+ steps the last pass runs at the context level: it commits the frame as well
                 if self.floor is None:
@@ -237,6 +249,8 @@ class Sampler:
                     x0, eps = raise_std(x - t_cur * v, self.floor), x + (1 - t_cur) * v
                     x = (1 - t_next) * x0 + t_next * eps
             if self.cfg.steps == 1:  # one step: a separate pass commits the finished frame at the context level
+                if hit is not None:
+                    x = torch.where(hit[:, None, None, None], kept, x)
                 noise = self._noise()
                 xc = add_noise(x[:, None], torch.full((self.batch, 1), tc, device=self.device), noise[:, None])[:, 0]
                 _, r, term, kvs = run(xc, tc)
@@ -254,7 +268,17 @@ class Sampler:
         self.win_prev[bi, slot] = self.last_x
         self.last_x = xc.clone()
         self.count += 1
+        if hit is not None:
+            x = torch.where(hit[:, None, None, None], kept, x)
         return x, self.model.reward_value(r), torch.sigmoid(term)
+
+    def _recall_at(self, kept: torch.Tensor, hit: torch.Tensor, t: float) -> torch.Tensor:
+        """Recalled latents noised to level t, the noise drawn only for the recalling sequences (the others' noise
+        streams stay as they would be without memory)."""
+        idx = torch.nonzero(hit).flatten().tolist()
+        noise = torch.zeros_like(kept)
+        noise[idx] = self._noise(idx)
+        return (1 - t) * kept + t * noise
 
 
 def raise_std(x0: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:

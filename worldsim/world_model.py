@@ -48,6 +48,7 @@ class WorldModel:
     compile: bool = False  # torch.compile the sampler's cached pass
     reward_model: RewardModel | None = None  # pays each dream step from its frames (None: the DiT's reward head)
     reward_info: dict | None = None  # what the reward model's checkpoint says of its training
+    memory: bool | None = None  # its dreams' view memory (worldsim.memory): None where its world declares a pose
 
     @property
     def device(self) -> torch.device:

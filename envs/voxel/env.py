@@ -11,6 +11,7 @@ from worldsim.envs.voxel import blocks
 from worldsim.envs.voxel.physics import EYE_HEIGHT, box_overlaps_block, new_state, step_player
 from worldsim.envs.voxel.render import Renderer, camera_basis, raycast
 from worldsim.envs.voxel.terrain import find_spawn, generate_world
+from worldsim.memory import ViewPose
 from worldsim.utils.window import RendersFrames
 
 MOVES = ("noop", "forward", "back", "left", "right")
@@ -69,6 +70,13 @@ class VoxelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
     """
 
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 20}
+    # for a dream's view memory (worldsim.memory): the camera column turns yaw and pitch one step per value; moving,
+    # jumping, breaking and placing start a new epoch; no view is kept for 16 steps after a jump (its flight and
+    # landing) nor 8 after a break (the block underfoot may have gone). A walk off a ledge goes unseen: in recorded
+    # revisit play 90% of the views the memory brings back are exactly the real world's (tests/test_memory.py)
+    view_pose = ViewPose(nvec=(len(MOVES), len(CAMERAS), len(INTERACTIONS)), column=1, yaw={1: -1, 2: 1},
+                         pitch={3: 1, 4: -1}, turn=round(360 / YAW_STEP), pitch_limit=round(MAX_PITCH / PITCH_STEP),
+                         still={0: (0,), 2: (0,)}, settle={(2, 1): 16, (2, 2): 8})  # fmt: skip
     window_title, window_fps = "worldsim: Voxel-v0", 20
 
     def __init__(

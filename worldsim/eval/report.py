@@ -295,7 +295,8 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
            split_seed: int = 0, clips: int | None = None, horizon: int | None = None, long_steps: int | None = None,
            long_starts: int | None = None, memory_starts: int | None = None, sampler_steps: int | None = None,
            context_noise: float | None = None, std_floor: float | None = None, device: str = "cpu",
-           dtype: str | None = None, compile: bool = False, threads: int = 2) -> dict:  # fmt: skip
+           dtype: str | None = None, compile: bool = False, threads: int = 2,
+           memory: bool | None = None) -> dict:  # fmt: skip
     import torch
 
     torch.set_num_threads(threads)
@@ -305,6 +306,7 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     wm = load_world_model(model, device=device, dtype=dtype, compile=compile)
+    wm.memory = memory
     changes = {"steps": int(sampler_steps)} if sampler_steps else {}
     if context_noise is not None:
         changes["context_noise"] = float(context_noise)
@@ -324,7 +326,7 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
     memory_starts = memory_starts or (2 if quick else 8)
     result: dict = {"model": str(model), "dataset_id": dataset_id, "seed": seed, "quick": quick,
                     "sampler_steps": wm.sampler_cfg.steps, "context_noise": wm.sampler_cfg.context_noise,
-                    "std_floor": wm.sampler_cfg.std_floor,
+                    "std_floor": wm.sampler_cfg.std_floor, "view_memory": _has_memory(wm),
                     "reward_source": "reward model" if wm.reward_model is not None else "DiT head", "skipped": {},
                     "anchors": ANCHORS}  # fmt: skip
     try:
@@ -371,6 +373,12 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
     plot_report(result, out_dir / "report.png")
     (out_dir / "report.json").write_text(json.dumps(_public(result), indent=1))
     return {"benchmark": "report", **result["summary"], "seconds": result["seconds"], "out": str(out_dir)}
+
+
+def _has_memory(wm) -> bool:
+    from worldsim.dream import _view_memory
+
+    return _view_memory(wm, 1, wm.memory) is not None
 
 
 def _columns(space) -> list[int] | None:

@@ -1,0 +1,119 @@
+"""View memory (worldsim.memory): a dream that turns back to a view while standing still shows that view again."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import worldsim  # noqa: F401  (registers the env ids)
+from worldsim.memory import ViewMemory, view_pose_of
+
+RIGHT, LEFT, UP, DOWN, NOOP = [0, 2, 0], [0, 1, 0], [0, 3, 0], [0, 4, 0], [0, 0, 0]
+
+
+def _voxel_memory(batch=1):
+    pose = view_pose_of("worldsim/Voxel-v0")
+    assert pose is not None  # the voxel world declares how its camera turns
+    return ViewMemory(pose, batch)
+
+
+def _frame(v):
+    return torch.full((2, 2, 2), float(v))
+
+
+def test_pose_wraps_a_full_turn_clamps_pitch_and_forgets_on_moving():
+    mem = _voxel_memory()
+    mem.start(0, torch.stack([_frame(7)]), np.zeros((0, 3)))
+    for k in range(71):  # a full turn but the last step: no view there yet
+        assert mem.recall(np.array([RIGHT])) is None
+        mem.keep(_frame(100 + k)[None])
+    hit = mem.recall(np.array([RIGHT]))  # the 72nd step ends where the dream started
+    assert hit is not None and bool(hit[0][0]) and float(hit[1][0].mean()) == 7.0
+    mem.keep(hit[1])
+    for _ in range(20):  # pitch stops at +60 degrees: 12 steps up, then more do nothing
+        mem.recall(np.array([UP]))
+        mem.keep(_frame(50)[None])
+    assert int(mem.pitch[0]) == 12
+    hit = None
+    for _ in range(12):
+        hit = mem.recall(np.array([DOWN]))
+        mem.keep(_frame(1)[None] if hit is None else hit[1])
+    assert hit is not None and float(hit[1][0].mean()) == 7.0  # 12 down brings back the level view
+    mem.recall(np.array([[1, 0, 0]]))  # a step forward: every view is from elsewhere now
+    assert len(mem) == 0
+    mem.keep(_frame(3)[None])
+    mem.recall(np.array([[0, 0, 1]]))  # a jump: nothing is kept while the player may be in the air
+    for _ in range(10):
+        mem.recall(np.array([NOOP]))
+        mem.keep(_frame(4)[None])
+    assert len(mem) == 0
+
+
+def test_memory_in_the_real_world_brings_back_what_the_world_shows():
+    """The memory's rule run on the real voxel world's frames: where it recalls a view, the world shows that view
+    (exactly, except after a fall the actions do not show)."""
+    from worldsim.policies import make_policy
+
+    hits = exact = 0
+    for ep in range(3):
+        env = gym.make("worldsim/Voxel-v0", width=32, height=32, max_episode_steps=10**6)
+        pol = make_policy("revisit:0.05:explorer", env.action_space, 1, seed=ep)
+        obs, _ = env.reset(seed=700 + ep)
+        mem = _voxel_memory()
+        mem.start(0, torch.from_numpy(obs)[None].float())
+        for _ in range(200):
+            a = pol.act(obs[None])[0]
+            hit = mem.recall(np.asarray(a, np.float64)[None])
+            obs, *_ = env.step(a)
+            if hit is not None:
+                hits += 1
+                exact += bool(np.array_equal(hit[1][0].numpy(), obs.astype(np.float32)))
+            mem.keep(torch.from_numpy(obs)[None].float())
+        env.close()
+    assert hits >= 50
+    assert exact >= 0.85 * hits
+
+
+def test_a_world_without_view_pose_has_none():
+    assert view_pose_of("CartPole-v1") is None
+    assert view_pose_of("nothing/Here-v0") is None
+
+
+def _turn_dream(wm, memory, seeds=(0, 1)):
+    from worldsim.dream import Dream
+
+    n = len(seeds)
+    clips = wm.clips["frames"][list(seeds), :3]
+    dream = Dream(wm, n, seeds=list(seeds), memory=memory)
+    dream.start(range(n), clips, np.zeros((n, 2, 3), np.float32))  # standing still: the last frame is kept
+    start = wm.encode(clips[:, -1])
+    outs = [dream.step(np.array([RIGHT] * n)) for _ in range(72)]
+    return start, outs
+
+
+def test_a_dream_that_turns_full_circle_ends_on_its_first_view(tiny_world_model):
+    from worldsim.world_model import load_world_model
+
+    wm = load_world_model(tiny_world_model)
+    start, outs = _turn_dream(wm, None)
+    assert torch.allclose(outs[-1].latents, start, atol=1e-5)  # the remembered view, not a fresh draw
+    assert np.isfinite(outs[-1].reward).all() and outs[-1].frames.shape == (2, 64, 64, 3)
+    _, plain = _turn_dream(wm, False)
+    assert not torch.allclose(plain[-1].latents, start, atol=1e-2)
+    for a, b in zip(outs[:-1], plain[:-1]):  # until the turn closes the memory changes nothing (same noise)
+        assert torch.equal(a.latents, b.latents)
+    _, single = _turn_dream(wm, None, seeds=(1,))
+    assert all(torch.allclose(a.latents[1:], b.latents, atol=1e-4) for a, b in zip(outs, single))  # = dream 1 alone
+
+
+def test_memory_argument_is_checked(tiny_world_model):
+    from worldsim.dream import Dream
+    from worldsim.world_model import load_world_model
+
+    wm = load_world_model(tiny_world_model)
+    with pytest.raises(ValueError, match="memory must be"):
+        Dream(wm, 1, memory="yes")
+    wm.info["env_id"] = "CartPole-v1"
+    with pytest.raises(ValueError, match="declares no view_pose"):
+        Dream(wm, 1, memory=True)
+    assert Dream(wm, 1).memory is None  # a world without a view pose dreams without memory

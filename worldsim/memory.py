@@ -1,0 +1,156 @@
+"""View memory: a dream that turns back to a view it has already shown, while standing where it stood, shows it again.
+
+A sliding window of context frames forgets whatever left it: look away for longer than the window and back, or
+turn a full circle, and the dream draws the view anew. In a world whose camera turns in fixed steps (the voxel
+world: 5 degrees a step, 72 to a full turn) the dream can know its own view pose exactly: yaw and pitch are the
+running sum of its camera actions. ``ViewMemory`` keeps, per dream, the latest frame it showed at each pose since
+the player last moved or changed the world (the *epoch*); when an action brings the camera back to a pose held there,
+the sampler commits that frame instead of a fresh draw (``Sampler.step(recall=...)``): it enters the context, is
+paid and judged for termination as any dreamed frame. This is WorldMem's idea (retrieve past frames by pose) in the
+exact form a world with discrete camera steps allows, with no training.
+
+What counts as moving comes from the world (``ViewPose``, a real env's ``view_pose`` class attribute, read by
+``view_pose_of(env_id)``): every action value outside ``still`` starts a new epoch (walking, jumping, breaking and
+placing); ``settle`` gives, for such values, how many steps after them the player may still be moving (a jump's
+flight, a fall after a block gives way) and no view is stored. What it cannot see: a player walking into a wall
+stays put but starts an epoch (safe), and one drifting in water or falling with no action is stored as if standing
+(the memory then shows a view from a little higher). A world without ``view_pose`` dreams without memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # the real envs declare a ViewPose: importing one must not import torch
+    import torch
+
+
+@dataclass(frozen=True)
+class ViewPose:
+    """How a world's actions turn its camera and move its player (all in the flat action vector's columns)."""
+
+    nvec: tuple[int, ...]  # the MultiDiscrete action space it describes (a model of another space has no memory)
+    column: int  # the action column of the camera
+    yaw: dict[int, int]  # camera value -> yaw steps it turns (signed)
+    pitch: dict[int, int]  # camera value -> pitch steps (signed)
+    turn: int  # yaw steps in a full turn
+    pitch_limit: int  # pitch is clamped to +- this many steps
+    still: dict[int, tuple[int, ...]] = field(default_factory=dict)  # column -> values that leave player and world
+    settle: dict[tuple[int, int], int] = field(default_factory=dict)  # (column, value) -> steps not to store after
+
+    def __post_init__(self):
+        if self.turn < 1 or self.pitch_limit < 0:
+            raise ValueError(f"ViewPose needs turn >= 1 and pitch_limit >= 0, got {self.turn}, {self.pitch_limit}")
+        if not 0 <= self.column < len(self.nvec) or any(not 0 <= c < len(self.nvec) for c in self.still):
+            raise ValueError(f"ViewPose columns must lie in its action space's {len(self.nvec)} columns")
+
+    def fits(self, space) -> bool:
+        """Whether ``space`` is the action space this pose describes."""
+        import gymnasium as gym
+
+        return isinstance(space, gym.spaces.MultiDiscrete) and tuple(int(n) for n in space.nvec) == tuple(self.nvec)
+
+
+def view_pose_of(env_id: str | None) -> ViewPose | None:
+    """The ``view_pose`` a real env's class declares (None: the env declares none, or is not registered)."""
+    import gymnasium as gym
+    from gymnasium.envs.registration import load_env_creator
+
+    from worldsim.envs import resolve_env_id
+
+    if not env_id:
+        return None
+    try:
+        spec = gym.spec(resolve_env_id(env_id))
+        creator = load_env_creator(spec.entry_point) if isinstance(spec.entry_point, str) else spec.entry_point
+    except (gym.error.Error, ValueError, ImportError, AttributeError):
+        return None
+    pose = getattr(creator, "view_pose", None)
+    return pose if isinstance(pose, ViewPose) else None
+
+
+class ViewMemory:
+    """Per-dream view poses and the frames last shown at each, for ``batch`` dreams (see the module doc)."""
+
+    def __init__(self, pose: ViewPose, batch: int):
+        self.pose, self.batch = pose, int(batch)
+        self.yaw = np.zeros(batch, np.int64)
+        self.pitch = np.zeros(batch, np.int64)
+        self.unsettled = np.zeros(batch, np.int64)  # steps left before the player is sure to stand still
+        self.views: list[dict[tuple[int, int], torch.Tensor]] = [{} for _ in range(batch)]
+        self._moving = {c: np.asarray(v, dtype=np.float64) for c, v in pose.still.items()}
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.views)
+
+    def _advance(self, i: int, action: np.ndarray) -> None:
+        """Dream ``i`` takes one flat action: its pose turns, and moving starts a new epoch."""
+        p = self.pose
+        cam = int(round(float(action[p.column])))
+        self.yaw[i] = (self.yaw[i] + p.yaw.get(cam, 0)) % p.turn
+        self.pitch[i] = min(max(self.pitch[i] + p.pitch.get(cam, 0), -p.pitch_limit), p.pitch_limit)
+        settle = -1
+        for c, still in self._moving.items():
+            v = int(round(float(action[c])))
+            if v not in still:
+                settle = max(settle, p.settle.get((c, v), 0))
+        if settle >= 0:  # moved or changed the world: what the memory holds is no longer what is there
+            self.views[i].clear()
+            self.unsettled[i] = settle
+        elif self.unsettled[i] > 0:
+            self.unsettled[i] -= 1
+
+    def _keep(self, i: int, latent: torch.Tensor) -> None:
+        if self.unsettled[i] == 0:
+            self.views[i][(int(self.yaw[i]), int(self.pitch[i]))] = latent.detach().clone()
+
+    def start(self, i: int, latents: torch.Tensor | None = None, actions=None) -> None:
+        """Dream ``i`` starts afresh at pose (0, 0): from nothing, or from a clip of latents (L, C, h, w) and the
+        L-1 flat actions between them (its frames from the clip's last epoch are remembered)."""
+        self.yaw[i] = self.pitch[i] = self.unsettled[i] = 0
+        self.views[i].clear()
+        if latents is None:
+            return
+        if hasattr(actions, "cpu"):
+            actions = actions.cpu()
+        acts = np.zeros((0, 0)) if actions is None else np.asarray(actions, dtype=np.float64)
+        if len(acts) != len(latents) - 1:
+            raise ValueError(f"ViewMemory.start: {len(latents)} frames need {len(latents) - 1} actions, got "
+                             f"{len(acts)}")  # fmt: skip
+        self._keep(i, latents[0])
+        for k, a in enumerate(acts, start=1):
+            self._advance(i, a)
+            self._keep(i, latents[k])
+
+    def recall(self, actions) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Every dream takes its action (flat (B, A)); returns (hit mask (B,), latents (B, C, h, w)) of the dreams
+        whose new pose holds a remembered view, or None when none does. Call ``keep`` with the new frames after."""
+        import torch
+
+        acts = np.asarray(actions.cpu() if isinstance(actions, torch.Tensor) else actions, dtype=np.float64)
+        hits: dict[int, torch.Tensor] = {}
+        for i in range(self.batch):
+            self._advance(i, acts[i])
+            view = self.views[i].get((int(self.yaw[i]), int(self.pitch[i])))
+            if view is not None:
+                hits[i] = view
+        if not hits:
+            return None
+        first = next(iter(hits.values()))
+        mask = torch.zeros(self.batch, dtype=torch.bool, device=first.device)
+        out = torch.zeros(self.batch, *first.shape, dtype=first.dtype, device=first.device)
+        for i, v in hits.items():
+            mask[i] = True
+            out[i] = v
+        return mask, out
+
+    def keep(self, latents: torch.Tensor) -> None:
+        """The frames (B, C, h, w) the dreams now show, remembered at their poses (where the player stands still)."""
+        for i in range(self.batch):
+            self._keep(i, latents[i])
+
+
+__all__ = ["ViewMemory", "ViewPose", "view_pose_of"]
