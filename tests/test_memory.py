@@ -42,16 +42,19 @@ def test_pose_wraps_a_full_turn_clamps_pitch_and_forgets_on_moving():
     mem.recall(np.array([[1, 0, 0]]))  # a step forward: every view is from elsewhere now
     assert len(mem) == 0
     mem.keep(_frame(3)[None])
-    mem.recall(np.array([[0, 0, 1]]))  # a jump: nothing is kept while the player may be in the air
-    for _ in range(10):
-        mem.recall(np.array([NOOP]))
+    mem.recall(np.array([[0, 0, 1]]))  # a jump: nothing is kept while the player may be in the air (12 steps),
+    for a in [[1, 0, 0]] * 5 + [NOOP] * 6:  # walking on in the air does not land it sooner
+        mem.recall(np.array([a]))
         mem.keep(_frame(4)[None])
     assert len(mem) == 0
+    mem.recall(np.array([NOOP]))
+    mem.keep(_frame(5)[None])
+    assert len(mem) == 1
 
 
 def test_memory_in_the_real_world_brings_back_what_the_world_shows():
     """The memory's rule run on the real voxel world's frames: where it recalls a view, the world shows that view
-    (exactly, except after a fall the actions do not show)."""
+    (exactly, but for a fall the actions do not show)."""
     from worldsim.policies import make_policy
 
     hits = exact = 0
@@ -71,7 +74,7 @@ def test_memory_in_the_real_world_brings_back_what_the_world_shows():
             mem.keep(torch.from_numpy(obs)[None].float())
         env.close()
     assert hits >= 50
-    assert exact >= 0.85 * hits
+    assert exact >= 0.95 * hits
 
 
 def test_a_world_without_view_pose_has_none():

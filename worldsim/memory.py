@@ -97,11 +97,9 @@ class ViewMemory:
             v = int(round(float(action[c])))
             if v not in still:
                 settle = max(settle, p.settle.get((c, v), 0))
+        self.unsettled[i] = max(self.unsettled[i] - 1, settle, 0)  # a jump's flight goes on while walking
         if settle >= 0:  # moved or changed the world: what the memory holds is no longer what is there
             self.views[i].clear()
-            self.unsettled[i] = settle
-        elif self.unsettled[i] > 0:
-            self.unsettled[i] -= 1
 
     def _keep(self, i: int, latent: torch.Tensor) -> None:
         if self.unsettled[i] == 0:
