@@ -119,9 +119,11 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
                     seed: int = 0, videos: int = 2, sampler_steps: int | None = None,
                     out: str = "outputs/evaluate", env_id: str | None = None, device: str = "cpu",
                     dtype: str | None = None, compile: bool = False, policies: list | None = None,
-                    real_info: bool = False, std_floor: float | None = None) -> dict:  # fmt: skip
+                    real_info: bool = False, std_floor: float | None = None,
+                    memory: bool | None = None) -> dict:  # fmt: skip
     """One policy in both worlds (``policy``), or, with ``policies``, several ranked in both (``rank_policies``).
-    ``std_floor``: None the model's contrast floor, 0 none, a quantile sets one (``WorldModel.set_std_floor``)."""
+    ``std_floor``: None the model's contrast floor, 0 none, a quantile sets one (``WorldModel.set_std_floor``).
+    ``memory``: the dreams' view memory (``worldsim.memory``; None: where the world declares one, False: off)."""
     from worldsim.utils.media import write_video
     from worldsim.world_model import load_world_model
 
@@ -129,6 +131,7 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
         raise ValueError(f"episodes and steps must be at least 1, got episodes={episodes}, steps={steps}")
     t0 = time.perf_counter()
     wm = load_world_model(model, device=device, dtype=dtype, compile=compile)
+    wm.memory = memory
     if std_floor is not None:
         wm.set_std_floor(std_floor)
     h, w, _ = wm.frame_shape
