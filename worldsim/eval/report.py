@@ -26,8 +26,9 @@ recording played (seeds from ``WORLDS`` on), deterministically under ``seed``:
    held-out real transitions (the model reading the real frames) and on dreamed ones (the real reward at the same
    step as the label); and, in the voxel world, whether a log is paid once: *break* held on for 16 steps from
    the moment the explorer breaks a log, the return in each world (``worldsim/eval/rewards.py``).
-Parts that need the voxel world's ground truth, or an IDM for the world, are skipped for other worlds, and the
-report says so. ``quick=true`` cuts every count (tests).
+Every dream has the view memory where its world declares a camera pose (``worldsim.memory``: the voxel world does;
+``memory=false`` judges the DiT alone). Parts that need the voxel world's ground truth, or an IDM for the world,
+are skipped for other worlds, and the report says so. ``quick=true`` cuts every count (tests).
 """
 
 from __future__ import annotations

@@ -49,7 +49,8 @@ def _window_means(x: np.ndarray, window: int) -> np.ndarray:
 
 
 def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_steps: int = 2_000, seed: int = 0,
-         threads: int = 2, window: int = 500, std_floor: float | None = None, real_runs: int = 4) -> dict:  # fmt: skip
+         threads: int = 2, window: int = 500, std_floor: float | None = None, real_runs: int = 4,
+         memory: bool | None = None) -> dict:  # fmt: skip
     """A long run of the dream as users run it: one env for ``steps`` steps and a vector env of ``num_envs`` for
     ``env_steps``, random actions, episodes never ending. Checks that everything stays finite, that memory stays
     flat (growth after the first window), that frames keep the real world's brightness (each window's mean
@@ -60,7 +61,7 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
     env's windows are; the bar is the 5th percentile of those real windows' mean contrast, and at most a quarter of
     the dream's windows may fall below it (the real world's own: one in twenty; a bar every window must clear fails
     the real world itself, whose flattest 500 steps can sit in a leaf wall). A dream pinned at one flat colour keeps
-    a plausible brightness and fails here. ``std_floor`` as in ``bench_dream``."""
+    a plausible brightness and fails here. ``std_floor`` and ``memory`` as in ``bench_dream``."""
     import torch
 
     from worldsim.envs.world_model_env import WorldModelEnv
@@ -71,6 +72,7 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
                          f"{steps=}, {env_steps=}")  # fmt: skip
     torch.set_num_threads(threads)
     wm = _world_model(model)
+    wm.memory = memory
     if std_floor is not None:
         wm.set_std_floor(std_floor)
     from worldsim.envs import make_env, real_env_of

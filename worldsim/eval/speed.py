@@ -298,9 +298,11 @@ def bench_sampler(model: str = "voxel", preset: str = "cpu", steps: list | None 
 
 
 def bench_dream(model: str = "voxel", num_envs: int = 32, steps: int = 20, threads: int = 2, device: str = "cpu",
-                dtype: str | None = None, compile: bool = False, std_floor: float | None = None) -> dict:  # fmt: skip
+                dtype: str | None = None, compile: bool = False, std_floor: float | None = None,
+                memory: bool | None = None) -> dict:  # fmt: skip
     """Env steps/s of ``WorldModelVectorEnv`` with ``num_envs`` dreams against the bare sampler (+ decode) at the
-    same batch: what the Gymnasium layer costs. Resets are not timed (see ``mean_reset_ms`` for their cost).
+    same batch: what the Gymnasium layer (and the view memory, ``memory``: None where the world has one) costs.
+    Resets are not timed (see ``mean_reset_ms`` for their cost).
     ``std_floor``: None the model's contrast floor, 0 none, a quantile sets one (``WorldModel.set_std_floor``)."""
     import torch
 
@@ -311,7 +313,7 @@ def bench_dream(model: str = "voxel", num_envs: int = 32, steps: int = 20, threa
     if std_floor is not None:
         wm.set_std_floor(std_floor)
     # episodes do not end during the timing (an untrained model's termination head fires at random)
-    venv = WorldModelVectorEnv(num_envs, wm, horizon=10**9, termination_threshold=2.0)
+    venv = WorldModelVectorEnv(num_envs, wm, horizon=10**9, termination_threshold=2.0, memory=memory)
     venv.reset(seed=0)
     space = venv.action_space
     space.seed(0)
@@ -333,6 +335,7 @@ def bench_dream(model: str = "voxel", num_envs: int = 32, steps: int = 20, threa
         "benchmark": "dream",
         "model": model,
         "num_envs": num_envs,
+        "view_memory": venv.dream.memory is not None,
         "env_steps_per_s": round(env_fps, 1),
         "sampler_fps": round(sampler_fps, 1),
         "env_fraction_of_sampler": round(env_fps / sampler_fps, 3),
