@@ -112,7 +112,8 @@ def test_report_card_on_a_tiny_model_is_whole_and_deterministic(tiny_world_model
     assert "loop_360_psnr" in a and np.isfinite(a["loop_360_psnr"])
     still = ja["still"]  # doing nothing: the real world stays put, the dream is scored against it
     assert still["at"] == [1, 8, 16] and len(still["dream_psnr"]) == len(still["dream_contrast_over_real"]) == 3
-    assert min(still["real_vs_context_psnr"][1:]) > 40 and min(still["oracle_vae_psnr"]) > still["dream_psnr"][-1]
+    # the oracle bounds the dream; with the view memory a dream standing still shows its start frame, the oracle
+    assert min(still["real_vs_context_psnr"][1:]) > 40 and min(still["oracle_vae_psnr"]) >= still["dream_psnr"][-1]
     assert set(a["still_psnr"]) == {"1", "8", "16"}
     rewards = ja["rewards"]
     for where in ("real", "dream"):
