@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from worldsim.memory import ViewMemory
+
 TERMINATION_THRESHOLD = 0.5  # a dream episode ends when the predicted termination probability passes this
 
 
@@ -67,7 +69,8 @@ class Dream:
         self.sampler = wm.sampler(batch=batch, seeds=seeds, **{k: v for k, v in sampler.items() if v is not None})
         self._before = np.zeros((self.batch, *wm.frame_shape), np.uint8)  # each dream's frame now (reward model)
         self._has_before = np.zeros(self.batch, dtype=bool)  # False: started from nothing, no frame yet
-        self.memory = _view_memory(wm, self.batch, memory)
+        pose = memory_pose(wm, memory)
+        self.memory = None if pose is None else ViewMemory(pose, self.batch)
 
     @property
     def batch(self) -> int:
@@ -97,7 +100,7 @@ class Dream:
             self.sampler.reset(indices)
             self._has_before[indices] = False
             for i in indices if self.memory is not None else ():
-                self.memory.start(i)
+                self.memory.start(i)  # from nothing: no view yet
             return
         latents = frames if isinstance(frames, torch.Tensor) else self.wm.encode(frames)
         acts = _floats(actions) if actions is not None and np.shape(actions)[1] > 0 else None
@@ -130,10 +133,11 @@ class Dream:
         return DreamStep(z, frames if decode else None, r, p, p > self.termination_threshold)
 
 
-def _view_memory(wm, batch: int, memory: bool | None):
-    """The view memory of ``batch`` dreams of ``wm`` (None: off, or its world declares no view pose)."""
+def memory_pose(wm, memory: bool | None = None):
+    """The ``ViewPose`` dreams of ``wm`` remember their views by (``worldsim.memory``), or None for no memory:
+    ``memory`` False, or None (then ``wm.memory``) where its real world declares no pose for its actions."""
     from worldsim.envs import real_env_of
-    from worldsim.memory import ViewMemory, view_pose_of
+    from worldsim.memory import view_pose_of
 
     memory = getattr(wm, "memory", None) if memory is None else memory
     if memory is not None and not isinstance(memory, (bool, np.bool_)):
@@ -147,7 +151,7 @@ def _view_memory(wm, batch: int, memory: bool | None):
         raise ValueError(f"memory=True, but this world model's real world ({real_env_of(wm)}) declares no view_pose "
                          f"for its actions {wm.action_space}: a dream can only remember views where it knows how "
                          "the camera turns")  # fmt: skip
-    return None if pose is None else ViewMemory(pose, batch)
+    return pose
 
 
 @torch.no_grad()
@@ -171,4 +175,4 @@ def rollout(wm, frames, actions, horizon: int, seed: int = 0, context: int | Non
     return dreamed, np.stack([o.reward for o in out], 1), np.stack([o.termination_prob for o in out], 1)
 
 
-__all__ = ["TERMINATION_THRESHOLD", "Dream", "DreamStep", "rollout"]
+__all__ = ["TERMINATION_THRESHOLD", "Dream", "DreamStep", "memory_pose", "rollout"]

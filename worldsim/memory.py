@@ -81,7 +81,6 @@ class ViewMemory:
         self.pitch = np.zeros(batch, np.int64)
         self.unsettled = np.zeros(batch, np.int64)  # steps left before the player is sure to stand still
         self.views: list[dict[tuple[int, int], torch.Tensor]] = [{} for _ in range(batch)]
-        self._moving = {c: np.asarray(v, dtype=np.float64) for c, v in pose.still.items()}
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.views)
@@ -93,7 +92,7 @@ class ViewMemory:
         self.yaw[i] = (self.yaw[i] + p.yaw.get(cam, 0)) % p.turn
         self.pitch[i] = min(max(self.pitch[i] + p.pitch.get(cam, 0), -p.pitch_limit), p.pitch_limit)
         settle = -1
-        for c, still in self._moving.items():
+        for c, still in p.still.items():
             v = int(round(float(action[c])))
             if v not in still:
                 settle = max(settle, p.settle.get((c, v), 0))
@@ -129,21 +128,15 @@ class ViewMemory:
         import torch
 
         acts = np.asarray(actions.cpu() if isinstance(actions, torch.Tensor) else actions, dtype=np.float64)
-        hits: dict[int, torch.Tensor] = {}
+        views = []
         for i in range(self.batch):
             self._advance(i, acts[i])
-            view = self.views[i].get((int(self.yaw[i]), int(self.pitch[i])))
-            if view is not None:
-                hits[i] = view
-        if not hits:
+            views.append(self.views[i].get((int(self.yaw[i]), int(self.pitch[i]))))
+        first = next((v for v in views if v is not None), None)
+        if first is None:
             return None
-        first = next(iter(hits.values()))
-        mask = torch.zeros(self.batch, dtype=torch.bool, device=first.device)
-        out = torch.zeros(self.batch, *first.shape, dtype=first.dtype, device=first.device)
-        for i, v in hits.items():
-            mask[i] = True
-            out[i] = v
-        return mask, out
+        mask = torch.tensor([v is not None for v in views], device=first.device)
+        return mask, torch.stack([first if v is None else v for v in views])
 
     def keep(self, latents: torch.Tensor) -> None:
         """The frames (B, C, h, w) the dreams now show, remembered at their poses (where the player stands still)."""

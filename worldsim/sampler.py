@@ -278,7 +278,7 @@ class Sampler:
         idx = torch.nonzero(hit).flatten().tolist()
         noise = torch.zeros_like(kept)
         noise[idx] = self._noise(idx)
-        return (1 - t) * kept + t * noise
+        return add_noise(kept[:, None], torch.full((self.batch, 1), t, device=self.device), noise[:, None])[:, 0]
 
 
 def raise_std(x0: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:

@@ -301,6 +301,7 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
     import torch
 
     torch.set_num_threads(threads)
+    from worldsim.dream import memory_pose
     from worldsim.envs.world_model_env import check_compatible
     from worldsim.world_model import load_world_model
 
@@ -327,7 +328,7 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
     memory_starts = memory_starts or (2 if quick else 8)
     result: dict = {"model": str(model), "dataset_id": dataset_id, "seed": seed, "quick": quick,
                     "sampler_steps": wm.sampler_cfg.steps, "context_noise": wm.sampler_cfg.context_noise,
-                    "std_floor": wm.sampler_cfg.std_floor, "view_memory": _has_memory(wm),
+                    "std_floor": wm.sampler_cfg.std_floor, "view_memory": memory_pose(wm) is not None,
                     "reward_source": "reward model" if wm.reward_model is not None else "DiT head", "skipped": {},
                     "anchors": ANCHORS}  # fmt: skip
     try:
@@ -374,12 +375,6 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
     plot_report(result, out_dir / "report.png")
     (out_dir / "report.json").write_text(json.dumps(_public(result), indent=1))
     return {"benchmark": "report", **result["summary"], "seconds": result["seconds"], "out": str(out_dir)}
-
-
-def _has_memory(wm) -> bool:
-    from worldsim.dream import _view_memory
-
-    return _view_memory(wm, 1, wm.memory) is not None
 
 
 def _columns(space) -> list[int] | None:
