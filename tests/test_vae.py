@@ -87,3 +87,10 @@ def test_fp16_checkpoint_loads_as_float32(tmp_path):
     path = save_model(tmp_path / "half.safetensors", "vae", vae.cfg, vae.state_dict(), dtype=torch.float16)
     again = load_vae(str(path))
     assert next(again.parameters()).dtype == torch.float32
+
+
+def test_decoder_upsampling_is_nearest_neighbour_bit_for_bit():
+    from worldsim.models.vae import Upsample2x
+
+    x = torch.randn(2, 3, 5, 4)
+    assert torch.equal(Upsample2x()(x), torch.nn.Upsample(scale_factor=2, mode="nearest")(x))

@@ -164,6 +164,19 @@ def apply_rope(x: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
     return torch.view_as_real(xc * rot).flatten(-2).type_as(x)  # back to x's dtype (bf16 under autocast)
 
 
+def attend_cpu(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Attention of one frame's queries (B, H, L, dh) over a KV cache (B, H, Lk, dh) under ``mask`` (B, 1, 1, Lk)
+    bool, as two batched matmuls: on the CPU, for a few queries against many keys, PyTorch's fused attention
+    kernel is about a tenth slower (its bool mask becomes a float one on every call); the same values to float
+    rounding (tests/test_dit.py)."""
+    b, h, lq, dh = q.shape
+    lk = keys.shape[2]
+    s = torch.bmm(q.reshape(b * h, lq, dh) * dh**-0.5, keys.reshape(b * h, lk, dh).transpose(1, 2))
+    if mask is not None and not bool(mask.all()):
+        s = s.view(b, h, lq, lk).masked_fill_(~mask, float("-inf")).view(b * h, lq, lk)
+    return torch.bmm(torch.softmax(s, -1), values.reshape(b * h, lk, dh)).view(b, h, lq, dh)
+
+
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale1p: torch.Tensor) -> torch.Tensor:
     """x * (1 + scale) + shift, with ``scale1p`` = 1 + scale. x: (B, T, N, D); shift, scale1p: (B, T, D) per
     frame, broadcast over the frame's tokens."""
@@ -194,6 +207,8 @@ class Attention(nn.Module):
             keys, values = kv_buffer
             keys[:, :, -x.shape[1] :] = k
             values[:, :, -x.shape[1] :] = v
+            if q.device.type == "cpu":
+                return self.out(attend_cpu(q, keys, values, mask).transpose(1, 2).flatten(2)), k, v
         o = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)  # (B, H, L, dh)
         return self.out(o.transpose(1, 2).flatten(2)), k, v
 

@@ -74,6 +74,16 @@ class ResBlock(nn.Module):
         return x + self.body(x)
 
 
+class Upsample2x(nn.Module):
+    """Nearest-neighbour 2x upsampling, the values of ``nn.Upsample(scale_factor=2, mode="nearest")`` bit for bit,
+    as one strided copy: on the CPU PyTorch's upsampling kernel plus the copy it makes cost a fifth of a batch-32
+    decode (every dream step decodes). Parameter-free, so checkpoints are unchanged."""
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        return x[:, :, :, None, :, None].expand(b, c, h, 2, w, 2).reshape(b, c, 2 * h, 2 * w)
+
+
 class Encoder(nn.Module):
     def __init__(self, cfg: VAEConfig):
         super().__init__()
@@ -95,7 +105,7 @@ class Decoder(nn.Module):
         w = cfg.decoder_widths[::-1]
         layers: list[nn.Module] = [nn.Conv2d(cfg.latent_channels, w[0], 3, padding=1), ResBlock(w[0])]
         for a, b in zip(w[:-1], w[1:]):
-            layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(a, b, 3, padding=1), ResBlock(b)]
+            layers += [Upsample2x(), nn.Conv2d(a, b, 3, padding=1), ResBlock(b)]
         layers += [_norm(w[-1]), nn.SiLU(), nn.Conv2d(w[-1], 12, 3, padding=1)]
         self.net = nn.Sequential(*layers)
 
