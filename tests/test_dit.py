@@ -448,18 +448,3 @@ def test_the_critic_tells_a_blurred_frame_from_a_real_one_and_pulls_only_the_pre
     judged[:, 0] = False  # the first frame has no frame before it to be judged with
     assert x0_hat.grad[judged].abs().sum() > 0 and x0_hat.grad[~judged].abs().sum() == 0
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in adv.critic.parameters())  # the critic is not pulled
-
-
-def test_cpu_attention_over_a_cache_equals_the_fused_kernel():
-    from worldsim.models.dit import attend_cpu
-
-    g = torch.Generator().manual_seed(0)
-    q, k, v = (torch.randn(3, 2, n, 8, generator=g) for n in (4, 20, 20))
-    mask = torch.ones(3, 1, 1, 20, dtype=torch.bool)
-    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    assert torch.allclose(attend_cpu(q, k, v, mask), ref, atol=1e-6)
-    mask[1, ..., :7] = False  # a sequence whose window is not full yet
-    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    assert torch.allclose(attend_cpu(q, k, v, mask), ref, atol=1e-6)
-    assert torch.allclose(attend_cpu(q, k, v, None), torch.nn.functional.scaled_dot_product_attention(q, k, v),
-                          atol=1e-6)  # fmt: skip

@@ -96,3 +96,18 @@ def test_sampler_with_a_contrast_floor():
     for bad in ("0.5", [-1.0, 0, 0, 0], [float("nan")] * 4, [], 0.3):
         with pytest.raises(ValueError, match="std_floor"):
             SamplerConfig(std_floor=bad)
+
+
+def test_cpu_attention_over_a_cache_equals_the_fused_kernel():
+    from worldsim.models.dit import attend_cpu
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(3, 2, n, 8, generator=g) for n in (4, 20, 20))
+    mask = torch.ones(3, 1, 1, 20, dtype=torch.bool)
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    assert torch.allclose(attend_cpu(q, k, v, mask), ref, atol=1e-6)
+    mask[1, ..., :7] = False  # a sequence whose window is not full yet
+    ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    assert torch.allclose(attend_cpu(q, k, v, mask), ref, atol=1e-6)
+    assert torch.allclose(attend_cpu(q, k, v, None), torch.nn.functional.scaled_dot_product_attention(q, k, v),
+                          atol=1e-6)  # fmt: skip

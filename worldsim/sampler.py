@@ -176,7 +176,11 @@ class Sampler:
         self.last_x[idx] = x[:, -1]
 
     # -------------------------------------------------------------------------------------------- step
-    def _mask(self) -> torch.Tensor:
+    def _mask(self) -> torch.Tensor | None:
+        """(B, Lc + N) bool, True where a token may be attended to; None once every ring slot holds a frame (a
+        dream started from a full clip, or any dream after ``context`` steps): nothing to mask."""
+        if bool(self.valid.all()):
+            return None
         cache = self.valid.repeat_interleave(self.n, dim=1)  # (B, Lc)
         return torch.cat([cache, torch.ones(self.batch, self.n, dtype=torch.bool, device=self.device)], dim=1)
 

@@ -166,13 +166,13 @@ def apply_rope(x: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
 
 def attend_cpu(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """Attention of one frame's queries (B, H, L, dh) over a KV cache (B, H, Lk, dh) under ``mask`` (B, 1, 1, Lk)
-    bool, as two batched matmuls: on the CPU, for a few queries against many keys, PyTorch's fused attention
-    kernel is about a tenth slower (its bool mask becomes a float one on every call); the same values to float
-    rounding (tests/test_dit.py)."""
+    bool, or None where nothing is masked (the sampler's full window), as two batched matmuls: on the CPU, for a few
+    queries against many keys, PyTorch's fused attention kernel is about a tenth slower (its bool mask becomes a
+    float one on every call); the same values to float rounding (tests/test_sampler.py)."""
     b, h, lq, dh = q.shape
     lk = keys.shape[2]
     s = torch.bmm(q.reshape(b * h, lq, dh) * dh**-0.5, keys.reshape(b * h, lk, dh).transpose(1, 2))
-    if mask is not None and not bool(mask.all()):
+    if mask is not None:
         s = s.view(b, h, lq, lk).masked_fill_(~mask, float("-inf")).view(b * h, lq, lk)
     return torch.bmm(torch.softmax(s, -1), values.reshape(b * h, lk, dh)).view(b, h, lq, dh)
 
@@ -392,14 +392,14 @@ class DiT(nn.Module):
 
         x: (B, 1, C, h, w); t, has_action, frame_pos: (B, 1); actions: (B, 1, A); kv_buffers: per block (k, v)
         buffers (B, H, Lc + N, dh) whose first Lc tokens are the cache and whose last N slots receive the new
-        frame's keys and values; mask: (B, Lc + N) bool, True where a token may be attended to; prev: (B, 1, C,
-        h, w) the latent of the frame before (zeros where there is none). Returns the outputs of ``forward`` for
-        the new frame and its per-block (k, v)."""
+        frame's keys and values; mask: (B, Lc + N) bool, True where a token may be attended to (None: every
+        token); prev: (B, 1, C, h, w) the latent of the frame before (zeros where there is none). Returns the
+        outputs of ``forward`` for the new frame and its per-block (k, v)."""
         prev = torch.zeros_like(x) if prev is None else prev
         h = self.embed(x, prev)  # (B, 1, N, D)
         c = self.condition(t, actions, has_action)  # (B, 1, D)
         rot = self.rope(frame_pos, self.cfg.grid)  # (B, 1, N, dh/2) complex
-        attn_mask = mask[:, None, None, :]  # (B, 1, 1, Lc + N)
+        attn_mask = None if mask is None else mask[:, None, None, :]  # (B, 1, 1, Lc + N)
         kvs = []
         for blk, buf, mods in zip(self.blocks, kv_buffers, self.modulations(c)):
             h, k, v = blk(h, c, rot, attn_mask, buf, mods)
