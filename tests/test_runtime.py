@@ -29,7 +29,10 @@ def tiny_dit(output="gated", seed=0):
 def test_device_and_dtype_settings():
     cpu = runtime.resolve_device("auto")
     assert cpu.type == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert runtime.resolve_dtype("auto", torch.device("cpu")) == torch.float32  # bf16 is ~3x slower on these CPUs
+    native = runtime.cpu_has_native_bf16()  # AMX: bf16 dreams 1.3-1.6x faster; else emulated, ~3x slower
+    assert runtime.resolve_dtype("auto", torch.device("cpu")) == (torch.bfloat16 if native else torch.float32)
+    assert runtime.resolve_dtype(None, torch.device("cpu"), training=True) == torch.float32  # CPU recipes: fp32
+    assert runtime.resolve_dtype("float32", torch.device("cpu")) == torch.float32
     assert runtime.resolve_dtype("auto", torch.device("cuda")) == torch.bfloat16
     assert runtime.resolve_dtype("bf16", cpu) == torch.bfloat16
     with pytest.raises(ValueError, match="dtype must be"):
@@ -39,6 +42,17 @@ def test_device_and_dtype_settings():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="asks for a GPU"):
             runtime.resolve_device("cuda")
+
+
+def test_native_bf16_probe_falls_back_to_cpuinfo(monkeypatch):
+    """Without PyTorch's AMX probe the answer comes from /proc/cpuinfo's amx_bf16 flag (and is False off Linux)."""
+    probe = runtime.cpu_has_native_bf16.__wrapped__
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    try:
+        flags = " ".join(line for line in open("/proc/cpuinfo") if line.startswith("flags"))
+    except OSError:
+        flags = ""
+    assert probe() == (" amx_bf16" in flags)
 
 
 @pytest.mark.parametrize("output", ["residual", "velocity", "gated"])
@@ -99,6 +113,26 @@ def test_vector_env_takes_the_runtime_settings(tiny_world_model):
     obs, r, term, trunc, info = venv.step(venv.action_space.sample())
     assert obs.shape == (3, 64, 64, 3) and r.dtype == np.float64 and np.isfinite(r).all()
     assert info["termination_prob"].dtype == np.float64
+
+
+def test_auto_precision_on_a_cpu_follows_the_batch(tiny_world_model, monkeypatch):
+    """Under auto a CPU with native bf16 runs 8+ dreams (or frames) in bf16 and fewer in float32; an explicit dtype
+    holds at every batch size; training stays float32."""
+    from worldsim.envs.world_model_vector_env import WorldModelVectorEnv
+
+    for native in (True, False):
+        monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda native=native: native)
+        wm = load_world_model(tiny_world_model)
+        big = torch.bfloat16 if native else torch.float32
+        assert wm.dtype_auto and wm.dtype == big
+        assert wm.dtype_for(1) == wm.sampler(batch=1).dtype == torch.float32
+        assert wm.dtype_for(runtime.CPU_BF16_MIN_BATCH) == wm.sampler(batch=runtime.CPU_BF16_MIN_BATCH).dtype == big
+        assert runtime.resolve_dtype("auto", torch.device("cpu"), training=True) == torch.float32
+        venv = WorldModelVectorEnv(runtime.CPU_BF16_MIN_BATCH, wm)
+        venv.reset(seed=0)
+        assert venv.sampler.dtype == big and np.isfinite(venv.step(venv.action_space.sample())[1]).all()
+    fixed = load_world_model(tiny_world_model, dtype="float32")
+    assert not fixed.dtype_auto and fixed.sampler(batch=32).dtype == fixed.dtype_for(32) == torch.float32
 
 
 def test_world_model_loads_with_device_and_dtype(tiny_world_model):

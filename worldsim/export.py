@@ -44,7 +44,7 @@ def export_world_model(
     ones, and names its dataset as this model's held-out set: a model continued on other play keeps the starts and
     the held-out recording of the one it continued (where it never saw that recording's held-out episodes); the
     run's own data stays in ``info["continued_on"]``."""
-    wm = load_world_model(run_dir, reward=reward)
+    wm = load_world_model(run_dir, dtype="float32", reward=reward)
     clip_length = int(clip_length or wm.window)
     if not wm.info.get("env_id") and wm.info.get("dataset_id"):  # name the real env (caches from before did not)
         from worldsim.data.dataset import open_dataset
@@ -65,7 +65,7 @@ def export_world_model(
 
 def _take_clips(wm, source: str) -> None:
     """``wm`` gets the start clips and held-out dataset of the world model ``source`` (see ``clips_from``)."""
-    src = load_world_model(source)
+    src = load_world_model(source, dtype="float32")
     if src.clips is None:
         raise FileNotFoundError(f"clips_from={source!r}: that world model ships no start clips (clips.npz)")
     frames, actions = src.clips["frames"], src.clips["actions"]

@@ -2,20 +2,27 @@
 threads them through its scripts in a few lines.
 
     device = resolve_device("auto")           # cuda if one is visible, else cpu (or "cpu", "cuda", "cuda:1")
-    dtype = resolve_dtype("auto", device)     # bfloat16 on CUDA, float32 on CPU (this project's CPUs run bf16
-                                              # matmuls ~3x slower than fp32)
+    dtype = resolve_dtype("auto", device)     # bfloat16 on CUDA, and for dreams on a CPU with native bf16
+                                              # (Intel AMX); else float32
     with autocast(device, dtype):              # mixed precision where dtype is not float32, else a no-op
         ...
 
 Weights stay float32 (training keeps fp32 master weights; autocast runs the matmuls in bf16); what a model keeps
 between calls (the sampler's KV cache) is held in ``dtype``. Every command uses this same path on CPU and CUDA, so
-the CPU test suite covers it; autocast on a CPU is allowed (the tests use it to check correctness) but never the
-default there.
+the CPU test suite covers it.
+
+On a CPU, ``auto`` dreams in bfloat16 only where the CPU computes it natively (Intel AMX tiles: oneDNN's bf16
+matmuls and convolutions then run 2-6x faster than float32 on this project's machine) and only for calls on
+``CPU_BF16_MIN_BATCH`` or more items (a vector env's dreams, a batch of frames to decode); a single dream's
+matrices are too small to gain, and it stays float32. Without AMX bf16 is emulated and ~3x slower: ``auto`` stays
+float32. Training on a CPU stays float32 under ``auto`` (``training=True``: the CPU recipes were all measured in
+float32). An explicit ``dtype`` holds whatever the batch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 
 import torch
@@ -47,12 +54,39 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     return dev
 
 
-def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """``auto`` (or None): bfloat16 on CUDA, float32 elsewhere; or float32 / bfloat16 / float16 by name."""
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 matrix products in hardware (Intel AMX tiles), where oneDNN's bf16
+    kernels beat float32; elsewhere a CPU emulates bf16, slower than float32. Read from PyTorch's CPU probe, or
+    from /proc/cpuinfo's ``amx_bf16`` flag where that probe is missing."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    if probe is not None:
+        try:
+            return bool(probe())
+        except RuntimeError:
+            pass
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and " amx_bf16" in line for line in f)
+    except OSError:
+        return False
+
+
+CPU_BF16_MIN_BATCH = 8  # below it a CPU's bf16 kernels do not pay (dream frames/s over float32 here, sampler and
+# decode, session 27: batch 1 0.7-1.1x, 4 0.9-1.0x, 8 1.05-1.2x, 16 1.15-1.5x, 32 1.3-1.6x)
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device, training: bool = False,
+                  batch: int | None = None) -> torch.dtype:  # fmt: skip
+    """``auto`` (or None): bfloat16 on CUDA; on a CPU bfloat16 where it is native (``cpu_has_native_bf16``), this
+    is not ``training`` and ``batch`` (the items one call computes; None: many) is at least ``CPU_BF16_MIN_BATCH``,
+    else float32. Or float32 / bfloat16 / float16 by name, whatever the batch."""
     if isinstance(dtype, torch.dtype):
         out = dtype
     elif dtype is None or dtype == "auto":
-        out = torch.bfloat16 if device.type == "cuda" else torch.float32
+        big = batch is None or batch >= CPU_BF16_MIN_BATCH
+        fast = device.type == "cuda" or (not training and big and cpu_has_native_bf16())
+        out = torch.bfloat16 if fast else torch.float32
     elif str(dtype) in DTYPES:
         out = DTYPES[str(dtype)]
     else:
@@ -80,4 +114,12 @@ def setup_cuda() -> None:
         torch.backends.cudnn.allow_tf32 = True
 
 
-__all__ = ["autocast", "dtype_name", "resolve_device", "resolve_dtype", "setup_cuda"]
+__all__ = [
+    "CPU_BF16_MIN_BATCH",
+    "autocast",
+    "cpu_has_native_bf16",
+    "dtype_name",
+    "resolve_device",
+    "resolve_dtype",
+    "setup_cuda",
+]

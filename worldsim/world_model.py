@@ -7,6 +7,9 @@
 
 ``device``, ``dtype`` and ``compile`` (``worldsim.runtime``): the weights live on ``device`` in float32; with
 bfloat16 every DiT pass and every VAE call runs under autocast and the sampler keeps its KV cache in bfloat16.
+Under ``auto`` on a CPU with AMX, calls on 8 or more dreams or frames run in bfloat16, smaller ones in float32
+(``WorldModel.dtype_for``): the same seed then dreams nearly, not exactly, the same frames in a batch of 1 and
+of 32 (``dtype="float32"`` for frames that do not depend on the batch).
 Latents stay on the device; ``decode`` hands frames back as numpy, the only place they leave it.
 
 A world-model folder holds ``vae.safetensors``, ``dit.safetensors`` and optionally ``clips.npz`` (real held-out
@@ -49,14 +52,23 @@ class WorldModel:
     reward_model: RewardModel | None = None  # pays each dream step from its frames (None: the DiT's reward head)
     reward_info: dict | None = None  # what the reward model's checkpoint says of its training
     memory: bool | None = None  # its dreams' view memory (worldsim.memory): None where its world declares a pose
+    dtype_auto: bool = False  # ``dtype`` came from ``auto``: on a CPU each call picks by its batch (dtype_for)
 
     @property
     def device(self) -> torch.device:
         return next(self.dit.parameters()).device
 
-    def amp(self):
-        """The autocast context of this model's device and dtype (a no-op in float32)."""
-        return runtime.autocast(self.device, self.dtype)
+    def dtype_for(self, batch: int | None = None) -> torch.dtype:
+        """The precision of a call on ``batch`` items (dreams, frames): ``dtype``, except that under ``auto`` on a
+        CPU a small batch runs in float32 (``runtime.CPU_BF16_MIN_BATCH``: there bf16 kernels do not pay)."""
+        if self.dtype_auto and self.device.type == "cpu":
+            return runtime.resolve_dtype("auto", self.device, batch=batch)
+        return self.dtype
+
+    def amp(self, batch: int | None = None):
+        """The autocast context of this model's device and the precision of a call on ``batch`` items (a no-op
+        in float32)."""
+        return runtime.autocast(self.device, self.dtype_for(batch))
 
     @property
     def action_space(self) -> gym.Space:
@@ -67,18 +79,22 @@ class WorldModel:
         return (*self.vae.cfg.resolution, 3)
 
     def encode(self, frames) -> torch.Tensor:
-        """uint8 frames (..., H, W, 3) -> float32 latents (..., C, h, w) on the model's device."""
+        """uint8 frames (..., H, W, 3) -> float32 latents (..., C, h, w) on the model's device. The precision is
+        that of a call on as many dreams as the first axis holds (``dtype_for``), whatever the frames per dream."""
         frames = torch.as_tensor(np.asarray(frames)).to(self.device)
         lead = frames.shape[:-3]
-        with self.amp():
-            z = self.vae.encode(frames.reshape(-1, *frames.shape[-3:])).float()
+        flat = frames.reshape(-1, *frames.shape[-3:])
+        with self.amp(lead[0] if lead else 1):
+            z = self.vae.encode(flat).float()
         return z.reshape(*lead, *z.shape[1:])
 
     def decode(self, latents: torch.Tensor) -> np.ndarray:
-        """latents (..., C, h, w) -> uint8 frames (..., H, W, 3) as numpy (the one place frames leave the device)."""
+        """latents (..., C, h, w) -> uint8 frames (..., H, W, 3) as numpy (the one place frames leave the device);
+        the precision as ``encode``'s."""
         lead = latents.shape[:-3]
-        with self.amp():
-            x = self.vae.decode(latents.to(self.device).reshape(-1, *latents.shape[-3:]))
+        flat = latents.to(self.device).reshape(-1, *latents.shape[-3:])
+        with self.amp(lead[0] if lead else 1):
+            x = self.vae.decode(flat)
         return x.reshape(*lead, *x.shape[1:]).cpu().numpy()
 
     def flat_actions(self, actions, what: str = "action") -> torch.Tensor:
@@ -131,7 +147,7 @@ class WorldModel:
             raise ValueError(
                 f"sampler context {cfg.context} exceeds what the model was trained for ({self.window - 1})"
             )
-        return Sampler(self.dit, cfg, batch, seeds, dtype=self.dtype, compile=self.compile)
+        return Sampler(self.dit, cfg, batch, seeds, dtype=self.dtype_for(batch), compile=self.compile)
 
     def save(
         self, folder: str | Path, dtype: torch.dtype | None = torch.float16, vae_dtype: torch.dtype | None = None
@@ -176,7 +192,8 @@ def build_dit(config: dict, path) -> DiT:
 def load_world_model(name_or_path: str, device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None,
                      compile: bool = False, reward: str | bool | None = None) -> WorldModel:  # fmt: skip
     """A world model by shipped name (``"voxel"``), world-model folder, or DiT training run folder, on ``device``
-    (``cpu``, ``cuda``, ``auto``) computing in ``dtype`` (None/``auto``: bfloat16 on CUDA, float32 on CPU).
+    (``cpu``, ``cuda``, ``auto``) computing in ``dtype`` (None/``auto``: bfloat16 on CUDA and on a CPU with native
+    bf16, Intel AMX; else float32; ``worldsim.runtime``).
     ``reward``: None pays dreams with the folder's ``reward.safetensors`` where it has one (else the DiT's reward
     head), False always with the head, a path with that reward model (a file or a ``train-reward`` run folder)."""
     dev = runtime.resolve_device(device)
@@ -245,7 +262,7 @@ def load_world_model(name_or_path: str, device: str | torch.device = "cpu", dtyp
                                     "folder)")  # fmt: skip
     return WorldModel(vae, dit.to(dev).eval(), sampler_cfg, int(extra.get("window", sampler_cfg.context + 1)),
                       extra.get("info", {}), clips, dtype=dt, compile=bool(compile), reward_model=rm,
-                      reward_info=reward_info)  # fmt: skip
+                      reward_info=reward_info, dtype_auto=dtype in (None, "auto"))  # fmt: skip
 
 
 def shipped_with_vae(sha256: str | None) -> Path | None:

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from worldsim import runtime
 from worldsim.eval.metrics import psnr, ssim
 from worldsim.eval.report_plot import plot_report
 from worldsim.eval.rewards import held_break_part, reward_part
@@ -330,6 +331,8 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
                     "sampler_steps": wm.sampler_cfg.steps, "context_noise": wm.sampler_cfg.context_noise,
                     "std_floor": wm.sampler_cfg.std_floor, "view_memory": memory_pose(wm) is not None,
                     "reward_source": "reward model" if wm.reward_model is not None else "DiT head", "skipped": {},
+                    "dtype": {f"batch {b}+": runtime.dtype_name(wm.dtype_for(b))
+                              for b in (1, runtime.CPU_BF16_MIN_BATCH)},
                     "anchors": ANCHORS}  # fmt: skip
     try:
         check_compatible(wm, VOXEL)

@@ -57,7 +57,7 @@ def reward_part(wm, dataset_id, root, split, windows: int, clips: int, horizon: 
         acts[:, 1:] = torch.as_tensor(store.actions[idx[:, :-1]], dtype=torch.float32, device=wm.device)
         has = torch.ones(z.shape[:2], dtype=torch.bool, device=wm.device)
         has[:, 0] = False
-        with torch.no_grad(), wm.amp():
+        with torch.no_grad(), wm.amp(len(x)):
             _, r, term = wm.dit(x, t, acts, has)
         if wm.reward_model is not None:  # the dream's rewards come from the reward model: score that
             before, after = store.frames[idx[:, :-1]], store.frames[idx[:, 1:]]

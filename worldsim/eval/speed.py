@@ -163,7 +163,8 @@ def _world_model(model: str, preset: str = "cpu", device: str = "cpu", dtype: st
     clips = {"frames": rng.integers(0, 255, (4, 8, *vae.cfg.resolution, 3), dtype=np.uint8),
              "actions": np.zeros((4, 7, 3), np.float32)}  # fmt: skip
     return WorldModel(vae, dit, SamplerConfig(), window=8, info={"model": "random"}, clips=clips,
-                      dtype=runtime.resolve_dtype(dtype, dev), compile=compile)  # fmt: skip
+                      dtype=runtime.resolve_dtype(dtype, dev), compile=compile,
+                      dtype_auto=dtype in (None, "auto"))  # fmt: skip
 
 
 def matmul_peak_gflops(n: int = 1024, repeats: int = 20, device=None, dtype=None) -> float:
@@ -243,7 +244,7 @@ def bench_sampler(model: str = "voxel", preset: str = "cpu", steps: list | None 
         "benchmark": "sampler",
         "model": model,
         "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),
-        "dtype": runtime.dtype_name(wm.dtype),
+        "dtype": runtime.dtype_name(wm.dtype),  # of large batches; the curve says each batch's (auto on a CPU)
         "compile": bool(compile),
         "batches": batches,
         "params_m": round(sum(p.numel() for p in dit.parameters()) / 1e6, 2),
@@ -263,7 +264,8 @@ def bench_sampler(model: str = "voxel", preset: str = "cpu", steps: list | None 
                 dt = _time(lambda s=s, a=acts: wm.decode(s.step(a)[0]), repeats, dev, warm)
                 dit_only = _time(lambda s=s, a=acts: s.step(a), repeats, dev)
                 passes = max(k, 2)  # network passes per frame (one step needs a separate commit pass)
-                curve.append({"batch": b, "steps": k, "fps": round(b / dt, 1), "dit_fps": round(b / dit_only, 1),
+                curve.append({"batch": b, "steps": k, "dtype": runtime.dtype_name(s.dtype),
+                              "fps": round(b / dt, 1), "dit_fps": round(b / dit_only, 1),
                               "gflops": round(dit.flops_per_frame() * passes * b / dit_only / 1e9, 1)})  # fmt: skip
         # the KV cache against recomputing the whole window of ctx + 1 frames on every pass, by batch size: at
         # batch 1 both paths stream every weight once per pass, which the cache cannot save
@@ -336,6 +338,7 @@ def bench_dream(model: str = "voxel", num_envs: int = 32, steps: int = 20, threa
         "model": model,
         "num_envs": num_envs,
         "view_memory": venv.dream.memory is not None,
+        "dtype": runtime.dtype_name(venv.sampler.dtype),
         "env_steps_per_s": round(env_fps, 1),
         "sampler_fps": round(sampler_fps, 1),
         "env_fraction_of_sampler": round(env_fps / sampler_fps, 3),

@@ -100,7 +100,7 @@ class TrainDiTConfig:
     progress: bool = True  # a progress bar (false: a plain log line every log_every steps)
     extra_latents: list[str] = field(default_factory=list)  # more caches (same VAE) whose every episode trains
     device: str = "auto"  # cpu, cuda (this rank's GPU under torchrun) or auto
-    dtype: str = "auto"  # float32 or bfloat16 (autocast); auto: bfloat16 on CUDA, float32 on CPU
+    dtype: str = "auto"  # float32 or bfloat16 (autocast); auto: bfloat16 on CUDA, float32 on a CPU
     compile: bool = False  # torch.compile the DiT's training forward pass
     max_minutes: float | None = None  # stop after this much training time; the cosine runs over this time
     std_floor_quantile: float = 0.0  # > 0: the saved sampler's contrast floor (``sampler.std_floor``) is this
@@ -165,7 +165,7 @@ def dream_strip(model: DiT, vae, store, start: int, cfg: TrainDiTConfig, horizon
 
 def train_dit(cfg: TrainDiTConfig) -> dict:
     rank, world, device = _distributed(cfg.device)
-    dtype = runtime.resolve_dtype(cfg.dtype, device)
+    dtype = runtime.resolve_dtype(cfg.dtype, device, training=True)
     if dtype == torch.float16:
         raise ValueError("dtype=float16 needs loss scaling, which worldsim train does not do: use bfloat16")
     if cfg.sampler.context > cfg.window - 1:
@@ -227,7 +227,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     resuming = cfg.resume and state_path.exists()
     source = None  # the world model a fresh run warm-starts from (its DiT, window, sampler and step), read once
     if cfg.init_from and not resuming:
-        source = load_world_model(cfg.init_from)
+        source = load_world_model(cfg.init_from, dtype="float32")
     reward_values = reward_values_of(train_rewards, cfg.reward, keep=source and source.dit.cfg.reward_values)
     if resuming and cfg.reward == "auto":  # a resumed run keeps its own reward head
         reward_values = load_model(model_path, "dit")[0].get("reward_values")

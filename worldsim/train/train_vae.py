@@ -59,7 +59,7 @@ class TrainVAEConfig:
     resume: bool = True  # continue from run_dir's checkpoint if there is one
     progress: bool = True
     device: str = "auto"  # cpu, cuda or auto (cuda when a GPU is visible)
-    dtype: str = "auto"  # float32 or bfloat16 (autocast, fp32 weights); auto: bfloat16 on CUDA, float32 on CPU
+    dtype: str = "auto"  # float32 or bfloat16 (autocast, fp32 weights); auto: bfloat16 on CUDA, float32 on a CPU
     compile: bool = False  # torch.compile the VAE's training forward pass
     arch: VAEConfig = field(default_factory=VAEConfig)  # the network's architecture (models/vae.py)
 
@@ -87,7 +87,7 @@ def evaluate(model: VAE, frames: np.ndarray, batch: int = 128) -> dict:
 
 def train_vae(cfg: TrainVAEConfig) -> dict:
     device = runtime.resolve_device(cfg.device)
-    dtype = runtime.resolve_dtype(cfg.dtype, device)
+    dtype = runtime.resolve_dtype(cfg.dtype, device, training=True)
     if dtype == torch.float16:
         raise ValueError("dtype=float16 needs loss scaling, which worldsim train-vae does not do: use bfloat16")
     runtime.setup_cuda()
