@@ -28,8 +28,10 @@ def _contrast(frames: np.ndarray) -> np.ndarray:
 
 
 def _real_play(real, runs: int, steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The real world under the soak's play: ``runs`` runs of ``steps`` random steps (run r from seed + r; the
-    env's own episode limit resets it). Returns every frame's brightness and contrast, (runs, steps) each."""
+    """The real world under the soak's play: ``runs`` runs of ``steps`` random steps (run r from seed + r), as
+    long as the dream's, without an episode limit (``real`` is made without one: a reset would put the player back
+    at a fresh spawn's open view, which the never-reset dream does not get; only the world's own termination
+    resets it). Returns every frame's brightness and contrast, (runs, steps) each."""
     bright, flat = np.zeros((runs, steps), np.float32), np.zeros((runs, steps), np.float32)
     for r in range(runs):
         real.action_space.seed(seed + r)
@@ -77,7 +79,7 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
         wm.set_std_floor(std_floor)
     from worldsim.envs import make_env, real_env_of
 
-    real = make_env(real_env_of(wm), wm.frame_shape)
+    real = make_env(real_env_of(wm), wm.frame_shape, max_episode_steps=10**9)  # as long as the dream: no limit
     bright_1, flat_1 = _real_play(real, real_runs, steps, seed)
     bright_n, flat_n = _real_play(real, num_envs, env_steps, seed + real_runs)
     frames_bright = np.concatenate([bright_1.ravel(), bright_n.ravel()])
