@@ -6,6 +6,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 from worldsim.dream import TERMINATION_THRESHOLD, Dream
 from worldsim.utils.window import RendersFrames
@@ -56,11 +57,12 @@ def check_compatible(wm, real_env_id: str) -> None:
         real.close()
 
 
-def start_clip(wm, options: dict | None, rng: np.random.Generator, context: int,
-               dataset_root: str = "data/minari") -> tuple[np.ndarray | None, np.ndarray]:  # fmt: skip
-    """The (frames, flat actions) a dream's reset starts from, given the reset ``options`` (``WorldModelEnv``):
-    a clip the caller gives, a still, nothing (frames None: ``from_scratch``), or one of the model's held-out
-    start clips chosen with ``rng`` (the first ``context`` frames)."""
+def start_clip(wm, options: dict | None, rng: np.random.Generator, context: int, dataset_root: str = "data/minari"
+               ) -> tuple[np.ndarray | None, np.ndarray, torch.Tensor | None]:  # fmt: skip
+    """The (frames, flat actions, latents) a dream's reset starts from, given the reset ``options``
+    (``WorldModelEnv``): a clip the caller gives, a still, nothing (frames None: ``from_scratch``), or one of the
+    model's held-out start clips chosen with ``rng`` (the first ``context`` frames). ``latents``: the frames'
+    latents where they are known already (a model's own clip, ``WorldModel.clip_latents``), else None."""
     options = {} if options is None else options
     if not isinstance(options, dict):
         raise TypeError(f"reset options must be a dict (or None), got {type(options).__name__}: {options!r}")
@@ -77,16 +79,16 @@ def start_clip(wm, options: dict | None, rng: np.random.Generator, context: int,
     if not isinstance(scratch, (bool, np.bool_)):
         raise TypeError(f"options['from_scratch'] must be True or False, got {scratch!r}")
     if scratch:
-        return None, none
+        return None, none, None
     if "image" in options:
         image = np.asarray(options["image"])
         if image.dtype != np.uint8 or image.shape != wm.frame_shape:
             raise ValueError(
                 f"options['image'] must be uint8 of shape {wm.frame_shape}, got {image.dtype} {image.shape}"
             )
-        return image[None], none
+        return image[None], none, None
     if "frames" in options:
-        return check_clip(wm, options["frames"], options.get("actions"))
+        return (*check_clip(wm, options["frames"], options.get("actions")), None)
     if wm.clips is None:  # a training run folder: clips from the held-out episodes of its dataset
         try:
             wm.clips = wm.held_out_clips(dataset_root, length=context)
@@ -97,7 +99,7 @@ def start_clip(wm, options: dict | None, rng: np.random.Generator, context: int,
                 "export), or reset with options frames/image/from_scratch"
             ) from exc
     k = int(rng.integers(len(wm.clips["frames"])))
-    return wm.clips["frames"][k, :context], wm.clips["actions"][k, : context - 1]
+    return wm.clips["frames"][k, :context], wm.clips["actions"][k, : context - 1], wm.clip_latents(k, context)
 
 
 class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
@@ -167,20 +169,20 @@ class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
         """The dream's sampler (its ``cfg``: steps, context, ...)."""
         return self.dream.sampler
 
-    def start_clip(self, options: dict | None) -> tuple[np.ndarray | None, np.ndarray]:
-        """The (frames, flat actions) a reset starts from; frames is None for ``from_scratch``."""
+    def start_clip(self, options: dict | None) -> tuple[np.ndarray | None, np.ndarray, torch.Tensor | None]:
+        """The (frames, flat actions, latents or None) a reset starts from; frames is None for ``from_scratch``."""
         return start_clip(self.wm, options, self.np_random, self.dream.context, self.dataset_root)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        frames, actions = self.start_clip(options)
+        frames, actions, latents = self.start_clip(options)
         self.dream.seed([int(self.np_random.integers(2**62))])
         self._t = 0
         if frames is None:
             self.dream.start([0])
             self._frame = self.dream.step(np.zeros((1, self.wm.dit.action_width)), flat=True).frames[0]  # from nothing
         else:
-            self.dream.start([0], frames[None], actions[None])
+            self.dream.start([0], frames[None], actions[None], None if latents is None else latents[None])
             self._frame = frames[-1].copy()
         if self.render_mode == "human":
             self._show()

@@ -5,8 +5,10 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import worldsim  # noqa: F401
+from worldsim.dream import Dream
 from worldsim.envs.world_model_env import WorldModelEnv
 from worldsim.envs.world_model_vector_env import SB3VecEnv, WorldModelVectorEnv
 
@@ -43,6 +45,28 @@ def test_same_seed_same_actions_same_frames(tiny_world_model):
     a, b = rollout(env, 5, actions), rollout(WorldModelEnv(tiny_world_model), 5, actions)
     assert np.array_equal(a, b)
     assert not np.array_equal(a[1:], rollout(env, 6, actions)[1:])
+
+
+def test_a_reset_from_the_models_own_clip_skips_the_encoder_and_starts_the_same(tiny_world_model):
+    """Each start clip is encoded once and kept (as a single dream encodes it); a dream started from the kept
+    latents is the very dream started from the same frames encoded anew."""
+    env = WorldModelEnv(tiny_world_model)
+    wm, ctx = env.unwrapped.wm, env.unwrapped.dream.context
+    obs, _ = env.reset(seed=4)
+    assert len(wm._clip_cache) == 2  # its frames' source and the one clip drawn
+    k = next(i for i in range(len(wm.clips["frames"])) if np.array_equal(wm.clips["frames"][i, ctx - 1], obs))
+    z = wm.clip_latents(k, ctx)
+    assert z is wm.clip_latents(k, ctx) and torch.equal(z, wm.encode(wm.clips["frames"][k, :ctx][None])[0])
+    frames, acts = wm.clips["frames"][k : k + 1, :ctx], wm.clips["actions"][k : k + 1, : ctx - 1]
+    steps = np.zeros((3, 1, 3), np.int64)
+    runs = []
+    for latents in (None, z[None]):  # encoded anew, or the kept latents
+        dream = Dream(wm, 1, seeds=[0])
+        dream.start([0], frames, acts, latents)
+        runs.append([dream.step(a).frames for a in steps])
+    assert all(np.array_equal(a, b) for a, b in zip(*runs))
+    wm.clips = {key: v[::-1].copy() for key, v in wm.clips.items()}  # new clips: a new cache
+    assert not torch.equal(wm.clip_latents(k, ctx), z) and len(wm._clip_cache) == 2
 
 
 def test_reset_options(tiny_world_model):

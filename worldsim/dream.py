@@ -90,11 +90,12 @@ class Dream:
         """Seed the noise of dreams ``indices`` (all by default); a None seed draws fresh entropy."""
         self.sampler.seed(seeds, indices)
 
-    def start(self, indices, frames=None, actions=None) -> None:
+    def start(self, indices, frames=None, actions=None, latents: torch.Tensor | None = None) -> None:
         """Start dreams ``indices`` afresh from clips: ``frames`` uint8 (B', L, H, W, 3), or their latents as a
         float tensor (B', L, C, h, w), and the L-1 actions between each clip's frames, flat (B', L-1, A) as the
         datasets store them (``WorldModel.flat_actions``). ``frames=None`` starts from nothing: the next step
-        generates a first frame. Clips longer than the context keep their last frames."""
+        generates a first frame. Clips longer than the context keep their last frames. ``latents``: the uint8
+        frames' latents where they are known already (``WorldModel.clip_latents``): the encoder is skipped."""
         indices = list(indices)
         if frames is None:
             self.sampler.reset(indices)
@@ -102,7 +103,8 @@ class Dream:
             for i in indices if self.memory is not None else ():
                 self.memory.start(i)  # from nothing: no view yet
             return
-        latents = frames if isinstance(frames, torch.Tensor) else self.wm.encode(frames)
+        if latents is None:
+            latents = frames if isinstance(frames, torch.Tensor) else self.wm.encode(frames)
         acts = _floats(actions) if actions is not None and np.shape(actions)[1] > 0 else None
         self.sampler.reset(indices, latents, acts)
         for j, i in enumerate(indices if self.memory is not None else ()):
