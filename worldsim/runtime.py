@@ -76,6 +76,11 @@ CPU_BF16_MIN_BATCH = 8  # below it a CPU's bf16 kernels do not pay (dream frames
 # decode, session 27: batch 1 0.7-1.1x, 4 0.9-1.0x, 8 1.05-1.2x, 16 1.15-1.5x, 32 1.3-1.6x)
 
 
+def is_auto(dtype) -> bool:
+    """Whether a ``dtype`` setting leaves the choice to ``resolve_dtype`` (None or ``"auto"``)."""
+    return dtype is None or (isinstance(dtype, str) and dtype == "auto")
+
+
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device, training: bool = False,
                   batch: int | None = None) -> torch.dtype:  # fmt: skip
     """``auto`` (or None): bfloat16 on CUDA; on a CPU bfloat16 where it is native (``cpu_has_native_bf16``), this
@@ -83,7 +88,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device, trainin
     else float32. Or float32 / bfloat16 / float16 by name, whatever the batch."""
     if isinstance(dtype, torch.dtype):
         out = dtype
-    elif dtype is None or dtype == "auto":
+    elif is_auto(dtype):
         big = batch is None or batch >= CPU_BF16_MIN_BATCH
         fast = device.type == "cuda" or (not training and big and cpu_has_native_bf16())
         out = torch.bfloat16 if fast else torch.float32
@@ -119,6 +124,7 @@ __all__ = [
     "autocast",
     "cpu_has_native_bf16",
     "dtype_name",
+    "is_auto",
     "resolve_device",
     "resolve_dtype",
     "setup_cuda",

@@ -62,9 +62,7 @@ class WorldModel:
     def dtype_for(self, batch: int | None = None) -> torch.dtype:
         """The precision of a call on ``batch`` items (dreams, frames): ``dtype``, except that under ``auto`` on a
         CPU a small batch runs in float32 (``runtime.CPU_BF16_MIN_BATCH``: there bf16 kernels do not pay)."""
-        if self.dtype_auto and self.device.type == "cpu":
-            return runtime.resolve_dtype("auto", self.device, batch=batch)
-        return self.dtype
+        return runtime.resolve_dtype("auto", self.device, batch=batch) if self.dtype_auto else self.dtype
 
     def amp(self, batch: int | None = None):
         """The autocast context of this model's device and the precision of a call on ``batch`` items (a no-op
@@ -277,7 +275,7 @@ def load_world_model(name_or_path: str, device: str | torch.device = "cpu", dtyp
                                     "folder)")  # fmt: skip
     return WorldModel(vae, dit.to(dev).eval(), sampler_cfg, int(extra.get("window", sampler_cfg.context + 1)),
                       extra.get("info", {}), clips, dtype=dt, compile=bool(compile), reward_model=rm,
-                      reward_info=reward_info, dtype_auto=dtype in (None, "auto"))  # fmt: skip
+                      reward_info=reward_info, dtype_auto=runtime.is_auto(dtype))  # fmt: skip
 
 
 def shipped_with_vae(sha256: str | None) -> Path | None:

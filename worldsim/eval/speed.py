@@ -164,7 +164,7 @@ def _world_model(model: str, preset: str = "cpu", device: str = "cpu", dtype: st
              "actions": np.zeros((4, 7, 3), np.float32)}  # fmt: skip
     return WorldModel(vae, dit, SamplerConfig(), window=8, info={"model": "random"}, clips=clips,
                       dtype=runtime.resolve_dtype(dtype, dev), compile=compile,
-                      dtype_auto=dtype in (None, "auto"))  # fmt: skip
+                      dtype_auto=runtime.is_auto(dtype))  # fmt: skip
 
 
 def matmul_peak_gflops(n: int = 1024, repeats: int = 20, device=None, dtype=None) -> float:
