@@ -231,8 +231,17 @@ def test_the_soak_measures_finiteness_memory_and_brightness(tiny_world_model):
         assert isinstance(r[part]["brightness_kept"], bool) and r[part]["rss_growth_mb"] < 100
         assert len(r[part]["contrast_by_window"]) == len(r[part]["brightness_by_window"])
         assert isinstance(r[part]["contrast_kept"], bool)  # a dream pinned at one flat colour fails here
-    lo, hi = r["real_brightness_p1_p99"]
-    assert 0 < lo < hi < 255 and 0 < r["real_contrast_p5"] < 128 and isinstance(r["passed"], bool)
+    assert 0 < r["real_contrast_p5"] < 128 and isinstance(r["passed"], bool)
+    single = np.ravel(r["real_brightness_by_window"]["single"])  # 4 real runs x 2 windows
+    assert r["single"]["brightness_range_by_window"][0] == pytest.approx(np.percentile(single, [5, 95]), abs=0.06)
+    for part in ("single", "vector"):  # brightness: window for window against the real world under the same play
+        ranges = r[part]["brightness_range_by_window"]
+        assert len(ranges) == len(r[part]["brightness_by_window"]) and all(0 <= lo <= hi for lo, hi in ranges)
+        outside = sum(not lo <= m <= hi for m, (lo, hi) in zip(r[part]["brightness_by_window"], ranges))
+        assert r[part]["windows_outside_range"] == outside
+        assert r[part]["brightness_kept"] == (outside <= len(ranges) / 4)
+    lo, hi = r["vector"]["brightness_range_by_window"][0]  # centred on the real runs' average
+    assert (lo + hi) / 2 == pytest.approx(r["real_brightness_by_window"]["vector"][0], abs=0.1)
     for part, windows in (("single", 4 * 2), ("vector", 1)):  # the real world under the same play, window for window
         real = np.ravel(r["real_contrast_by_window"][part])
         assert len(real) == windows and r[part]["contrast_bar"] == pytest.approx(np.percentile(real, 5), abs=0.06)
@@ -241,6 +250,8 @@ def test_the_soak_measures_finiteness_memory_and_brightness(tiny_world_model):
         assert r[part]["contrast_kept"] == (below <= len(r[part]["contrast_by_window"]) / 4)
     with pytest.raises(ValueError, match="window"):
         soak(tiny_world_model, steps=5, num_envs=2, env_steps=10, window=10, threads=1)
+    with pytest.raises(ValueError, match="num_envs"):
+        soak(tiny_world_model, steps=10, num_envs=1, env_steps=10, window=10, threads=1)
 
 
 def test_same_step_autoreset_and_the_sb3_adapter_are_plain_subclasses(tiny_world_model):
