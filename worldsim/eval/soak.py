@@ -86,12 +86,13 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
     bright_1, flat_1 = _real_play(real, real_runs, steps, seed)
     bright_n, flat_n = _real_play(real, num_envs, env_steps, seed + real_runs)
     real_windows = {"single": _window_means(flat_1, window), "vector": _window_means(flat_n.mean(axis=0), window)}
-    real_bright = {"single": _window_means(bright_1, window), "vector": _window_means(bright_n.mean(axis=0), window)}
+    bright_runs = _window_means(bright_n, window)  # (num_envs, windows): each real run's, for the spread between runs
+    real_bright = {"single": _window_means(bright_1, window), "vector": bright_runs.mean(axis=0)}
     bars = {k: float(np.percentile(v, 5)) for k, v in real_windows.items()}
     # the single dream's brightness against single real runs' windows (5th-95th percentile); the vector env's average
     # against the real runs' average: within three standard errors of a difference of two means of num_envs runs
     lo, hi = (float(x) for x in np.percentile(real_bright["single"], [5, 95]))
-    spread = float(np.sqrt(_window_means(bright_n, window).var(axis=0, ddof=1).mean())) if num_envs > 1 else 0.0
+    spread = float(np.sqrt(bright_runs.var(axis=0, ddof=1).mean()))
     tol = 3.0 * spread * np.sqrt(2.0 / num_envs)
     ranges = {
         "single": [[lo, hi]] * len(real_bright["single"][0]),
@@ -120,7 +121,7 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
         out[label] = {"steps": n, "batch": batch, "frames_per_s": round(n * batch / (time.perf_counter() - t0), 1),
                       "finite": finite, "brightness_by_window": means, "contrast_by_window": contrasts,
                       "rss_mb_by_window": rss, "rss_growth_mb": round(growth, 1),
-                      "brightness_range_by_window": np.round(ranges[label][: len(means)], 1).tolist(),
+                      "brightness_range_by_window": np.round(ranges[label], 1).tolist(),
                       "windows_outside_range": outside,
                       "brightness_kept": outside <= len(means) / 4,
                       "contrast_bar": round(bars[label], 1), "windows_below_bar": below,
