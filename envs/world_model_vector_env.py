@@ -113,7 +113,7 @@ class WorldModelVectorEnv(VectorEnv):
         mask = options.pop("reset_mask", None)
         if mask is not None and (np.shape(mask) != (self.num_envs,) or np.asarray(mask).dtype != bool):
             raise ValueError(f"options['reset_mask'] must be {self.num_envs} booleans, got {mask!r}")
-        indices = list(range(self.num_envs)) if mask is None else list(np.flatnonzero(mask))
+        indices = list(range(self.num_envs)) if mask is None else [int(i) for i in np.flatnonzero(mask)]
         if seed is None:
             seeds = [None] * len(indices)
         elif isinstance(seed, (int, np.integer)):

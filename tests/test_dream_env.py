@@ -254,6 +254,30 @@ def test_the_soak_measures_finiteness_memory_and_brightness(tiny_world_model):
         soak(tiny_world_model, steps=10, num_envs=1, env_steps=10, window=10, threads=1)
 
 
+def test_the_soak_starts_each_dream_where_its_real_run_stood(tiny_world_model):
+    """The soak's dreams play on from their real runs' openings with the same actions: the openings are the real
+    world's first frames from that seed, deterministic, and a vector env takes one per env (reset with a seed and a
+    reset_mask, which once crashed on numpy indices)."""
+    from worldsim.envs import make_env
+    from worldsim.eval.soak import _real_play
+
+    real = make_env("worldsim/Voxel-v0", (64, 64, 3), max_episode_steps=10**9)
+    bright, flat, clips, acts = _real_play(real, 2, 5, seed=3, context=4)
+    assert bright.shape == flat.shape == (2, 5) and clips.shape == (2, 4, 64, 64, 3) and acts.shape == (2, 8, 3)
+    first, _ = real.reset(seed=4)
+    np.testing.assert_array_equal(clips[1, 0], first)
+    again = _real_play(real, 2, 5, seed=3, context=4)
+    np.testing.assert_array_equal(again[2], clips)
+    np.testing.assert_array_equal(again[3], acts)
+    envs = gym.make_vec("worldsim/VoxelDream-v0", num_envs=2, model=tiny_world_model)
+    envs.reset(seed=0)
+    frames, _ = envs.reset(
+        seed=0, options={"frames": clips[1], "actions": acts[1, :3], "reset_mask": np.array([False, True])}
+    )
+    np.testing.assert_array_equal(frames[1], clips[1, -1])  # env 1 starts on the opening's last frame
+    envs.close()
+
+
 def test_same_step_autoreset_and_the_sb3_adapter_are_plain_subclasses(tiny_world_model):
     from gymnasium.vector import AutoresetMode
     from stable_baselines3.common.vec_env import VecEnv

@@ -27,21 +27,32 @@ def _contrast(frames: np.ndarray) -> np.ndarray:
     return f.std(axis=1).mean(axis=-1).reshape(frames.shape[:-3])
 
 
-def _real_play(real, runs: int, steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The real world under the soak's play: ``runs`` runs of ``steps`` random steps (run r from seed + r), as
-    long as the dream's, without an episode limit (``real`` is made without one: a reset would put the player back
-    at a fresh spawn's open view, which the never-reset dream does not get; only the world's own termination
-    resets it). Returns every frame's brightness and contrast, (runs, steps) each."""
+def _real_play(real, runs: int, steps: int, seed: int, context: int) -> tuple[np.ndarray, ...]:
+    """The real world under the soak's play: ``runs`` runs (run r from ``reset(seed=seed + r)``, its random actions
+    from an action space seeded the same) of ``context - 1`` opening steps and then ``steps`` judged ones, without an
+    episode limit (``real`` is made without one: only the world's own termination resets it). Returns each judged
+    frame's brightness and contrast, (runs, steps) each, the openings' ``context`` frames (runs, context, H, W, 3)
+    that the dreams start from, and every action (runs, context - 1 + steps, ...), so that each dream plays on from
+    the very view its real run stood at, with the same actions."""
     bright, flat = np.zeros((runs, steps), np.float32), np.zeros((runs, steps), np.float32)
+    clips, actions = [], []
     for r in range(runs):
         real.action_space.seed(seed + r)
-        real.reset(seed=seed + r)
-        for i in range(steps):
-            obs, _, term, trunc, _ = real.step(real.action_space.sample())
-            bright[r, i], flat[r, i] = obs.mean(), _contrast(obs)
+        obs, _ = real.reset(seed=seed + r)
+        frames, acts = [obs], []
+        for i in range(context - 1 + steps):
+            a = real.action_space.sample()
+            obs, _, term, trunc, _ = real.step(a)
+            acts.append(a)
+            if i < context - 1:
+                frames.append(obs)
+            else:
+                bright[r, i - context + 1], flat[r, i - context + 1] = obs.mean(), _contrast(obs)
             if term or trunc:
                 real.reset()
-    return bright, flat
+        clips.append(np.stack(frames))
+        actions.append(np.stack(acts))
+    return bright, flat, np.stack(clips), np.stack(actions)
 
 
 def _window_means(x: np.ndarray, window: int) -> np.ndarray:
@@ -54,19 +65,22 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
          threads: int = 2, window: int = 500, std_floor: float | None = None, real_runs: int = 4,
          memory: bool | None = None) -> dict:  # fmt: skip
     """A long run of the dream as users run it: one env for ``steps`` steps and a vector env of ``num_envs`` for
-    ``env_steps``, random actions, episodes never ending. Checks that everything stays finite, that memory stays
-    flat (growth after the first window), and that the frames keep the real world's brightness and contrast
-    (a frame's mean pixel value; its spatial standard deviation per colour channel), each judged against the real
-    world under the same play, window for window: for the single dream ``real_runs`` real runs of ``steps`` steps,
-    for the vector env ``num_envs`` real runs of ``env_steps`` averaged as the vector env's windows are. A window's
-    contrast must lie above the 5th percentile of the real windows'; its brightness, for the single dream, within
-    the 5th-95th percentile of the real runs' windows, and for the vector env within three standard errors of the
-    real average of that window (the spread between real runs, for a difference of two means of ``num_envs``
-    runs). At most a quarter of the dream's windows may miss each bar (a bar every window must clear fails the real
-    world itself, whose flattest 500 steps can sit in a leaf wall). A dream pinned at one flat colour, or one that
-    drifts darker or brighter than the world it dreams, fails here. Until session 28 a window's brightness had only
-    to lie within the 1st-99th percentile of single real frames, which a dream at half the world's brightness
-    passed. ``std_floor`` and ``memory`` as in ``bench_dream``."""
+    ``env_steps``, random actions, episodes never ending, each dream started from the opening of a real run (its first
+    ``wm.window - 1`` frames; the single dream the first run's) and driven by that run's actions (until session 29 the
+    dreams started from the model's shipped clips, explorer play often inside a tree crown, and were judged against real
+    runs from fresh spawns: a different start, not the same play). Checks that everything stays finite, that memory
+    stays flat (growth after the first window), and that the frames keep the real world's brightness and contrast (a
+    frame's mean pixel value; its spatial standard deviation per colour channel), each judged against the real world
+    under the same play, window for window: for the single dream ``real_runs`` real runs of ``steps`` steps, for the
+    vector env ``num_envs`` real runs of ``env_steps`` averaged as the vector env's windows are. A window's contrast
+    must lie above the 5th percentile of the real windows'; its brightness, for the single dream, within the 5th-95th
+    percentile of the real runs' windows, and for the vector env within three standard errors of the real average of
+    that window (the spread between real runs, for a difference of two means of ``num_envs`` runs). At most a quarter of
+    the dream's windows may miss each bar (a bar every window must clear fails the real world itself, whose flattest 500
+    steps can sit in a leaf wall). A dream pinned at one flat colour, or one that drifts darker or brighter than the
+    world it dreams, fails here. Until session 28 a window's brightness had only to lie within the 1st-99th percentile
+    of single real frames, which a dream at half the world's brightness passed. ``std_floor`` and ``memory`` as in
+    ``bench_dream``."""
     import torch
 
     from worldsim.envs.world_model_env import WorldModelEnv
@@ -83,8 +97,9 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
     from worldsim.envs import make_env, real_env_of
 
     real = make_env(real_env_of(wm), wm.frame_shape, max_episode_steps=10**9)  # as long as the dream: no limit
-    bright_1, flat_1 = _real_play(real, real_runs, steps, seed)
-    bright_n, flat_n = _real_play(real, num_envs, env_steps, seed + real_runs)
+    context = wm.window - 1
+    bright_1, flat_1, clips_1, acts_1 = _real_play(real, real_runs, steps, seed, context)
+    bright_n, flat_n, clips_n, acts_n = _real_play(real, num_envs, env_steps, seed + real_runs, context)
     real_windows = {"single": _window_means(flat_1, window), "vector": _window_means(flat_n.mean(axis=0), window)}
     bright_runs = _window_means(bright_n, window)  # (num_envs, windows): each real run's, for the spread between runs
     real_bright = {"single": _window_means(bright_1, window), "vector": bright_runs.mean(axis=0)}
@@ -103,13 +118,19 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
            "real_contrast_p5": round(float(np.percentile(np.concatenate([flat_1.ravel(), flat_n.ravel()]), 5)), 1),
            "real_contrast_by_window": {k: np.round(v, 1).tolist() for k, v in real_windows.items()}}  # fmt: skip
 
-    def run(label, env, n, batch):
-        space = env.action_space
-        space.seed(seed)
-        env.reset(seed=seed)
+    def run(label, env, n, batch, clips, acts):
+        # each dream starts from its real run's opening (the frames and the actions between them) and plays on
+        # with that run's actions: the same start and the same play as the real world it is judged against
+        for i in range(batch):
+            opening = {"frames": clips[i], "actions": acts[i, : context - 1]}
+            if batch == 1:
+                env.reset(seed=seed, options=opening)
+            else:
+                env.reset(seed=seed, options={**opening, "reset_mask": np.arange(batch) == i})
         bright, flat, rss, finite, t0 = np.zeros(n), np.zeros(n), [], True, time.perf_counter()
         for i in range(n):
-            frame, r, term, trunc, info = env.step(space.sample())
+            a = acts[0, context - 1 + i] if batch == 1 else acts[:, context - 1 + i]
+            frame, r, term, trunc, info = env.step(a)
             finite &= bool(np.isfinite(r).all()) and bool(np.isfinite(info["termination_prob"]).all())
             bright[i], flat[i] = np.mean(frame), _contrast(frame).mean()
             if (i + 1) % window == 0:
@@ -128,8 +149,15 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
                       "contrast_kept": below <= len(contrasts) / 4}  # fmt: skip
 
     # episodes never end during a soak: no horizon, no termination
-    run("single", WorldModelEnv(wm, horizon=10**9, termination_threshold=2.0), steps, 1)
-    run("vector", WorldModelVectorEnv(num_envs, wm, horizon=10**9, termination_threshold=2.0), env_steps, num_envs)
+    run("single", WorldModelEnv(wm, horizon=10**9, termination_threshold=2.0), steps, 1, clips_1, acts_1)
+    run(
+        "vector",
+        WorldModelVectorEnv(num_envs, wm, horizon=10**9, termination_threshold=2.0),
+        env_steps,
+        num_envs,
+        clips_n,
+        acts_n,
+    )
     checks = [out[k][c] for k in ("single", "vector") for c in ("finite", "brightness_kept", "contrast_kept")]
     checks += [out[k]["rss_growth_mb"] < 100 for k in ("single", "vector")]
     out["passed"] = all(checks)
