@@ -118,19 +118,18 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
            "real_contrast_p5": round(float(np.percentile(np.concatenate([flat_1.ravel(), flat_n.ravel()]), 5)), 1),
            "real_contrast_by_window": {k: np.round(v, 1).tolist() for k, v in real_windows.items()}}  # fmt: skip
 
-    def run(label, env, n, batch, clips, acts):
+    def run(label, env, n, clips, acts):
         # each dream starts from its real run's opening (the frames and the actions between them) and plays on
         # with that run's actions: the same start and the same play as the real world it is judged against
+        batch = len(clips)
         for i in range(batch):
             opening = {"frames": clips[i], "actions": acts[i, : context - 1]}
-            if batch == 1:
-                env.reset(seed=seed, options=opening)
-            else:
-                env.reset(seed=seed, options={**opening, "reset_mask": np.arange(batch) == i})
+            mask = {} if batch == 1 else {"reset_mask": np.arange(batch) == i}  # the single env has no mask
+            env.reset(seed=seed, options={**opening, **mask})
         bright, flat, rss, finite, t0 = np.zeros(n), np.zeros(n), [], True, time.perf_counter()
         for i in range(n):
-            a = acts[0, context - 1 + i] if batch == 1 else acts[:, context - 1 + i]
-            frame, r, term, trunc, info = env.step(a)
+            a = acts[:, context - 1 + i]
+            frame, r, term, trunc, info = env.step(a[0] if batch == 1 else a)
             finite &= bool(np.isfinite(r).all()) and bool(np.isfinite(info["termination_prob"]).all())
             bright[i], flat[i] = np.mean(frame), _contrast(frame).mean()
             if (i + 1) % window == 0:
@@ -149,15 +148,9 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
                       "contrast_kept": below <= len(contrasts) / 4}  # fmt: skip
 
     # episodes never end during a soak: no horizon, no termination
-    run("single", WorldModelEnv(wm, horizon=10**9, termination_threshold=2.0), steps, 1, clips_1, acts_1)
-    run(
-        "vector",
-        WorldModelVectorEnv(num_envs, wm, horizon=10**9, termination_threshold=2.0),
-        env_steps,
-        num_envs,
-        clips_n,
-        acts_n,
-    )
+    run("single", WorldModelEnv(wm, horizon=10**9, termination_threshold=2.0), steps, clips_1[:1], acts_1[:1])
+    vector = WorldModelVectorEnv(num_envs, wm, horizon=10**9, termination_threshold=2.0)
+    run("vector", vector, env_steps, clips_n, acts_n)
     checks = [out[k][c] for k in ("single", "vector") for c in ("finite", "brightness_kept", "contrast_kept")]
     checks += [out[k]["rss_growth_mb"] < 100 for k in ("single", "vector")]
     out["passed"] = all(checks)
