@@ -169,3 +169,18 @@ def test_report_takes_the_samplers_settings_and_refuses_bad_ones(tiny_world_mode
         card.report(model=tiny_world_model, context_noise=1.5, quick=True, out=str(tmp_path))
     with pytest.raises(ValueError, match="sampler steps must be 1 to 8, got 9"):
         card.report(model=tiny_world_model, sampler_steps=9, quick=True, out=str(tmp_path))
+
+
+def test_report_runs_the_parts_asked_for_and_refuses_unknown_ones(tiny_world_model, tmp_path):
+    out = card.report(model=tiny_world_model, quick=True, long_steps=64, long_starts=1, parts=["long"],
+                      out=str(tmp_path / "long"), seed=2)  # fmt: skip
+    r = json.loads((tmp_path / "long" / "report.json").read_text())
+    assert r["parts"] == ["long"] and "long" in r
+    assert not r["horizon"] and not {"rewards", "memory", "still", "held_break"} & set(r)
+    mean = out["long_mean"]  # the buckets' mean, the figure the README's long-dream rows quote
+    assert set(mean) == {"sharpness_ratio", "colour_js", "frechet"}  # the shipped IDM reads this 64x64 world
+    assert mean["colour_js"] == pytest.approx(r["long"]["buckets"][0]["dream"]["colour_js"], abs=1e-3)
+    with pytest.raises(ValueError, match=r"report parts must be a non-empty list of .*got \['lung'\]"):
+        card.report(model=tiny_world_model, parts=["lung"], out=str(tmp_path))
+    with pytest.raises(TypeError, match="report parts must be a list of names"):
+        card.report(model=tiny_world_model, parts="long", out=str(tmp_path))

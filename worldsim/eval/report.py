@@ -2,6 +2,7 @@
 
     worldsim report model=voxel                    # report.json + report.png under outputs/report (~10 min here)
     worldsim report model=runs/dit-voxel quick=true
+    worldsim report model=voxel parts=[long] seed=1  # one part alone, scored as in the whole card
 
 Every part runs on held-out play that no training recording used (the split every stage uses) or on worlds no
 recording played (seeds from ``WORLDS`` on), deterministically under ``seed``:
@@ -28,7 +29,8 @@ recording played (seeds from ``WORLDS`` on), deterministically under ``seed``:
    the moment the explorer breaks a log, the return in each world (``worldsim/eval/rewards.py``).
 Every dream has the view memory where its world declares a camera pose (``worldsim.memory``: the voxel world does;
 ``memory=false`` judges the DiT alone). Parts that need the voxel world's ground truth, or an IDM for the world,
-are skipped for other worlds, and the report says so. ``quick=true`` cuts every count (tests).
+are skipped for other worlds, and the report says so. ``quick=true`` cuts every count (tests); ``parts`` picks
+parts by name (``PARTS``), and the summary's ``long_mean`` is part 2's mean over its buckets.
 """
 
 from __future__ import annotations
@@ -43,13 +45,7 @@ from worldsim import runtime
 from worldsim.eval.metrics import psnr, ssim
 from worldsim.eval.report_plot import plot_report
 from worldsim.eval.rewards import held_break_part, reward_part
-from worldsim.eval.world_metrics import (
-    class_agreement,
-    colour_js,
-    frechet_distance,
-    persistence,
-    sharpness,
-)
+from worldsim.eval.world_metrics import class_agreement, colour_js, frechet_distance, persistence, sharpness
 
 VOXEL = "worldsim/Voxel-v0"
 BUCKET = 64
@@ -298,8 +294,10 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
            long_starts: int | None = None, memory_starts: int | None = None, sampler_steps: int | None = None,
            context_noise: float | None = None, std_floor: float | None = None, device: str = "cpu",
            dtype: str | None = None, compile: bool = False, threads: int = 2,
-           memory: bool | None = None) -> dict:  # fmt: skip
+           memory: bool | None = None, parts: list[str] | None = None) -> dict:  # fmt: skip
     import torch
+
+    parts = _parts(parts)
 
     torch.set_num_threads(threads)
     from worldsim.dream import memory_pose
@@ -354,23 +352,29 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
     result["idm"] = str(idm_path) if net is not None else None
 
     split = (eval_fraction, split_seed)
+    result["parts"] = sorted(parts, key=PARTS.index)
     result["horizon"] = {}
-    for policy in ("random", "explorer"):
+    for policy in ("random", "explorer") if "horizon" in parts else ():
         try:
             result["horizon"][policy] = horizon_part(wm, dataset_id, root, split, policy, clips, horizon, seed,
                                                      net if policy == "random" else None)  # fmt: skip
         except (ValueError, FileNotFoundError) as exc:
             result["skipped"][f"horizon_{policy}"] = str(exc)
-    try:
-        result["rewards"] = reward_part(wm, dataset_id, root, split, 16 if quick else 1000, 4 if quick else 64,
-                                        8 if quick else 16, seed)  # fmt: skip
-    except (ValueError, FileNotFoundError) as exc:
-        result["skipped"]["rewards"] = str(exc)
-    if voxel:
-        result["long"] = long_part(wm, net, long_starts, long_steps, seed)
-        result["memory"] = memory_part(wm, memory_starts, seed, quick)
-        result["still"] = still_part(wm, memory_starts, 16 if quick else 64, seed)
-        result["held_break"] = held_break_part(wm, VOXEL, 2 if quick else 16, 4 if quick else 16, seed, WORLDS)
+    if "rewards" in parts:
+        try:
+            result["rewards"] = reward_part(wm, dataset_id, root, split, 16 if quick else 1000,
+                                            4 if quick else 64, 8 if quick else 16, seed)  # fmt: skip
+        except (ValueError, FileNotFoundError) as exc:
+            result["skipped"]["rewards"] = str(exc)
+    if voxel:  # each part seeds its own draws: alone it scores as in the whole card
+        if "long" in parts:
+            result["long"] = long_part(wm, net, long_starts, long_steps, seed)
+        if "memory" in parts:
+            result["memory"] = memory_part(wm, memory_starts, seed, quick)
+        if "still" in parts:
+            result["still"] = still_part(wm, memory_starts, 16 if quick else 64, seed)
+        if "held_break" in parts:
+            result["held_break"] = held_break_part(wm, VOXEL, 2 if quick else 16, 4 if quick else 16, seed, WORLDS)
     result["summary"] = _summary(result)
     result["seconds"] = round(time.perf_counter() - t0, 1)
     out_dir = Path(out)
@@ -378,6 +382,21 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
     plot_report(result, out_dir / "report.png")
     (out_dir / "report.json").write_text(json.dumps(_public(result), indent=1))
     return {"benchmark": "report", **result["summary"], "seconds": result["seconds"], "out": str(out_dir)}
+
+
+PARTS = ("horizon", "rewards", "long", "memory", "still", "held_break")
+
+
+def _parts(parts) -> set[str]:
+    """The card's parts to run (None: all), checked by name."""
+    if parts is None:
+        return set(PARTS)
+    if isinstance(parts, str) or not all(isinstance(p, str) for p in parts):
+        raise TypeError(f"report parts must be a list of names from {list(PARTS)}, got {parts!r}")
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown or not parts:
+        raise ValueError(f"report parts must be a non-empty list of {list(PARTS)}, got {list(parts)}")
+    return set(parts)
 
 
 def _columns(space) -> list[int] | None:
@@ -416,6 +435,8 @@ def _summary(r: dict) -> dict:
     if "long" in r:
         last = r["long"]["buckets"][-1]
         s["last_bucket"] = {name: last[name] for name in ("dream", "real_other_seed")}
+        s["long_mean"] = {m: round(float(np.mean([b["dream"][m] for b in r["long"]["buckets"]])), 3)
+                          for m in ("sharpness_ratio", "colour_js", "frechet") if m in last["dream"]}  # fmt: skip
     if "still" in r:
         s["still_psnr"] = {str(t): v for t, v in zip(r["still"]["at"], r["still"]["dream_psnr"])}
         s["still_contrast_over_real"] = r["still"]["dream_contrast_over_real"][-1]
