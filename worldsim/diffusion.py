@@ -156,7 +156,8 @@ def diffusion_loss(
         prev = add_noise(soft, prev_t, prev_noise)
         prev = torch.cat([torch.zeros_like(prev[:, :1]), prev[:, :-1]], dim=1)
     x_t = add_noise(torch.where(ctx[..., None, None, None], soft, x0), t, noise)  # targets stay the real frames
-    v_pred, r_pred, term_logit = model(x_t, t, batch["actions"], batch["has_action"], prev=prev)
+    v_pred, r_pred, term_logit = model(x_t, t, batch["actions"], batch["has_action"], prev=prev,
+                                       pitch=batch.get("pitch"))  # fmt: skip
     core = getattr(model, "module", model)  # a DDP-wrapped model keeps its head inside
     err = core.head.error(v_pred, x_t, t, x0, noise)  # what the output head's loss compares (models/heads.py)
     per_frame = err.pow(2).mean(dim=(2, 3, 4))  # (B, T)

@@ -90,15 +90,19 @@ class Dream:
         """Seed the noise of dreams ``indices`` (all by default); a None seed draws fresh entropy."""
         self.sampler.seed(seeds, indices)
 
-    def start(self, indices, frames=None, actions=None, latents: torch.Tensor | None = None) -> None:
+    def start(self, indices, frames=None, actions=None, latents: torch.Tensor | None = None, pitch=None) -> None:
         """Start dreams ``indices`` afresh from clips: ``frames`` uint8 (B', L, H, W, 3), or their latents as a
         float tensor (B', L, C, h, w), and the L-1 actions between each clip's frames, flat (B', L-1, A) as the
         datasets store them (``WorldModel.flat_actions``). ``frames=None`` starts from nothing: the next step
         generates a first frame. Clips longer than the context keep their last frames. ``latents``: the uint8
-        frames' latents where they are known already (``WorldModel.clip_latents``): the encoder is skipped."""
+        frames' latents where they are known already (``WorldModel.clip_latents``): the encoder is skipped.
+        ``pitch``: each clip's first frame's camera pitch in the world's steps (B',), for a model that reads it
+        (``worldsim.models.pitch``; a real world's reset is level: 0); None (or None entries): unknown."""
+        rule = self.wm.dit.pitch_rule
+        pitch = check_pitch(pitch, len(list(indices)), rule.limit if rule else None)
         indices = list(indices)
         if frames is None:
-            self.sampler.reset(indices)
+            self.sampler.reset(indices, pitch=pitch)
             self._has_before[indices] = False
             for i in indices if self.memory is not None else ():
                 self.memory.start(i)  # from nothing: no view yet
@@ -106,7 +110,7 @@ class Dream:
         if latents is None:
             latents = frames if isinstance(frames, torch.Tensor) else self.wm.encode(frames)
         acts = _floats(actions) if actions is not None and np.shape(actions)[1] > 0 else None
-        self.sampler.reset(indices, latents, acts)
+        self.sampler.reset(indices, latents, acts, pitch=pitch)
         for j, i in enumerate(indices if self.memory is not None else ()):
             self.memory.start(i, latents[j], None if acts is None else acts[j])
         if self.wm.reward_model is not None:
@@ -178,3 +182,27 @@ def rollout(wm, frames, actions, horizon: int, seed: int = 0, context: int | Non
 
 
 __all__ = ["TERMINATION_THRESHOLD", "Dream", "DreamStep", "memory_pose", "rollout"]
+
+
+UNKNOWN_PITCH = 10**6  # (outside any world's limit: the sampler reads it as unknown)
+
+
+def check_pitch(pitch, n: int, limit: int | None = None) -> list[int] | None:
+    """``pitch`` for ``n`` dreams: None, or n whole numbers within +-``limit`` (or None for unknown); TypeError /
+    ValueError naming what came otherwise. Returns ints, UNKNOWN_PITCH in place of None."""
+    if pitch is None:
+        return None
+    values = [pitch] if np.ndim(pitch) == 0 else list(np.asarray(pitch, dtype=object).ravel())
+    if len(values) != n:
+        raise ValueError(f"pitch must hold one value per dream ({n}), got {len(values)}")
+    out = []
+    for v in values:
+        if v is None:
+            out.append(UNKNOWN_PITCH)
+        elif isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"pitch must be whole camera steps (or None: unknown), got {v!r}")
+        elif limit is not None and abs(int(v)) > limit:
+            raise ValueError(f"pitch must lie within +-{limit} camera steps (the world's limit), got {v}")
+        else:
+            out.append(int(v))
+    return out

@@ -24,6 +24,10 @@ The sampler runs where its model's weights are. ``dtype`` is the compute precisi
 bfloat16 runs every pass under autocast and keeps the KV cache in bfloat16; latents, rewards and termination
 probabilities come back as float32 on the model's device. ``compile=True`` compiles the cached pass with
 ``torch.compile`` (worth it on a GPU, where a small DiT's step is bound by kernel launches).
+
+A model with the pitch input (``DiTConfig.pitch``, ``worldsim.models.pitch``) gets each frame's camera pitch: a
+sequence reset with the pitch of its first frame (``reset(..., pitch=...)``) integrates it through the clip's
+actions and every step's; one reset without it dreams with the pitch unknown.
 """
 
 from __future__ import annotations
@@ -102,6 +106,10 @@ class Sampler:
         self.win_has = torch.zeros(batch, cfg.context, dtype=torch.bool, device=self.device)
         self.win_prev = torch.zeros(batch, cfg.context, *self.latent_shape, device=self.device)  # latent before each
         self.last_x = torch.zeros(batch, *self.latent_shape, device=self.device)  # newest committed latent (or 0)
+        self.rule = model.pitch_rule  # None: the model reads no pitch
+        self.pitch = torch.zeros(batch, dtype=torch.long, device=self.device)  # the newest frame's, in steps
+        self.pitch_known = torch.zeros(batch, dtype=torch.bool, device=self.device)
+        self.win_pitch = torch.zeros(batch, cfg.context, dtype=torch.long, device=self.device)  # table indices
         self.generators = [torch.Generator(device=self.device) for _ in range(batch)]
         self.seed(seeds)
         self.floor = None  # (1, C, 1, 1): the least spatial std of each channel of a predicted clean frame
@@ -129,15 +137,25 @@ class Sampler:
         )
 
     @torch.no_grad()
-    def reset(self, indices, latents: torch.Tensor | None = None, actions: torch.Tensor | None = None) -> None:
+    def reset(self, indices, latents: torch.Tensor | None = None, actions: torch.Tensor | None = None,
+              pitch=None) -> None:  # fmt: skip
         """Start sequences ``indices`` afresh: from a clip of latents (B', L, C, h, w) with the L-1 actions
         between its frames (B', L-1, A), or from nothing (``latents=None``: the next step generates a first
-        frame without an action). Clips longer than the context keep their last frames."""
+        frame without an action). Clips longer than the context keep their last frames. ``pitch``: for a model
+        with the pitch input, each clip's first frame's camera pitch in steps (B',) (or the first frame's that
+        the next step generates); None, or a value outside the model's limit, unknown."""
         idx = torch.as_tensor(list(indices), dtype=torch.long, device=self.device)
         self.valid[idx] = False
         self.count[idx] = 0
         self.win_has[idx] = False
         self.last_x[idx] = 0.0
+        known = torch.zeros(len(idx), dtype=torch.bool, device=self.device)
+        start = torch.zeros(len(idx), dtype=torch.long, device=self.device)
+        if pitch is not None and self.rule is not None:
+            start = torch.as_tensor(pitch, device=self.device).long().reshape(len(idx))
+            known = start.abs() <= self.rule.limit
+            start = torch.where(known, start, 0)
+        self.pitch[idx], self.pitch_known[idx] = start, known
         if latents is None:
             return
         latents = latents.to(self.device).float()
@@ -159,11 +177,16 @@ class Sampler:
         noise = torch.stack([torch.stack([self._noise([i])[0] for _ in range(length)]) for i in idx.tolist()])
         x = add_noise(latents, t, noise) if self.cfg.context_noise > 0 else latents
         prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)  # the latent before each frame
+        pitches = self._clip_pitch(start, known, acts[:, 1:])  # (B', L) table indices
+        if self.rule is not None:  # the newest frame's pitch, in steps (an unknown one stays unknown)
+            self.pitch[idx] = torch.where(known, pitches[:, -1] - self.rule.limit, 0)
         x, prev, t, acts, has = x[:, -keep:], prev[:, -keep:], t[:, -keep:], acts[:, -keep:], has[:, -keep:]
+        pitches = pitches[:, -keep:]
         has[:, 0] = length > keep  # a trimmed clip's first kept frame did have an action into it
         pos = torch.arange(keep, device=self.device).expand(b, keep)
         with self.amp():
-            _, _, _, kvs = self.model(x, t, acts, has, frame_pos=pos, return_kv=True, prev=prev)
+            _, _, _, kvs = self.model(x, t, acts, has, frame_pos=pos, return_kv=True, prev=prev,
+                                      pitch=pitches if self.rule else None)  # fmt: skip
         for (kbuf, vbuf), (k, v) in zip(self.kv, kvs):
             kbuf[idx, :, : keep * self.n] = k
             vbuf[idx, :, : keep * self.n] = v
@@ -173,7 +196,20 @@ class Sampler:
         self.win_a[idx, :keep] = acts
         self.win_has[idx, :keep] = has
         self.win_prev[idx, :keep] = prev
+        self.win_pitch[idx, :keep] = pitches
         self.last_x[idx] = x[:, -1]
+
+    def _clip_pitch(self, start: torch.Tensor, known: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Table indices (B', L) of a clip's frames from its first frame's pitch and the L-1 actions between
+        them (zeros for a model without the input)."""
+        b, steps = actions.shape[:2]
+        if self.rule is None:
+            return torch.zeros(b, steps + 1, dtype=torch.long, device=self.device)
+        p, out = start, [start]
+        for j in range(steps):
+            p = self.rule.step(p, actions[:, j])
+            out.append(p)
+        return self.rule.index(torch.stack(out, 1), known[:, None])
 
     # -------------------------------------------------------------------------------------------- step
     def _mask(self) -> torch.Tensor | None:
@@ -184,14 +220,13 @@ class Sampler:
         cache = self.valid.repeat_interleave(self.n, dim=1)  # (B, Lc)
         return torch.cat([cache, torch.ones(self.batch, self.n, dtype=torch.bool, device=self.device)], dim=1)
 
-    def _pass_cached(self, x, t, acts, has, pos, mask):
+    def _pass_cached(self, x, t, acts, has, pos, mask, pitch):
         tt = torch.full((self.batch, 1), t, device=self.device)
-        v, r, term, kvs = self._forward_cached(
-            x[:, None], tt, acts[:, None], has[:, None], pos[:, None], self.kv, mask, prev=self.last_x[:, None]
-        )
+        v, r, term, kvs = self._forward_cached(x[:, None], tt, acts[:, None], has[:, None], pos[:, None], self.kv,
+                                               mask, prev=self.last_x[:, None], pitch=pitch)  # fmt: skip
         return v[:, 0], r[:, 0], term[:, 0], kvs
 
-    def _pass_uncached(self, x, t, acts, has, pos):
+    def _pass_uncached(self, x, t, acts, has, pos, pitch):
         """The same pass recomputed over the stored window (every sequence must hold as many frames)."""
         w = self.cfg.context
         keeps = self.valid.sum(dim=1)
@@ -207,7 +242,9 @@ class Sampler:
         h = torch.cat([self.win_has[bi, order], has[:, None]], 1)
         p = torch.cat([self._slot_pos()[bi, order], pos[:, None]], 1)
         prev = torch.cat([self.win_prev[bi, order], self.last_x[:, None]], 1)
-        v, r, term = self.model(xs, ts, a, h, frame_pos=p, prev=prev)
+        if pitch is not None:
+            pitch = torch.cat([self.win_pitch[bi, order], pitch], 1)
+        v, r, term = self.model(xs, ts, a, h, frame_pos=p, prev=prev, pitch=pitch)
         return v[:, -1], r[:, -1], term[:, -1], None
 
     def _slot_pos(self) -> torch.Tensor:
@@ -231,8 +268,12 @@ class Sampler:
         has = self.count > 0  # a sequence started from nothing gets no action for its first frame
         pos = self.count.clone()
         mask = self._mask()
-        run = (lambda x, t: self._pass_cached(x, t, acts, has, pos, mask)) if use_cache else (
-            lambda x, t: self._pass_uncached(x, t, acts, has, pos))  # fmt: skip
+        pitch, index = self.pitch, None  # the new frame's pitch: the action turns it (none into a first frame)
+        if self.rule is not None:
+            pitch = torch.where(has, self.rule.step(self.pitch, acts), self.pitch)
+            index = self.rule.index(pitch, self.pitch_known)[:, None]  # (B, 1)
+        run = (lambda x, t: self._pass_cached(x, t, acts, has, pos, mask, index)) if use_cache else (
+            lambda x, t: self._pass_uncached(x, t, acts, has, pos, index))  # fmt: skip
         x = self._noise()  # (B, C, h, w) at t = 1
         ts = self.cfg.schedule()
         tc = self.cfg.context_noise
@@ -270,6 +311,9 @@ class Sampler:
         self.win_a[bi, slot] = acts
         self.win_has[bi, slot] = has
         self.win_prev[bi, slot] = self.last_x
+        if index is not None:
+            self.win_pitch[bi, slot] = index[:, 0]
+            self.pitch = pitch
         self.last_x = xc.clone()
         self.count += 1
         if hit is not None:

@@ -32,6 +32,7 @@ from torch import nn
 
 from worldsim.models.actions import ActionEmbedding, action_dim, space_from_json
 from worldsim.models.heads import HEADS
+from worldsim.models.pitch import PitchEmbedding, PitchRule
 
 
 @dataclass
@@ -50,6 +51,8 @@ class DiTConfig:
     residual_std: float = 0.5  # typical change of a latent from one frame to the next (its scale, unit latents)
     reward_values: tuple[float, ...] | None = None  # the reward head predicts these values as classes (the distinct
     # rewards of the recording, e.g. -1, 0, 1); None: one number, regressed
+    pitch: dict | None = None  # each frame also reads the camera's pitch (models/pitch.py: {column, steps, limit},
+    # the world's rule for turning it); None: the actions alone
 
     def __post_init__(self):
         for name in ("patch", "dim", "depth", "heads"):
@@ -74,6 +77,7 @@ class DiTConfig:
             raise ValueError(f"output={self.output!r} works from the previous frame: it needs prev_frame=True")
         if self.action_space is None:
             raise ValueError("DiTConfig needs the action space (action_space=space_to_json(env.action_space))")
+        PitchRule.from_config(self.pitch, action_dim(space_from_json(self.action_space)))  # (checked)
         if self.reward_values is not None:
             values = self.reward_values
             if (
@@ -257,6 +261,8 @@ class DiT(nn.Module):
         self.patch_in = nn.Linear(c * p * p * (2 if cfg.prev_frame else 1), d)
         self.t_embed = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         self.a_embed = ActionEmbedding(self.action_space, d)
+        self.pitch_rule = PitchRule.from_config(cfg.pitch, self.action_width)
+        self.pitch_embed = PitchEmbedding(self.pitch_rule, d) if self.pitch_rule else None
         self.rope = Rope3D(d // cfg.heads, cfg.rope_theta)
         self.blocks = nn.ModuleList([Block(d, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth)])
         self.norm_out = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
@@ -307,9 +313,15 @@ class DiT(nn.Module):
         p, (gh, gw) = self.cfg.patch, self.cfg.grid
         return rearrange(x, "b t (gh gw) (c p1 p2) -> b t c (gh p1) (gw p2)", gh=gh, gw=gw, p1=p, p2=p)
 
-    def condition(self, t: torch.Tensor, actions: torch.Tensor, has_action: torch.Tensor) -> torch.Tensor:
-        """Per-frame conditioning (B, T, D) from noise levels (B, T) and actions (B, T, A)."""
-        return self.t_embed(timestep_embedding(t, self.cfg.dim)) + self.a_embed(actions, has_action)
+    def condition(self, t: torch.Tensor, actions: torch.Tensor, has_action: torch.Tensor, pitch=None) -> torch.Tensor:
+        """Per-frame conditioning (B, T, D) from noise levels (B, T), actions (B, T, A) and, for a model with the
+        input, pitch indices (B, T) (``PitchRule.index``; None: unknown)."""
+        c = self.t_embed(timestep_embedding(t, self.cfg.dim)) + self.a_embed(actions, has_action)
+        if self.pitch_embed is None:
+            return c
+        if pitch is None:
+            pitch = torch.full(t.shape, self.pitch_rule.unknown, dtype=torch.long, device=t.device)
+        return c + self.pitch_embed(pitch)
 
     def block_causal_mask(self, frames: int, device=None) -> torch.Tensor:
         """(1, 1, T*N, T*N) bool: token of frame i may attend to tokens of frames <= i."""
@@ -335,10 +347,11 @@ class DiT(nn.Module):
         return (rewards[..., None].float() - self.reward_table).abs().argmin(-1)
 
     # ------------------------------------------------------------------------------------------ forward
-    def forward(self, x, t, actions, has_action, frame_pos=None, return_kv: bool = False, prev=None):
+    def forward(self, x, t, actions, has_action, frame_pos=None, return_kv: bool = False, prev=None, pitch=None):
         """x: (B, T, C, h, w) noisy latents; t: (B, T) noise levels (0 clean, 1 pure noise); actions: (B, T, A)
         the action into each frame; has_action: (B, T) bool; frame_pos: (B, T) absolute frame indices (0..T-1
-        when None); prev: the latents before each frame (see ``embed``). With ``return_kv`` also returns every
+        when None); prev: the latents before each frame (see ``embed``); pitch: (B, T) pitch indices (see
+        ``condition``). With ``return_kv`` also returns every
         block's rotated keys and values (for a KV cache)."""
         b, nt = x.shape[:2]
         if frame_pos is None:
@@ -346,7 +359,7 @@ class DiT(nn.Module):
         if self.cfg.prev_frame and prev is None:
             prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
         h = self.embed(x, prev)  # (B, T, N, D)
-        c = self.condition(t, actions, has_action)  # (B, T, D)
+        c = self.condition(t, actions, has_action, pitch)  # (B, T, D)
         rot = self.rope(frame_pos, self.cfg.grid)  # (B, 1, T*N, dh/2) complex
         mask = self.block_causal_mask(nt, x.device)
         kvs = []
@@ -364,16 +377,19 @@ class DiT(nn.Module):
     @torch.no_grad()
     def adapt_from(self, donor: DiT, name: str = "the donor") -> None:
         """Start this model from ``donor``'s weights: the same body and sizes; a donor without the previous-frame
-        input gets it with zero weights (its function unchanged); another output head is taken over as this
-        head's ``adapt_output`` says; a reward head of other values keeps its hidden layer and gets a fresh
-        output layer (ValueError naming ``name`` for anything else)."""
+        input, or without the pitch input, gets it with zero weights (its function unchanged); another output
+        head is taken over as this head's ``adapt_output`` says; a reward head of other values keeps its hidden
+        layer and gets a fresh output layer (ValueError naming ``name`` for anything else)."""
         from dataclasses import replace
 
         mine, theirs = self.cfg, donor.cfg
-        same = replace(theirs, prev_frame=mine.prev_frame, output=mine.output, reward_values=mine.reward_values)
+        same = replace(theirs, prev_frame=mine.prev_frame, output=mine.output, reward_values=mine.reward_values,
+                       pitch=theirs.pitch or mine.pitch)  # fmt: skip
         if same != mine or (theirs.prev_frame and not mine.prev_frame):
             raise ValueError(f"{name} holds a DiT with config {theirs}, not {mine}")
         state = {k: v.clone() for k, v in donor.state_dict().items()}
+        if mine.pitch and not theirs.pitch:  # a zero table: the donor's function, until the input is learnt
+            state["pitch_embed.table.weight"] = self.pitch_embed.table.weight.clone()
         if mine.prev_frame and not theirs.prev_frame:
             w = state["patch_in.weight"]
             state["patch_in.weight"] = torch.cat([w, torch.zeros_like(w)], dim=1)
@@ -387,17 +403,18 @@ class DiT(nn.Module):
                 state[key] = self.state_dict()[key].clone()
         self.load_state_dict(state)
 
-    def forward_cached(self, x, t, actions, has_action, frame_pos, kv_buffers, mask, prev=None):
+    def forward_cached(self, x, t, actions, has_action, frame_pos, kv_buffers, mask, prev=None, pitch=None):
         """One new frame per sequence against cached earlier frames.
 
         x: (B, 1, C, h, w); t, has_action, frame_pos: (B, 1); actions: (B, 1, A); kv_buffers: per block (k, v)
         buffers (B, H, Lc + N, dh) whose first Lc tokens are the cache and whose last N slots receive the new
         frame's keys and values; mask: (B, Lc + N) bool, True where a token may be attended to (None: every
-        token); prev: (B, 1, C, h, w) the latent of the frame before (zeros where there is none). Returns the
+        token); prev: (B, 1, C, h, w) the latent of the frame before (zeros where there is none); pitch: (B, 1)
+        pitch indices (None: unknown). Returns the
         outputs of ``forward`` for the new frame and its per-block (k, v)."""
         prev = torch.zeros_like(x) if prev is None else prev
         h = self.embed(x, prev)  # (B, 1, N, D)
-        c = self.condition(t, actions, has_action)  # (B, 1, D)
+        c = self.condition(t, actions, has_action, pitch)  # (B, 1, D)
         rot = self.rope(frame_pos, self.cfg.grid)  # (B, 1, N, dh/2) complex
         attn_mask = None if mask is None else mask[:, None, None, :]  # (B, 1, 1, Lc + N)
         kvs = []

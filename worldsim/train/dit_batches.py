@@ -1,15 +1,18 @@
 """What a step of `worldsim train` learns from beyond plain recorded windows: the reward classes of a recording,
-the weights that make rare rewards and terminations count, and windows continued by the model's own rollout."""
+the weights that make rare rewards and terminations count, each frame's camera pitch (``worldsim.models.pitch``),
+and windows continued by the model's own rollout; and the dream strip a run logs."""
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
+from worldsim.data.latents import window_batch
 from worldsim.models.dit import DiT
+from worldsim.models.pitch import PitchRule, pitch_track
 from worldsim.sampler import SamplerConfig
 
 MAX_REWARD_CLASSES = 16  # reward="auto" predicts classes up to this many distinct reward values
@@ -55,6 +58,45 @@ def termination_pos_weight(terminations: np.ndarray, balance: float, device=None
     return torch.tensor(((1 - p) / p) ** float(balance), dtype=torch.float32, device=device)
 
 
+@dataclass
+class PitchWindows:
+    """Each training frame's camera pitch (``worldsim.models.pitch``) for a model with the pitch input: ``track``
+    holds every frame's pitch in steps (``pitch_track`` of the store's actions: its episodes start at reset)."""
+
+    rule: PitchRule
+    track: np.ndarray
+    drop: float  # share of windows whose pitch is unknown (a dream may start from frames alone)
+
+    @classmethod
+    def of(cls, want: bool, env_id: str | None, store, drop: float) -> PitchWindows | None:
+        """Those of ``store`` (a ``FrameStore`` of the world ``env_id``) where ``want``; None where not wanted.
+        ValueError where the world declares no ``view_pose`` (its camera's steps)."""
+        if not 0.0 <= drop <= 1.0:
+            raise ValueError(f"pitch_drop must be in [0, 1], got {drop}")
+        if not want:
+            return None
+        from worldsim.memory import view_pose_of
+
+        pose = view_pose_of(env_id)
+        if pose is None:
+            raise ValueError(f"pitch=true needs a world whose camera turns in known steps (a view_pose), but the "
+                             f"latents record {env_id!r}, which declares none")  # fmt: skip
+        rule = PitchRule.from_view_pose(pose)
+        acts = store.actions.cpu().numpy() if torch.is_tensor(store.actions) else np.asarray(store.actions)
+        return cls(rule, pitch_track(acts, store.ep_start, rule), float(drop))
+
+
+def with_pitch(batch: dict, pitches: PitchWindows | None, picks: np.ndarray, rng: np.random.Generator) -> dict:
+    """``batch`` (windows starting at ``picks``) with "pitch" (B, T): each frame's pitch index
+    (``PitchRule.index``), a whole window unknown with probability ``pitches.drop``. Without pitches, as it is."""
+    if pitches is None:
+        return batch
+    rule, length = pitches.rule, batch["latents"].shape[1]
+    pitch = torch.as_tensor(pitches.track[picks[:, None] + np.arange(length)[None]] + rule.limit)
+    pitch[torch.as_tensor(rng.random(len(picks)) < pitches.drop)] = rule.unknown
+    return {**batch, "pitch": pitch.to(batch["latents"].device)}
+
+
 @torch.no_grad()
 def dreamed_batch(model: DiT, batch: dict, keep: int, sampler: SamplerConfig, seed: int, real_tail: int = 0,
                   dtype: torch.dtype = torch.float32) -> dict:  # fmt: skip
@@ -83,7 +125,9 @@ def dreamed_batch(model: DiT, batch: dict, keep: int, sampler: SamplerConfig, se
     with eager("force_eager") if eager is not None else contextlib.nullcontext():
         s = Sampler(model, replace(sampler, context=min(sampler.context, length - 1)), b,
                     seeds=[seed + i for i in range(b)], dtype=dtype)  # fmt: skip
-        s.reset(range(b), x[:, :keep], acts[:, 1:keep] if keep > 1 else None)
+        pitch = batch.get("pitch")  # the first frame's pitch (an unknown index lies outside the steps)
+        s.reset(range(b), x[:, :keep], acts[:, 1:keep] if keep > 1 else None,
+                None if pitch is None else pitch[:, 0] - model.pitch_rule.limit)  # fmt: skip
         dreamed = [s.step(acts[:, j])[0] for j in range(keep, end)]
     model.train(was_training)
     parts = [x[:, :keep], torch.stack(dreamed, 1).to(x.dtype), x[:, end:]]
@@ -93,3 +137,17 @@ def dreamed_batch(model: DiT, batch: dict, keep: int, sampler: SamplerConfig, se
     if real_tail:
         out["context"] = frame < end
     return out
+
+
+@torch.no_grad()
+def dream_strip(model: DiT, vae, store, start: int, cfg, horizon: int = 8) -> np.ndarray:
+    """A rollout from real context with the recorded actions: real frames over dreamed frames (uint8 image)."""
+    from worldsim.dream import rollout
+    from worldsim.world_model import WorldModel
+
+    ctx = cfg.window - 1
+    w = window_batch(store, np.array([start]), ctx + horizon)
+    wm = WorldModel(vae, model, replace(cfg.sampler, context=ctx), cfg.window, {})
+    fake = rollout(wm, w["latents"].to(wm.device), w["actions"][:, 1:], horizon, seed=0)[0]
+    real = vae.decode(w["latents"][0, ctx:].to(wm.device)).cpu().numpy()
+    return np.concatenate([np.concatenate(list(real), 1), np.concatenate(list(fake), 1)], 0)

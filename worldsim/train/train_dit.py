@@ -40,8 +40,8 @@ from worldsim.data.latents import file_sha256, open_training_caches, to_device, 
 from worldsim.diffusion import DiffusionConfig, diffusion_loss
 from worldsim.models.dit import PRESETS, DiT, DiTConfig
 from worldsim.sampler import SamplerConfig, latent_std_floor
+from worldsim.train import dit_batches
 from worldsim.train.adversarial import AdversarialConfig, Adversary
-from worldsim.train.dit_batches import dreamed_batch, reward_class_weights, reward_values_of, termination_pos_weight
 from worldsim.train.interrupt import catch_stop_signals
 from worldsim.train.schedule import ema_decay_at, short_run_warmup, warmup_cosine
 from worldsim.world_model import load_world_model
@@ -97,6 +97,10 @@ class TrainDiTConfig:
     # context noise level where a dream step reads them; the dreams stay as they are (init_from=voxel
     # trainable=heads gives a model reward classes)
     init_from: str | None = None  # with no checkpoint to resume: start from this world model's DiT (and its step)
+    pitch: bool | None = None  # each frame reads the camera's pitch, integrated from the actions (models/pitch.py;
+    # the world's view_pose); null: as the model it resumes or warm-starts from (off for a new one)
+    pitch_drop: float = 0.1  # share of windows whose pitch is unknown (a dream may start from frames alone)
+    pitch_lr_scale: float = 10.0  # the pitch table learns at this multiple of lr (a new input of a warm start)
     progress: bool = True  # a progress bar (false: a plain log line every log_every steps)
     extra_latents: list[str] = field(default_factory=list)  # more caches (same VAE) whose every episode trains
     device: str = "auto"  # cpu, cuda (this rank's GPU under torchrun) or auto
@@ -147,20 +151,6 @@ def _distributed(device: str) -> tuple[int, int, torch.device]:
     if world > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     return (torch.distributed.get_rank() if world > 1 else 0), world, dev
-
-
-@torch.no_grad()
-def dream_strip(model: DiT, vae, store, start: int, cfg: TrainDiTConfig, horizon: int = 8) -> np.ndarray:
-    """A rollout from real context with the recorded actions: real frames over dreamed frames (uint8 image)."""
-    from worldsim.dream import rollout
-    from worldsim.world_model import WorldModel
-
-    ctx = cfg.window - 1
-    w = window_batch(store, np.array([start]), ctx + horizon)
-    wm = WorldModel(vae, model, replace(cfg.sampler, context=ctx), cfg.window, {})
-    fake = rollout(wm, w["latents"].to(wm.device), w["actions"][:, 1:], horizon, seed=0)[0]
-    real = vae.decode(w["latents"][0, ctx:].to(wm.device)).cpu().numpy()
-    return np.concatenate([np.concatenate(list(real), 1), np.concatenate(list(fake), 1)], 0)
 
 
 def train_dit(cfg: TrainDiTConfig) -> dict:
@@ -228,18 +218,24 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     source = None  # the world model a fresh run warm-starts from (its DiT, window, sampler and step), read once
     if cfg.init_from and not resuming:
         source = load_world_model(cfg.init_from, dtype="float32")
-    reward_values = reward_values_of(train_rewards, cfg.reward, keep=source and source.dit.cfg.reward_values)
+    reward_values = dit_batches.reward_values_of(
+        train_rewards, cfg.reward, keep=source and source.dit.cfg.reward_values
+    )
+    saved_dit = load_model(model_path, "dit")[0] if resuming else asdict(source.dit.cfg) if source else {}
     if resuming and cfg.reward == "auto":  # a resumed run keeps its own reward head
-        reward_values = load_model(model_path, "dit")[0].get("reward_values")
+        reward_values = saved_dit.get("reward_values")
+    want_pitch = bool(saved_dit.get("pitch")) if cfg.pitch is None else cfg.pitch
+    pitches = dit_batches.PitchWindows.of(want_pitch, meta.get("env_id"), store, cfg.pitch_drop)
     dcfg = DiTConfig(latent_shape=tuple(meta["latent_shape"]), action_space=meta["action_space"], output=cfg.output,
-                     reward_values=reward_values, **model_sizes(cfg))  # fmt: skip
+                     reward_values=reward_values, pitch=pitches and pitches.rule.to_config(),
+                     **model_sizes(cfg))  # fmt: skip
     torch.manual_seed(cfg.seed)
     data_rng = np.random.default_rng([cfg.seed, rank])
     model = DiT(dcfg).to(device)
     ema = DiT(dcfg).to(device).eval().requires_grad_(False)
     ema.load_state_dict(model.state_dict())
-    class_weights = reward_class_weights(model, train_rewards, cfg.event_balance)
-    term_weight = termination_pos_weight(train_terms, cfg.event_balance, device)
+    class_weights = dit_batches.reward_class_weights(model, train_rewards, cfg.event_balance)
+    term_weight = dit_batches.termination_pos_weight(train_terms, cfg.event_balance, device)
     if class_weights is not None:
         class_weights = class_weights.to(device)
     diffusion = cfg.diffusion
@@ -248,11 +244,13 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         for name, p in model.named_parameters():
             p.requires_grad_(name.startswith(("reward_head.", "term_head.")))
     decay, no_decay = [], []
+    fresh = [p for name, p in model.named_parameters() if name.startswith("pitch_embed.") and p.requires_grad]
     for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (no_decay if p.ndim < 2 or "embed" in name or name.endswith(".none") else decay).append(p)
+        if p.requires_grad and not name.startswith("pitch_embed."):
+            (no_decay if p.ndim < 2 or "embed" in name or name.endswith(".none") else decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if fresh:  # (only then: a run from before resumes with its two groups)
+        groups.append({"params": fresh, "weight_decay": 0.0, "lr_scale": cfg.pitch_lr_scale})
     opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99), fused=device.type == "cuda" or None)
     gen = torch.Generator(device).manual_seed(cfg.seed * 1000 + rank)  # noise levels and noise of the objective
     adv = Adversary(dcfg.latent_shape[0], cfg.adversarial, device) if cfg.adversarial.weight > 0 else None
@@ -360,7 +358,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
     while step < cfg.steps and not out_of_time and not halted:
         # ---- one optimizer step on a batch of windows
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg, clock)
+            group["lr"] = lr_at(step, cfg, clock) * group.get("lr_scale", 1.0)
         if cfg.event_windows > 0 and len(event_starts):  # a share of the windows hold a reward (rare events)
             n_event = int(data_rng.binomial(cfg.batch_size, cfg.event_windows))
             picks = np.concatenate(
@@ -374,12 +372,13 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         if cfg.rollout_prob > 0 and data_rng.random() < cfg.rollout_prob:  # the model's own rollout, real labels
             end = rollout_len - rollout_tail  # dreamed frames: keep .. end - 1 (1 to rollout_frames)
             keep = int(data_rng.integers(max(1, end - cfg.rollout_frames), end))
-            batch = dreamed_batch(model, window_batch(store, picks, rollout_len), keep, cfg.sampler,
+            batch = dit_batches.with_pitch(window_batch(store, picks, rollout_len), pitches, picks, data_rng)
+            batch = dit_batches.dreamed_batch(model, batch, keep, cfg.sampler,
                                   int(data_rng.integers(2**31)), real_tail=rollout_tail, dtype=dtype)  # fmt: skip
             if cfg.trainable == "all" and not cfg.rollout_heads_on_dreams:
                 batch["labelled"] = ~batch["dreamed"]
         else:
-            batch = window_batch(store, picks, cfg.window)
+            batch = dit_batches.with_pitch(window_batch(store, picks, cfg.window), pitches, picks, data_rng)
         outputs = {} if adv is not None else None
         with amp:
             loss, logs = diffusion_loss(net, batch, diffusion, generator=gen, reward_class_weights=class_weights,
@@ -430,7 +429,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
             checkpoint()
         if (step % cfg.sample_every == 0 or step == cfg.steps) and len(eval_starts):
             vae = load_vae(str(vae_file), device)
-            strip = dream_strip(ema, vae, store, int(eval_starts[len(eval_starts) // 2]), cfg)
+            strip = dit_batches.dream_strip(ema, vae, store, int(eval_starts[len(eval_starts) // 2]), cfg)
             tb.add_image("dream/real_over_dream", strip, step, dataformats="HWC")
         t_clock = time.perf_counter()  # checkpoints and strips are not training time
     restore_signals()
