@@ -58,15 +58,17 @@ def check_compatible(wm, real_env_id: str) -> None:
 
 
 def start_clip(wm, options: dict | None, rng: np.random.Generator, context: int, dataset_root: str = "data/minari"
-               ) -> tuple[np.ndarray | None, np.ndarray, torch.Tensor | None]:  # fmt: skip
-    """The (frames, flat actions, latents) a dream's reset starts from, given the reset ``options``
+               ) -> tuple[np.ndarray | None, np.ndarray, torch.Tensor | None, int | None]:  # fmt: skip
+    """The (frames, flat actions, latents, pitch) a dream's reset starts from, given the reset ``options``
     (``WorldModelEnv``): a clip the caller gives, a still, nothing (frames None: ``from_scratch``), or one of the
     model's held-out start clips chosen with ``rng`` (the first ``context`` frames). ``latents``: the frames'
-    latents where they are known already (a model's own clip, ``WorldModel.clip_latents``), else None."""
+    latents where they are known already (a model's own clip, ``WorldModel.clip_latents``), else None. ``pitch``:
+    the first frame's camera pitch (``options['pitch']``, or the start clip's where the model ships it; None:
+    unknown)."""
     options = {} if options is None else options
     if not isinstance(options, dict):
         raise TypeError(f"reset options must be a dict (or None), got {type(options).__name__}: {options!r}")
-    known = {"frames", "actions", "image", "from_scratch"}
+    known = {"frames", "actions", "image", "from_scratch", "pitch"}
     if set(options) - known:
         raise ValueError(f"unknown reset options {sorted(set(options) - known)}; use one of {sorted(known)}")
     starts = [k for k in ("frames", "image", "from_scratch") if k in options]
@@ -74,21 +76,26 @@ def start_clip(wm, options: dict | None, rng: np.random.Generator, context: int,
         raise ValueError(f"reset options {starts} each choose the start: give one of them")
     if "actions" in options and "frames" not in options:
         raise ValueError("options['actions'] go with options['frames'] (the actions between those frames)")
+    if "pitch" in options and not starts:
+        raise ValueError("options['pitch'] goes with options frames, image or from_scratch (the pitch they start at)")
+    pitch = options.get("pitch")
+    if pitch is not None and (isinstance(pitch, (bool, np.bool_)) or not isinstance(pitch, (int, np.integer))):
+        raise TypeError(f"options['pitch'] must be whole camera steps (or None: unknown), got {pitch!r}")
     none = np.zeros((0, wm.dit.action_width), np.float32)
     scratch = options.get("from_scratch", False)
     if not isinstance(scratch, (bool, np.bool_)):
         raise TypeError(f"options['from_scratch'] must be True or False, got {scratch!r}")
     if scratch:
-        return None, none, None
+        return None, none, None, pitch
     if "image" in options:
         image = np.asarray(options["image"])
         if image.dtype != np.uint8 or image.shape != wm.frame_shape:
             raise ValueError(
                 f"options['image'] must be uint8 of shape {wm.frame_shape}, got {image.dtype} {image.shape}"
             )
-        return image[None], none, None
+        return image[None], none, None, pitch
     if "frames" in options:
-        return (*check_clip(wm, options["frames"], options.get("actions")), None)
+        return (*check_clip(wm, options["frames"], options.get("actions")), None, pitch)
     if wm.clips is None:  # a training run folder: clips from the held-out episodes of its dataset
         try:
             wm.clips = wm.held_out_clips(dataset_root, length=context)
@@ -99,7 +106,8 @@ def start_clip(wm, options: dict | None, rng: np.random.Generator, context: int,
                 "export), or reset with options frames/image/from_scratch"
             ) from exc
     k = int(rng.integers(len(wm.clips["frames"])))
-    return wm.clips["frames"][k, :context], wm.clips["actions"][k, : context - 1], wm.clip_latents(k, context)
+    pitch = int(wm.clips["pitch"][k]) if "pitch" in wm.clips else None
+    return wm.clips["frames"][k, :context], wm.clips["actions"][k, : context - 1], wm.clip_latents(k, context), pitch
 
 
 class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
@@ -114,7 +122,9 @@ class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
     - ``{"frames": uint8 (T, H, W, 3), "actions": T-1 actions}``: continue exactly this clip (``actions[i]`` was
       taken between ``frames[i]`` and ``frames[i+1]``);
     - ``{"image": uint8 (H, W, 3)}``: animate a single still;
-    - ``{"from_scratch": True}``: generate the first frame from noise.
+    - ``{"from_scratch": True}``: generate the first frame from noise;
+    - with any of these, ``"pitch"``: the camera pitch of the first frame, in the world's steps (a real reset is
+      level, 0), for a model that reads it (``worldsim.models.pitch``); without it, unknown.
 
     ``step`` returns the predicted reward, ``terminated`` when the predicted termination probability passes
     ``termination_threshold`` (the one rule of ``worldsim.dream``), and ``truncated`` after ``horizon`` steps.
@@ -169,20 +179,22 @@ class WorldModelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
         """The dream's sampler (its ``cfg``: steps, context, ...)."""
         return self.dream.sampler
 
-    def start_clip(self, options: dict | None) -> tuple[np.ndarray | None, np.ndarray, torch.Tensor | None]:
-        """The (frames, flat actions, latents or None) a reset starts from; frames is None for ``from_scratch``."""
+    def start_clip(self, options: dict | None) -> tuple[np.ndarray | None, np.ndarray, torch.Tensor | None, int | None]:
+        """The (frames, flat actions, latents or None, pitch or None) a reset starts from; frames is None for
+        ``from_scratch``."""
         return start_clip(self.wm, options, self.np_random, self.dream.context, self.dataset_root)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        frames, actions, latents = self.start_clip(options)
+        frames, actions, latents, pitch = self.start_clip(options)
         self.dream.seed([int(self.np_random.integers(2**62))])
         self._t = 0
         if frames is None:
-            self.dream.start([0])
+            self.dream.start([0], pitch=None if pitch is None else [pitch])
             self._frame = self.dream.step(np.zeros((1, self.wm.dit.action_width)), flat=True).frames[0]  # from nothing
         else:
-            self.dream.start([0], frames[None], actions[None], None if latents is None else latents[None])
+            self.dream.start([0], frames[None], actions[None], None if latents is None else latents[None],
+                             pitch=None if pitch is None else [pitch])  # fmt: skip
             self._frame = frames[-1].copy()
         if self.render_mode == "human":
             self._show()

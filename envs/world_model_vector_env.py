@@ -89,22 +89,23 @@ class WorldModelVectorEnv(VectorEnv):
         for i, s in zip(indices, seeds):
             if s is not None or self._rngs[i] is None:  # as gymnasium.Env.reset seeds a single env
                 self._rngs[i], _ = seeding.np_random(s)
-            frames, actions, latents = start_clip(self.wm, options, self._rngs[i], self.dream.context,
-                                                  self.dataset_root)  # fmt: skip
+            frames, actions, latents, pitch = start_clip(self.wm, options, self._rngs[i], self.dream.context,
+                                                         self.dataset_root)  # fmt: skip
             if frames is None:
                 raise ValueError("from_scratch resets are supported by WorldModelEnv, not by the vector env")
             self.dream.seed([int(self._rngs[i].integers(2**62))], [i])
-            clips.append((i, frames, actions, latents))
+            clips.append((i, frames, actions, latents, pitch))
             self._t[i] = 0
         by_length: dict[int, list] = {}
         for item in clips:
             by_length.setdefault(len(item[1]), []).append(item)
         for group in by_length.values():  # clips of one length start together (from their latents where known)
-            idx = [i for i, _, _, _ in group]
-            known = all(z is not None for *_, z in group)
-            self.dream.start(idx, np.stack([f for _, f, _, _ in group]), np.stack([a for _, _, a, _ in group]),
-                             torch.stack([z for *_, z in group]) if known else None)  # fmt: skip
-            self._frames[idx] = np.stack([f[-1] for _, f, _, _ in group])
+            idx = [i for i, *_ in group]
+            known = all(z is not None for *_, z, _ in group)
+            self.dream.start(idx, np.stack([f for _, f, *_ in group]), np.stack([a for _, _, a, *_ in group]),
+                             torch.stack([z for *_, z, _ in group]) if known else None,
+                             pitch=[p for *_, p in group])  # fmt: skip
+            self._frames[idx] = np.stack([f[-1] for _, f, *_ in group])
 
     def reset(self, *, seed: int | list | None = None, options: dict[str, Any] | None = None):
         if options is not None and not isinstance(options, dict):

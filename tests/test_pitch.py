@@ -115,3 +115,39 @@ def test_training_windows_read_the_recorded_pitch_and_some_hide_it():
     assert got.tolist() == [[12, 13, 14, 15], [24, 24, 24, 24]]  # pitch + limit; clamped at +12
     hidden = with_pitch(batch, PitchWindows(pw.rule, pw.track, 1.0), np.array([0, 14]), np.random.default_rng(0))
     assert (hidden["pitch"] == pw.rule.unknown).all()
+
+
+def test_dream_envs_take_the_start_pitch_and_refuse_a_bad_one(tmp_path):
+    import gymnasium as gym
+    from conftest import build_tiny_world_model
+
+    from worldsim.world_model import load_world_model
+
+    wm = load_world_model(str(build_tiny_world_model(tmp_path / "wm", pitch=True)))
+    assert wm.clips["pitch"].tolist() == [0, 3, -2]  # saved and loaded with the start clips
+    env = gym.make("worldsim/Dream-v0", model=wm).unwrapped
+    frames = np.zeros((3, 64, 64, 3), np.uint8)
+    env.reset(seed=0, options={"frames": frames, "actions": np.array([[0, 3, 0], [0, 3, 0]]), "pitch": 11})
+    assert env.dream.sampler.pitch.tolist() == [12] and env.dream.sampler.pitch_known.tolist() == [True]
+    env.step(np.array([0, 4, 0]))
+    assert env.dream.sampler.pitch.tolist() == [11]
+    env.reset(seed=0, options={"frames": frames, "actions": np.zeros((2, 3), np.int64)})
+    assert env.dream.sampler.pitch_known.tolist() == [False]  # not given: unknown
+    env.reset(seed=1)  # a shipped start clip: its own pitch, carried through the clip's actions
+    rule = wm.dit.pitch_rule
+    ends = set()
+    for start, acts in zip(wm.clips["pitch"], wm.clips["actions"][:, :2]):
+        p = torch.tensor(int(start))
+        for a in torch.as_tensor(acts):
+            p = rule.step(p, a)
+        ends.add(int(p))
+    assert env.dream.sampler.pitch.tolist()[0] in ends and env.dream.sampler.pitch_known.tolist() == [True]
+    with pytest.raises(TypeError, match=r"options\['pitch'\] must be whole camera steps"):
+        env.reset(options={"image": frames[0], "pitch": 1.5})
+    with pytest.raises(ValueError, match=r"pitch must lie within \+-12 camera steps"):
+        env.reset(options={"image": frames[0], "pitch": 13})
+    with pytest.raises(ValueError, match=r"options\['pitch'\] goes with options frames, image or from_scratch"):
+        env.reset(options={"pitch": 0})
+    venv = gym.make_vec("worldsim/Dream-v0", num_envs=2, model=wm, vectorization_mode="vector_entry_point")
+    venv.reset(seed=0, options={"image": frames[0], "pitch": -3, "reset_mask": np.array([False, True])})
+    assert venv.unwrapped.dream.sampler.pitch.tolist()[1] == -3

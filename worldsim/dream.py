@@ -162,18 +162,19 @@ def memory_pose(wm, memory: bool | None = None):
 
 @torch.no_grad()
 def rollout(wm, frames, actions, horizon: int, seed: int = 0, context: int | None = None, steps: int | None = None,
-            outcomes: bool = False, memory: bool | None = None):  # fmt: skip
+            outcomes: bool = False, memory: bool | None = None, pitch=None):  # fmt: skip
     """Dream ``horizon`` frames after the first ``context`` frames of a batch of clips, driven by recorded actions.
 
     frames: uint8 (B, >= context, H, W, 3) or latents (B, >= context, C, h, w); actions: flat (B, context - 1 +
     horizon, A), the action after each frame. Dream i draws its noise from seed ``seed + i``; ``context`` defaults
     to the model's. Returns uint8 (B, horizon, H, W, 3); with ``outcomes`` also the predicted rewards and
-    termination probabilities of the dreamed transitions, each (B, horizon). ``memory``: as ``Dream``'s."""
+    termination probabilities of the dreamed transitions, each (B, horizon). ``memory``, ``pitch`` (of each
+    clip's first frame): as ``Dream``'s."""
     b = len(frames)
     dream = Dream(wm, b, seeds=[seed + i for i in range(b)], memory=memory, context=context, steps=steps)
     ctx = dream.context
     acts = _floats(actions, wm.device)
-    dream.start(range(b), frames[:, :ctx], acts[:, : ctx - 1])
+    dream.start(range(b), frames[:, :ctx], acts[:, : ctx - 1], pitch=pitch)
     out = [dream.step(acts[:, ctx - 1 + k], flat=True) for k in range(horizon)]
     dreamed = np.stack([o.frames for o in out], axis=1)
     if not outcomes:

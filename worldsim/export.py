@@ -80,3 +80,5 @@ def _take_clips(wm, source: str) -> None:
     if src.info.get("dataset_id") and src.info["dataset_id"] != own.get("dataset_id"):
         wm.info = {**wm.info, "continued_on": own, "dataset_id": src.info["dataset_id"]}
     wm.clips = {"frames": frames, "actions": actions}
+    if "pitch" in src.clips and wm.dit.pitch_rule is not None:  # (a model without the input has no use for it)
+        wm.clips["pitch"] = src.clips["pitch"]

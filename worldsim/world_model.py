@@ -46,7 +46,8 @@ class WorldModel:
     sampler_cfg: SamplerConfig  # the defaults a dream uses (steps, context, stabilisation noise)
     window: int  # frames per training window (context may be at most window - 1)
     info: dict  # provenance: dataset, steps trained, VAE hash, ...
-    clips: dict[str, np.ndarray] | None = None  # held-out real clips: frames (K, L, H, W, 3), actions (K, L-1, A)
+    clips: dict[str, np.ndarray] | None = None  # held-out real clips: frames (K, L, H, W, 3), actions (K, L-1, A),
+    # and for a model that reads the camera's pitch, each clip's first frame's (K,) (models/pitch.py)
     dtype: torch.dtype = torch.float32  # compute precision of sampling (bfloat16: autocast; worldsim.runtime)
     compile: bool = False  # torch.compile the sampler's cached pass
     reward_model: RewardModel | None = None  # pays each dream step from its frames (None: the DiT's reward head)
@@ -129,7 +130,12 @@ class WorldModel:
         store = load_held_out(dataset_id, root, eval_fraction, split_seed, self.frame_shape)
         starts = pick_clips(store, length, count, seed)
         idx = starts[:, None] + np.arange(length)[None]
-        return {"frames": store.frames[idx], "actions": store.actions[idx[:, :-1]]}
+        clips = {"frames": store.frames[idx], "actions": store.actions[idx[:, :-1]]}
+        if self.dit.pitch_rule is not None:  # the episodes start at reset: their pitch is known from the actions
+            from worldsim.models.pitch import pitch_track
+
+            clips["pitch"] = pitch_track(store.actions, store.ep_start, self.dit.pitch_rule)[starts]
+        return clips
 
     def set_std_floor(self, quantile: float | None, root: str = "data/minari") -> list[float] | None:
         """Set the sampler's contrast floor (``SamplerConfig.std_floor``) to the ``quantile`` of real frames'
@@ -260,8 +266,11 @@ def load_world_model(name_or_path: str, device: str | torch.device = "cpu", dtyp
                 clips = {k: z[k] for k in z.files}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise CheckpointError(f"{clips_file} is not a readable clips file (truncated?): {exc}") from exc
-        if set(clips) != {"frames", "actions"}:
-            raise CheckpointError(f"{clips_file} holds {sorted(clips)}, not frames and actions")
+        if not {"frames", "actions"} <= set(clips) <= {"frames", "actions", "pitch"}:
+            raise CheckpointError(f"{clips_file} holds {sorted(clips)}, not frames and actions (and pitch)")
+        if "pitch" in clips and clips["pitch"].shape != clips["frames"].shape[:1]:
+            raise CheckpointError(f"{clips_file} holds {clips['pitch'].shape} pitches for "
+                                  f"{len(clips['frames'])} clips")  # fmt: skip
     sampler_cfg = SamplerConfig(**extra.get("sampler", {}))
     rm, reward_info = None, None
     if reward is not False:

@@ -136,8 +136,12 @@ def long_part(wm, idm, starts: int, steps: int, seed: int) -> dict:
     clip_f = np.stack([f[:ctx] for f, _ in runs])
     clip_a = np.stack([a[: ctx - 1] for _, a in runs])
     dreams = Dream(wm, starts, seeds=[seed + i for i in range(starts)])
-    dreams.start(range(starts), clip_f, wm.flat_actions(clip_a.reshape(-1, clip_a.shape[-1]))
-                 .reshape(starts, ctx - 1, -1))  # fmt: skip
+    dreams.start(
+        range(starts),
+        clip_f,
+        wm.flat_actions(clip_a.reshape(-1, clip_a.shape[-1])).reshape(starts, ctx - 1, -1),
+        pitch=[0] * starts,
+    )  # fmt: skip (from a reset: level)
     pol = ExplorerPolicy(wm.action_space, num_envs=starts, seed=seed)
     obs, dream = clip_f[:, -1], []
     with torch.no_grad():
@@ -225,7 +229,7 @@ def memory_part(wm, starts: int, seed: int, quick: bool) -> dict:
         flat = wm.flat_actions(np.tile(script, (starts, 1))).reshape(starts, len(script), -1).cpu().numpy()
         acts = np.concatenate([np.asarray(wm.flat_actions(clip_a.reshape(-1, clip_a.shape[-1])).cpu())
                                .reshape(starts, ctx - 1, -1), flat], 1)  # fmt: skip
-        dream = rollout(wm, clip_f, acts, len(script), seed, context=ctx)
+        dream = rollout(wm, clip_f, acts, len(script), seed, context=ctx, pitch=[0] * starts)
         end_real, end_dream = real[:, -1], dream[:, -1]
         copy = real[:, sc["back"] - 1]
         oracle = wm.decode(wm.encode(end_real))
@@ -272,7 +276,8 @@ def still_part(wm, starts: int, steps: int, seed: int) -> dict:
     noop = np.zeros((steps, clip_a.shape[-1]), dtype=np.int64)
     real = np.stack([_replay(base + i, shape, ctx, clip_a[i], noop)[0] for i in range(starts)])
     acts = wm.flat_actions(np.concatenate([clip_a, np.tile(noop, (starts, 1, 1))], 1).reshape(-1, clip_a.shape[-1]))
-    dream = rollout(wm, clip_f, acts.reshape(starts, ctx - 1 + steps, -1), steps, seed, context=ctx)
+    dream = rollout(wm, clip_f, acts.reshape(starts, ctx - 1 + steps, -1), steps, seed, context=ctx,
+                    pitch=[0] * starts)  # fmt: skip
     oracle = wm.decode(wm.encode(real))
 
     def contrast(x):

@@ -109,6 +109,7 @@ def held_break_part(wm, env_id: str, clips: int, hold: int, seed: int, worlds: i
 
     from worldsim.dream import rollout
     from worldsim.envs.voxel.blocks import LOG
+    from worldsim.models.pitch import pitch_at
     from worldsim.policies import ExplorerPolicy
     from worldsim.policies.explorer import BREAK, CAM_NOOP, NOOP
 
@@ -116,17 +117,18 @@ def held_break_part(wm, env_id: str, clips: int, hold: int, seed: int, worlds: i
     env = gym.make(env_id, width=w, height=h, max_episode_steps=10**6)
     ctx = wm.window - 1
     press = np.array([NOOP, CAM_NOOP, BREAK])
-    frames, actions, real = [], [], []
+    frames, actions, real, pitches = [], [], [], []
     for k in range(4 * clips):
         if len(frames) == clips:
             break
         pol = ExplorerPolicy(env.action_space, seed=seed + k)
         obs, info = env.reset(seed=worlds + seed + k)
-        shown, acts = [obs], []
+        shown, acts = [obs], []  # (from a reset: the camera level)
         for _ in range(ctx + 400):
             a = pol.act_single(obs, info)
             if len(shown) >= ctx and a[2] == BREAK and int(info["target_block"]) == LOG:
                 frames.append(np.stack(shown[-ctx:]))
+                pitches.append(pitch_at(wm.dit.pitch_rule, acts, len(shown) - ctx))
                 paid = [float(env.step(press)[1]) for _ in range(hold)]
                 actions.append(np.stack(acts[len(acts) - (ctx - 1) :] + [press] * hold))
                 real.append(paid)
@@ -138,7 +140,7 @@ def held_break_part(wm, env_id: str, clips: int, hold: int, seed: int, worlds: i
     if not frames:
         return {"clips": 0}
     flat = torch.stack([wm.flat_actions(a) for a in actions])
-    _, dreamed, _ = rollout(wm, np.stack(frames), flat, hold, seed, context=ctx, outcomes=True)
+    _, dreamed, _ = rollout(wm, np.stack(frames), flat, hold, seed, context=ctx, outcomes=True, pitch=pitches)
     real = np.asarray(real)
     return {"clips": len(frames), "hold": hold, "real_return": round(float(real.sum(1).mean()), 3),
             "dream_return": round(float(dreamed.sum(1).mean()), 3), "real_per_step": real.mean(0).round(3).tolist(),

@@ -123,7 +123,7 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
         # with that run's actions: the same start and the same play as the real world it is judged against
         batch = len(clips)
         for i in range(batch):
-            opening = {"frames": clips[i], "actions": acts[i, : context - 1]}
+            opening = {"frames": clips[i], "actions": acts[i, : context - 1], "pitch": 0}  # (a reset: level)
             mask = {} if batch == 1 else {"reset_mask": np.arange(batch) == i}  # the single env has no mask
             env.reset(seed=seed, options={**opening, **mask})
         bright, flat, rss, finite, t0 = np.zeros(n), np.zeros(n), [], True, time.perf_counter()

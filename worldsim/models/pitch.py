@@ -103,6 +103,16 @@ def pitch_track(actions: np.ndarray, ep_start: np.ndarray, rule: PitchRule) -> n
     return out
 
 
+def pitch_at(rule: PitchRule | None, actions, frame: int) -> int | None:
+    """The pitch (steps) at ``frame`` of an episode from reset that took ``actions`` (raw or flat, (n, A), n >=
+    ``frame``); None without a rule."""
+    if rule is None:
+        return None
+    acts = np.asarray(actions, np.float32).reshape(len(actions), -1)[:frame]
+    return int(pitch_track(np.concatenate([acts, np.zeros((1, acts.shape[1]), np.float32)]),
+                           np.array([0, len(acts) + 1]), rule)[-1])  # fmt: skip
+
+
 class PitchEmbedding(nn.Module):
     """Pitch indices (B, T) long -> embeddings (B, T, dim); a table of 2 * limit + 2 entries (the last: unknown),
     zero at the start, so that a model warm-started from one without the input begins as that model."""
