@@ -149,13 +149,12 @@ class Sampler:
         self.count[idx] = 0
         self.win_has[idx] = False
         self.last_x[idx] = 0.0
-        known = torch.zeros(len(idx), dtype=torch.bool, device=self.device)
-        start = torch.zeros(len(idx), dtype=torch.long, device=self.device)
-        if pitch is not None and self.rule is not None:
-            start = torch.as_tensor(pitch, device=self.device).long().reshape(len(idx))
-            known = start.abs() <= self.rule.limit
-            start = torch.where(known, start, 0)
-        self.pitch[idx], self.pitch_known[idx] = start, known
+        if self.rule is not None:  # the first frame's pitch (unknown: None, or outside the limit)
+            start = torch.zeros(len(idx), dtype=torch.long, device=self.device)
+            if pitch is not None:
+                start = torch.as_tensor(pitch, device=self.device).long().reshape(len(idx))
+            known = (start.abs() <= self.rule.limit) & (pitch is not None)
+            self.pitch[idx], self.pitch_known[idx] = torch.where(known, start, 0), known
         if latents is None:
             return
         latents = latents.to(self.device).float()
@@ -177,16 +176,16 @@ class Sampler:
         noise = torch.stack([torch.stack([self._noise([i])[0] for _ in range(length)]) for i in idx.tolist()])
         x = add_noise(latents, t, noise) if self.cfg.context_noise > 0 else latents
         prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)  # the latent before each frame
-        pitches = self._clip_pitch(start, known, acts[:, 1:])  # (B', L) table indices
-        if self.rule is not None:  # the newest frame's pitch, in steps (an unknown one stays unknown)
-            self.pitch[idx] = torch.where(known, pitches[:, -1] - self.rule.limit, 0)
+        pitches = None
+        if self.rule is not None:  # each frame's table index; the newest frame's pitch becomes the sequence's
+            pitches = self._clip_pitch(self.pitch[idx], self.pitch_known[idx], acts[:, 1:])[:, -keep:]
+            self.pitch[idx] = torch.where(self.pitch_known[idx], pitches[:, -1] - self.rule.limit, 0)
+            self.win_pitch[idx, :keep] = pitches
         x, prev, t, acts, has = x[:, -keep:], prev[:, -keep:], t[:, -keep:], acts[:, -keep:], has[:, -keep:]
-        pitches = pitches[:, -keep:]
         has[:, 0] = length > keep  # a trimmed clip's first kept frame did have an action into it
         pos = torch.arange(keep, device=self.device).expand(b, keep)
         with self.amp():
-            _, _, _, kvs = self.model(x, t, acts, has, frame_pos=pos, return_kv=True, prev=prev,
-                                      pitch=pitches if self.rule else None)  # fmt: skip
+            _, _, _, kvs = self.model(x, t, acts, has, frame_pos=pos, return_kv=True, prev=prev, pitch=pitches)
         for (kbuf, vbuf), (k, v) in zip(self.kv, kvs):
             kbuf[idx, :, : keep * self.n] = k
             vbuf[idx, :, : keep * self.n] = v
@@ -196,17 +195,13 @@ class Sampler:
         self.win_a[idx, :keep] = acts
         self.win_has[idx, :keep] = has
         self.win_prev[idx, :keep] = prev
-        self.win_pitch[idx, :keep] = pitches
         self.last_x[idx] = x[:, -1]
 
     def _clip_pitch(self, start: torch.Tensor, known: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Table indices (B', L) of a clip's frames from its first frame's pitch and the L-1 actions between
-        them (zeros for a model without the input)."""
-        b, steps = actions.shape[:2]
-        if self.rule is None:
-            return torch.zeros(b, steps + 1, dtype=torch.long, device=self.device)
+        them."""
         p, out = start, [start]
-        for j in range(steps):
+        for j in range(actions.shape[1]):
             p = self.rule.step(p, actions[:, j])
             out.append(p)
         return self.rule.index(torch.stack(out, 1), known[:, None])

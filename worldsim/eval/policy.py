@@ -91,9 +91,8 @@ def play_both(wm, real_env, policy: str, episodes: int, steps: int, seed: int, v
 
     # the dream: the same clips, all episodes in one batch, ended by the dream's one termination rule
     dream = Dream(wm, episodes, seeds=[seed + i for i in range(episodes)], steps=sampler_steps)
-    dream.start(
-        range(episodes), np.stack(clips), torch.stack([wm.flat_actions(a) for a in clip_actions]), pitch=[0] * episodes
-    )  # fmt: skip (the clips start at a reset: level)
+    flat = torch.stack([wm.flat_actions(a) for a in clip_actions])
+    dream.start(range(episodes), np.stack(clips), flat, pitch=[0] * episodes)  # (the clips start at a reset: level)
     dream_pol = make_policy(policy, space, episodes, seed=seed)
     obs = np.stack([c[-1] for c in clips])
     alive = np.ones(episodes, dtype=bool)

@@ -136,12 +136,8 @@ def long_part(wm, idm, starts: int, steps: int, seed: int) -> dict:
     clip_f = np.stack([f[:ctx] for f, _ in runs])
     clip_a = np.stack([a[: ctx - 1] for _, a in runs])
     dreams = Dream(wm, starts, seeds=[seed + i for i in range(starts)])
-    dreams.start(
-        range(starts),
-        clip_f,
-        wm.flat_actions(clip_a.reshape(-1, clip_a.shape[-1])).reshape(starts, ctx - 1, -1),
-        pitch=[0] * starts,
-    )  # fmt: skip (from a reset: level)
+    flat = wm.flat_actions(clip_a.reshape(-1, clip_a.shape[-1])).reshape(starts, ctx - 1, -1)
+    dreams.start(range(starts), clip_f, flat, pitch=[0] * starts)  # (from a reset: level)
     pol = ExplorerPolicy(wm.action_space, num_envs=starts, seed=seed)
     obs, dream = clip_f[:, -1], []
     with torch.no_grad():
@@ -303,7 +299,6 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
     import torch
 
     parts = _parts(parts)
-
     torch.set_num_threads(threads)
     from worldsim.dream import memory_pose
     from worldsim.envs.world_model_env import check_compatible

@@ -90,11 +90,8 @@ def pitch_track(actions: np.ndarray, ep_start: np.ndarray, rule: PitchRule) -> n
     """Each frame's pitch (int64, one per frame) in recorded episodes that start at reset (level, pitch 0):
     ``actions`` (frames, A) flat, the action at frame j leading to frame j + 1 (``FrameStore``'s layout);
     ``ep_start`` the episodes' first frames and the end."""
-    value = np.rint(np.asarray(actions)[:, rule.column]).astype(np.int64)
-    delta = np.zeros(len(value), np.int64)
-    for v, s in rule.steps.items():
-        delta[value == v] = s
-    out = np.zeros(len(value), np.int64)
+    delta = rule.delta(torch.as_tensor(np.asarray(actions, np.float32))).numpy()
+    out = np.zeros(len(delta), np.int64)
     for a, b in zip(ep_start[:-1], ep_start[1:]):
         p = 0
         for j in range(int(a), int(b)):  # clamped, so not a cumulative sum
@@ -105,12 +102,12 @@ def pitch_track(actions: np.ndarray, ep_start: np.ndarray, rule: PitchRule) -> n
 
 def pitch_at(rule: PitchRule | None, actions, frame: int) -> int | None:
     """The pitch (steps) at ``frame`` of an episode from reset that took ``actions`` (raw or flat, (n, A), n >=
-    ``frame``); None without a rule."""
+    ``frame``): the pitch before action ``frame`` of the same track; None without a rule."""
     if rule is None:
         return None
     acts = np.asarray(actions, np.float32).reshape(len(actions), -1)[:frame]
-    return int(pitch_track(np.concatenate([acts, np.zeros((1, acts.shape[1]), np.float32)]),
-                           np.array([0, len(acts) + 1]), rule)[-1])  # fmt: skip
+    padded = np.concatenate([acts, np.zeros((1, acts.shape[1]), np.float32)])  # (the frame itself takes none)
+    return int(pitch_track(padded, np.array([0, len(padded)]), rule)[-1])
 
 
 class PitchEmbedding(nn.Module):
