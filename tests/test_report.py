@@ -10,6 +10,7 @@ import worldsim  # noqa: F401
 from worldsim.eval import report as card
 from worldsim.eval import rewards
 from worldsim.eval.world_metrics import (
+    box_blur,
     class_agreement,
     colour_classes,
     colour_js,
@@ -29,7 +30,7 @@ def test_the_real_world_scores_the_ceiling_and_a_blur_or_a_still_scores_worse(re
     frames, _ = real_play
     a, b = frames[:32], frames[32:]
     assert sharpness(a) / sharpness(a) == 1.0 and colour_js(a, a) == 0.0
-    blurred = card._blur(a)
+    blurred = box_blur(a)
     assert sharpness(blurred) < 0.8 * sharpness(a)  # a blur loses the edges
     assert colour_js(blurred, a) > colour_js(a, a)
     still = np.repeat(a[:1], len(a), 0)
@@ -120,6 +121,27 @@ def test_report_card_on_a_tiny_model_is_whole_and_deterministic(tiny_world_model
         assert rewards[where]["reward"]["transitions"] > 0 and "recall" in rewards[where]["termination"]
     assert set(a["reward_precision_recall"]) == {"real", "dream"}
     assert "held_break" in ja
+    assert set(ja["random_play"]["bands"]) == {"down", "level", "up"} and "random_play_sky" in a
+
+
+def test_random_play_part_scores_both_worlds_by_the_real_cameras_pitch(tiny_world_model):
+    from worldsim.eval.random_play import random_play_part, random_play_summary
+    from worldsim.world_model import load_world_model
+
+    wm = load_world_model(tiny_world_model)
+    out = random_play_part(wm, card.VOXEL, starts=2, steps=150, seed=0, worlds=card.WORLDS)
+    bands = out["bands"]
+    assert sum(b["all"]["frames"] for b in bands.values()) == 2 * 150  # every frame in one band
+    assert all(sum(t["frames"] for t in b["thirds"]) == b["all"]["frames"] for b in bands.values())
+    seen = [b["all"] for b in bands.values() if b["all"]["frames"]]
+    assert len(seen) >= 2 and all(0 <= r["sky_real"] <= 1 and 0 <= r["sky_dream"] <= 1 for r in seen)
+    if bands["down"]["all"]["frames"] and bands["up"]["all"]["frames"]:  # the real world: sky above, ground below
+        assert bands["down"]["all"]["sky_real"] < bands["up"]["all"]["sky_real"]
+    assert len(out["brightness_by_third"]["dream"]) == 3
+    s = random_play_summary(out)
+    assert set(s["random_play_sky"]) == {"down", "level", "up"} and len(s["random_play_brightness_last"]) == 2
+    again = random_play_part(wm, card.VOXEL, starts=2, steps=150, seed=0, worlds=card.WORLDS)
+    assert again == out  # the same seed, the same part
 
 
 def test_held_break_probe_pays_the_real_log_once_and_reads_the_dreams_reward(tiny_world_model):
@@ -176,7 +198,7 @@ def test_report_runs_the_parts_asked_for_and_refuses_unknown_ones(tiny_world_mod
                       out=str(tmp_path / "long"), seed=2)  # fmt: skip
     r = json.loads((tmp_path / "long" / "report.json").read_text())
     assert r["parts"] == ["long"] and "long" in r
-    assert not r["horizon"] and not {"rewards", "memory", "still", "held_break"} & set(r)
+    assert not r["horizon"] and not {"rewards", "memory", "still", "held_break", "random_play"} & set(r)
     mean = out["long_mean"]  # the buckets' mean, the figure the README's long-dream rows quote
     assert set(mean) == {"sharpness_ratio", "colour_js", "frechet"}  # the shipped IDM reads this 64x64 world
     assert mean["colour_js"] == pytest.approx(r["long"]["buckets"][0]["dream"]["colour_js"], abs=1e-3)

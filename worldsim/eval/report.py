@@ -27,6 +27,7 @@ recording played (seeds from ``WORLDS`` on), deterministically under ``seed``:
    held-out real transitions (the model reading the real frames) and on dreamed ones (the real reward at the same
    step as the label); and, in the voxel world, whether a log is paid once: *break* held on for 16 steps from
    the moment the explorer breaks a log, the return in each world (``worldsim/eval/rewards.py``).
+6. **Does it keep the pitch under long random play**: sky and brightness by pitch band (``eval/random_play.py``).
 Every dream has the view memory where its world declares a camera pose (``worldsim.memory``: the voxel world does;
 ``memory=false`` judges the DiT alone). Parts that need the voxel world's ground truth, or an IDM for the world,
 are skipped for other worlds, and the report says so. ``quick=true`` cuts every count (tests); ``parts`` picks
@@ -43,9 +44,10 @@ import numpy as np
 
 from worldsim import runtime
 from worldsim.eval.metrics import psnr, ssim
+from worldsim.eval.random_play import random_play_part, random_play_summary
 from worldsim.eval.report_plot import plot_report
 from worldsim.eval.rewards import held_break_part, reward_part
-from worldsim.eval.world_metrics import class_agreement, colour_js, frechet_distance, persistence, sharpness
+from worldsim.eval.world_metrics import box_blur, class_agreement, colour_js, frechet_distance, persistence, sharpness
 
 VOXEL = "worldsim/Voxel-v0"
 BUCKET = 64
@@ -145,7 +147,7 @@ def long_part(wm, idm, starts: int, steps: int, seed: int) -> dict:
             obs = dreams.step(pol.act(obs, None)).frames
             dream.append(obs)
     dream = np.stack(dream, 1)
-    blurred = _blur(real)
+    blurred = box_blur(real)
     copy_first = np.repeat(clip_f[:, -1:], steps, 1)
     refs = {"dream": dream, "real_other_seed": other, "real_blurred": blurred, "copy_first_frame": copy_first}
     out: dict = {"starts": starts, "steps": steps, "buckets": []}
@@ -165,13 +167,6 @@ def long_part(wm, idm, starts: int, steps: int, seed: int) -> dict:
     out["strips"] = {"worst": int(np.argmax(js_last)), "best": int(np.argmin(js_last))}
     out["_frames"] = (real, dream)
     return out
-
-
-def _blur(frames: np.ndarray) -> np.ndarray:
-    from scipy.ndimage import uniform_filter
-
-    x = frames.astype(np.float32)
-    return uniform_filter(x, size=(1,) * (x.ndim - 3) + (5, 5, 1), mode="nearest").round().astype(np.uint8)
 
 
 # ------------------------------------------------------------------------------------------------- 4: memory
@@ -375,6 +370,8 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
             result["still"] = still_part(wm, memory_starts, 16 if quick else 64, seed)
         if "held_break" in parts:
             result["held_break"] = held_break_part(wm, VOXEL, 2 if quick else 16, 4 if quick else 16, seed, WORLDS)
+        if "random_play" in parts:
+            result["random_play"] = random_play_part(wm, VOXEL, 2 if quick else 8, 96 if quick else 600, seed, WORLDS)
     result["summary"] = _summary(result)
     result["seconds"] = round(time.perf_counter() - t0, 1)
     out_dir = Path(out)
@@ -384,7 +381,7 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
     return {"benchmark": "report", **result["summary"], "seconds": result["seconds"], "out": str(out_dir)}
 
 
-PARTS = ("horizon", "rewards", "long", "memory", "still", "held_break")
+PARTS = ("horizon", "rewards", "long", "memory", "still", "held_break", "random_play")
 
 
 def _parts(parts) -> set[str]:
@@ -437,6 +434,8 @@ def _summary(r: dict) -> dict:
         s["last_bucket"] = {name: last[name] for name in ("dream", "real_other_seed")}
         s["long_mean"] = {m: round(float(np.mean([b["dream"][m] for b in r["long"]["buckets"]])), 3)
                           for m in ("sharpness_ratio", "colour_js", "frechet") if m in last["dream"]}  # fmt: skip
+    if "random_play" in r:
+        s.update(random_play_summary(r["random_play"]))
     if "still" in r:
         s["still_psnr"] = {str(t): v for t, v in zip(r["still"]["at"], r["still"]["dream_psnr"])}
         s["still_contrast_over_real"] = r["still"]["dream_contrast_over_real"][-1]

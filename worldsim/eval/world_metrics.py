@@ -99,6 +99,14 @@ def _voxel_palette() -> tuple[np.ndarray, np.ndarray]:
 _PALETTE = None  # (KD-tree of the palette's colours, their classes), built on first use
 
 
+def box_blur(frames: np.ndarray) -> np.ndarray:
+    """uint8 frames (..., H, W, 3) under a 5x5 box blur (edges repeated): the report's blurred real rollout."""
+    from scipy.ndimage import uniform_filter
+
+    x = frames.astype(np.float32)
+    return uniform_filter(x, size=(1,) * (x.ndim - 3) + (5, 5, 1), mode="nearest").round().astype(np.uint8)
+
+
 def colour_classes(frames: np.ndarray) -> np.ndarray:
     """The voxel block class (0 sky, else a block id as ``VoxelEnv.block_classes``) of every pixel of uint8 frames
     (..., H, W, 3), by the nearest colour the renderer draws for it."""
