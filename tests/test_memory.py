@@ -52,6 +52,21 @@ def test_pose_wraps_a_full_turn_clamps_pitch_and_forgets_on_moving():
     assert len(mem) == 1
 
 
+def test_a_start_pitch_puts_the_clamp_where_the_world_has_it():
+    ups, downs = [UP] * 5, [DOWN] * 5  # from +50 degrees: the world stops at +60 after 2 steps, back 5 is +35
+    for pitch, recalled in ((None, True), (10, False)):  # counted from level, 5 up and 5 down is back at the start
+        mem = _voxel_memory()
+        mem.start(0, torch.stack([_frame(7)]), np.zeros((0, 3)), pitch=pitch)
+        hit = None
+        for a in ups + downs:
+            hit = mem.recall(np.array([a]))
+            mem.keep(_frame(1)[None] if hit is None else hit[1])
+        assert (hit is not None and float(hit[1][0].mean()) == 7.0) is recalled
+    assert int(mem.pitch[0]) == 7
+    with pytest.raises(ValueError, match=r"pitch must lie within \+-12 steps, got 13"):
+        mem.start(0, pitch=13)
+
+
 def test_memory_in_the_real_world_brings_back_what_the_world_shows():
     """The memory's rule run on the real voxel world's frames: where it recalls a view, the world shows that view
     (exactly, but for a fall the actions do not show)."""
@@ -116,6 +131,11 @@ def test_memory_argument_is_checked(tiny_world_model):
     wm = load_world_model(tiny_world_model)
     with pytest.raises(ValueError, match="memory must be"):
         Dream(wm, 1, memory="yes")
+    dream = Dream(wm, 2)  # a model without the pitch input: the start pitch still places the memory's clamp
+    dream.start(range(2), wm.clips["frames"][:2, :3], np.zeros((2, 2, 3), np.float32), pitch=[10, None])
+    assert dream.memory.pitch.tolist() == [10, 0]
+    with pytest.raises(ValueError, match=r"pitch must lie within \+-12 camera steps"):
+        dream.start([0], pitch=[13])
     wm.info["env_id"] = "CartPole-v1"
     with pytest.raises(ValueError, match="declares no view_pose"):
         Dream(wm, 1, memory=True)

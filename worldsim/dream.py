@@ -97,22 +97,24 @@ class Dream:
         generates a first frame. Clips longer than the context keep their last frames. ``latents``: the uint8
         frames' latents where they are known already (``WorldModel.clip_latents``): the encoder is skipped.
         ``pitch``: each clip's first frame's camera pitch in the world's steps (B',), for a model that reads it
-        (``worldsim.models.pitch``; a real world's reset is level: 0); None (or None entries): unknown."""
-        rule = self.wm.dit.pitch_rule
-        pitch = check_pitch(pitch, len(list(indices)), rule.limit if rule else None)
-        indices = list(indices)
+        (``worldsim.models.pitch``) and for the view memory's clamp (a real world's reset is level: 0); None (or
+        None entries): unknown."""
+        rule, indices = self.wm.dit.pitch_rule, list(indices)
+        limit = rule.limit if rule else self.memory.pose.pitch_limit if self.memory is not None else None
+        pitch = check_pitch(pitch, len(indices), limit)
+        known = [None if pitch is None or p == UNKNOWN_PITCH else p for p in pitch or [None] * len(indices)]
         if frames is None:
             self.sampler.reset(indices, pitch=pitch)
             self._has_before[indices] = False
-            for i in indices if self.memory is not None else ():
-                self.memory.start(i)  # from nothing: no view yet
+            for j, i in enumerate(indices if self.memory is not None else ()):
+                self.memory.start(i, pitch=known[j])  # from nothing: no view yet
             return
         if latents is None:
             latents = frames if isinstance(frames, torch.Tensor) else self.wm.encode(frames)
         acts = _floats(actions) if actions is not None and np.shape(actions)[1] > 0 else None
         self.sampler.reset(indices, latents, acts, pitch=pitch)
         for j, i in enumerate(indices if self.memory is not None else ()):
-            self.memory.start(i, latents[j], None if acts is None else acts[j])
+            self.memory.start(i, latents[j], None if acts is None else acts[j], known[j])
         if self.wm.reward_model is not None:
             last = self.wm.decode(frames[:, -1]) if isinstance(frames, torch.Tensor) else np.asarray(frames)[:, -1]
             self._before[indices] = last

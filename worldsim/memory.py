@@ -104,10 +104,15 @@ class ViewMemory:
         if self.unsettled[i] == 0:
             self.views[i][(int(self.yaw[i]), int(self.pitch[i]))] = latent.detach().clone()
 
-    def start(self, i: int, latents: torch.Tensor | None = None, actions=None) -> None:
-        """Dream ``i`` starts afresh at pose (0, 0): from nothing, or from a clip of latents (L, C, h, w) and the
-        L-1 flat actions between them (its frames from the clip's last epoch are remembered)."""
-        self.yaw[i] = self.pitch[i] = self.unsettled[i] = 0
+    def start(self, i: int, latents: torch.Tensor | None = None, actions=None, pitch: int | None = None) -> None:
+        """Dream ``i`` starts afresh at yaw 0: from nothing, or from a clip of latents (L, C, h, w) and the L-1 flat
+        actions between them (its frames from the clip's last epoch are remembered). ``pitch``: the first frame's
+        camera pitch in steps where known (the clamp at the world's limit then falls where the world's does);
+        None counts from level, which misplaces views of a clip that starts tilted and reaches the limit."""
+        if pitch is not None and abs(int(pitch)) > self.pose.pitch_limit:
+            raise ValueError(f"ViewMemory.start: pitch must lie within +-{self.pose.pitch_limit} steps, got {pitch}")
+        self.yaw[i] = self.unsettled[i] = 0
+        self.pitch[i] = 0 if pitch is None else int(pitch)
         self.views[i].clear()
         if latents is None:
             return
