@@ -68,6 +68,8 @@ def random_play_part(wm, env_id: str, starts: int, steps: int, seed: int, worlds
             rows.append(row)
         out["bands"][name] = {"all": rows[0], "thirds": rows[1:]}
     out["brightness_by_third"] = {w: [round(float(light[w][:, p].mean()), 2) for p in thirds] for w in light}
+    picks = np.linspace(0, steps - 1, 6).astype(int)
+    out["_frames"] = (real[0, picks], dream[0, picks])  # for the card's picture, not its JSON
     return out
 
 

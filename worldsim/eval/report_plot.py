@@ -16,8 +16,8 @@ def plot_report(r: dict, path: Path) -> None:
 
     from worldsim.utils.media import contact_sheet
 
-    fig = plt.figure(figsize=(16, 15), dpi=80)
-    grid = fig.add_gridspec(4, 3, height_ratios=[1, 1, 1, 1.2])
+    fig = plt.figure(figsize=(16, 18.5), dpi=80)
+    grid = fig.add_gridspec(5, 3, height_ratios=[1, 1, 1, 1.2, 1])
     ax = fig.add_subplot(grid[0, 0])
     for policy, h in r.get("horizon", {}).items():
         x = np.arange(1, len(h["psnr"]) + 1)
@@ -98,6 +98,8 @@ def plot_report(r: dict, path: Path) -> None:
         ax.imshow(contact_sheet(np.concatenate(list(strips.values())), cols=3, scale=1))
         ax.set_title("memory probes: start | real end | dream end", fontsize=9)
         ax.axis("off")
+    if "random_play" in r:
+        _random_play(fig, grid, r["random_play"], contact_sheet)
     title = f"worldsim report card: {r['model']} ({r['sampler_steps']} sampler steps, seed {r['seed']})"
     if "rewards" in r:  # part 5 in numbers: precision / recall of the nonzero rewards
 
@@ -114,3 +116,25 @@ def plot_report(r: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _random_play(fig, grid, rp: dict, contact_sheet) -> None:
+    """Part 6: sky share by the real camera's pitch band, brightness by third, and one start's frames."""
+    ax = fig.add_subplot(grid[4, 0])
+    bands = [b for b in rp["bands"] if rp["bands"][b]["all"]["frames"]]
+    x = np.arange(len(bands))
+    for j, w in enumerate(("real", "dream")):
+        ax.bar(x + (j - 0.5) * 0.4, [rp["bands"][b]["all"][f"sky_{w}"] for b in bands], 0.4, label=w)
+    ax.set_xticks(x, [f"{b} ({rp['bands'][b]['all']['frames']} frames)" for b in bands], fontsize=8)
+    ax.set(title="random play: share of sky by the camera's pitch", ylim=(0, 1))
+    ax.legend(fontsize=7)
+    ax = fig.add_subplot(grid[4, 1])
+    for w, v in rp["brightness_by_third"].items():
+        ax.plot([1, 2, 3], v, "o-", label=w)
+    ax.set(title=f"random play: mean brightness by third of {rp['steps']} steps", xticks=[1, 2, 3], ylim=(0, 255))
+    ax.legend(fontsize=7)
+    if "_frames" in rp:
+        ax = fig.add_subplot(grid[4, 2])
+        ax.imshow(contact_sheet(np.concatenate(rp["_frames"]), cols=len(rp["_frames"][0]), scale=1))
+        ax.set_title("random play, one start: real row over dream row", fontsize=9)
+        ax.axis("off")
