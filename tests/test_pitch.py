@@ -148,7 +148,11 @@ def test_shifted_context_moves_only_the_context_of_pitch_known_prefix_windows():
     assert rows.any() and torch.equal(changed[rows], ctx[rows])  # there, every context frame moved
     first = ctx[rows].sum(1)  # the first target reads the last context frame, moved, as its previous frame
     assert (prev_plain[rows, first] != prev_moved[rows, first]).flatten(1).any(1).all()
-    for bad in ({"context_shift_prob": 1.5}, {"context_shift_max": 0}, {"context_shift_max": 1.5}):
+    flows = [diffusion_loss(model, batch, DiffusionConfig(context_shift_prob=1.0, context_shift_weight=w),
+                            torch.Generator().manual_seed(0))[1]["flow"] for w in (1.0, 1.0, 8.0)]  # fmt: skip
+    assert flows[0] == flows[1] and flows[2] != flows[0]  # the snapping frame weighs more
+    for bad in ({"context_shift_prob": 1.5}, {"context_shift_max": 0}, {"context_shift_max": 1.5},
+                {"context_shift_weight": -1}):  # fmt: skip
         with pytest.raises(ValueError, match="diffusion.context_shift_"):
             DiffusionConfig(**bad)
 
