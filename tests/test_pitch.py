@@ -117,46 +117,6 @@ def test_training_windows_read_the_recorded_pitch_and_some_hide_it():
     assert (hidden["pitch"] == pw.rule.unknown).all()
 
 
-def test_shifted_context_moves_only_the_context_of_pitch_known_prefix_windows():
-    from test_dit import inputs
-
-    from worldsim.diffusion import DiffusionConfig, diffusion_loss, shift_rows
-
-    x = torch.arange(4.0).view(1, 1, 1, 4, 1).expand(2, 1, 1, 4, 2)
-    moved = shift_rows(x, torch.tensor([1, -2]))
-    assert moved[0, 0, 0, :, 0].tolist() == [0, 0, 1, 2] and moved[1, 0, 0, :, 0].tolist() == [2, 3, 3, 3]
-    model = tiny().train()
-    lat, _, a, has = inputs(b=16, t=6)
-    pitch = torch.full((16, 6), 2)
-    pitch[8:] = model.pitch_rule.unknown  # the second half of the windows hides its pitch: never shifted
-    batch = {"latents": lat, "actions": a, "has_action": has, "rewards": torch.zeros(16, 6),
-             "terminations": torch.zeros(16, 6, dtype=torch.bool), "pitch": pitch}  # fmt: skip
-    seen = []
-    hook = model.register_forward_hook(lambda m, args, kwargs, out: seen.append((args[0], args[1], kwargs["prev"])),
-                                       with_kwargs=True)  # fmt: skip
-    for cfg in (DiffusionConfig(), DiffusionConfig(context_shift_prob=1.0, context_shift_max=1)):
-        diffusion_loss(model, batch, cfg, torch.Generator().manual_seed(0))
-    hook.remove()
-    (x_plain, t, prev_plain), (x_moved, t_moved, prev_moved) = seen
-    assert torch.equal(t, t_moved)  # the noise levels and the context pattern are drawn before the shift
-    ctx = t <= DiffusionConfig().context_max_t
-    prefix = ctx[:, 0] & (ctx[:, 1:] <= ctx[:, :-1]).all(1)
-    changed = (x_plain != x_moved).flatten(2).any(-1)  # (B, T)
-    assert not changed[~ctx].any()  # targets stay the world's frames
-    assert not changed[8:].any() and not changed[~prefix].any()  # unknown pitch or scattered context: untouched
-    rows = prefix & (pitch[:, 0] != model.pitch_rule.unknown)
-    assert rows.any() and torch.equal(changed[rows], ctx[rows])  # there, every context frame moved
-    first = ctx[rows].sum(1)  # the first target reads the last context frame, moved, as its previous frame
-    assert (prev_plain[rows, first] != prev_moved[rows, first]).flatten(1).any(1).all()
-    flows = [diffusion_loss(model, batch, DiffusionConfig(context_shift_prob=1.0, context_shift_weight=w),
-                            torch.Generator().manual_seed(0))[1]["flow"] for w in (1.0, 1.0, 8.0)]  # fmt: skip
-    assert flows[0] == flows[1] and flows[2] != flows[0]  # the snapping frame weighs more
-    for bad in ({"context_shift_prob": 1.5}, {"context_shift_max": 0}, {"context_shift_max": 1.5},
-                {"context_shift_weight": -1}):  # fmt: skip
-        with pytest.raises(ValueError, match="diffusion.context_shift_"):
-            DiffusionConfig(**bad)
-
-
 def test_dream_envs_take_the_start_pitch_and_refuse_a_bad_one(tmp_path):
     import gymnasium as gym
     from conftest import build_tiny_world_model

@@ -34,16 +34,6 @@ the detail), while the targets stay the real frames: the model learns to draw th
 context, as a cascaded diffusion model learns to sharpen a blurred low-resolution input (Ho et al., 2021's
 conditioning augmentation). It costs nothing per step; dreamed context (``rollout_prob``) is the real thing.
 
-Shifted context (``context_shift_prob``, off by default; only for a model with the camera-pitch input,
-``worldsim/models/pitch.py``): a dream loses its camera's pitch (it draws sky where the world looks down), and
-teacher forcing never teaches a model to trust the pitch input over its context, because real context already
-shows the pitch. In that share of the windows whose pitch is known and whose noise levels follow the rollout
-pattern, every context frame and the previous-frame input read by the first target are shifted up or down by
-1 to ``context_shift_max`` latent rows (the rows that enter repeat the edge), as if the dream had drifted that far
-in pitch, while the targets and their pitch stay the world's: the model learns to draw the frame at the pitch it is
-given, whatever pitch its context drifted to. Only the first target reads nothing but the shifted context (later
-ones also read the targets before them, the world's pitch): ``context_shift_weight`` weighs its frame loss.
-
 Loss: over the frames that are not context, the squared error the model's output head defines
 (``worldsim/models/heads.py``: for the residual head the error of its own output, of one size at every noise
 level, EDM's weighting; for a velocity head the velocity error). Context frames carry no loss (a velocity is
@@ -74,9 +64,6 @@ class DiffusionConfig:
     prev_t: float | None = None  # that input's noise level: None draws U[0, context_max_t]; a number fixes it
     context_blur_prob: float = 0.0  # share of windows whose context (and previous-frame input) is blurred
     context_blur_max: float = 1.0  # the most blur: x + s (blur3x3(x) - x), s ~ U[0, this] per window
-    context_shift_prob: float = 0.0  # share of pitch-known prefix windows whose context is shifted (pitch models)
-    context_shift_max: int = 2  # the most shift, in latent rows (each window draws 1 to this, up or down)
-    context_shift_weight: float = 1.0  # frame-loss weight of the first target after a shifted context (1: as any)
     flow_weight: float = 1.0  # weight of the flow loss (0: train only the reward and termination heads' loss)
     reward_weight: float = 1.0  # weight of the reward loss (MSE, or cross-entropy over reward classes)
     termination_weight: float = 0.1  # weight of the termination BCE
@@ -88,14 +75,6 @@ class DiffusionConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
                 raise ValueError(f"diffusion.{name} must be a number in [0, 1], got {v!r}")
-        p, m = self.context_shift_prob, self.context_shift_max
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"diffusion.context_shift_prob must be a number in [0, 1], got {p!r}")
-        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
-            raise ValueError(f"diffusion.context_shift_max must be an integer >= 1 (latent rows), got {m!r}")
-        w = self.context_shift_weight
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 <= w <= 1000.0:
-            raise ValueError(f"diffusion.context_shift_weight must be a number in [0, 1000], got {w!r}")
 
 
 def blur_context(x0: torch.Tensor, severity: torch.Tensor) -> torch.Tensor:
@@ -104,14 +83,6 @@ def blur_context(x0: torch.Tensor, severity: torch.Tensor) -> torch.Tensor:
     flat = x0.flatten(0, 1)
     blurred = F.avg_pool2d(flat, 3, stride=1, padding=1, count_include_pad=False).view_as(x0)
     return x0 + severity.view(-1, 1, 1, 1, 1).to(x0.dtype) * (blurred - x0)
-
-
-def shift_rows(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """(B, T, C, h, w) latents moved down by ``rows`` (B,) integer rows each (negative: up); the rows that enter
-    repeat the edge row."""
-    h = x.shape[3]
-    src = (torch.arange(h, device=x.device)[None] - rows.to(x.device)[:, None]).clamp(0, h - 1)  # (B, h)
-    return torch.gather(x, 3, src[:, None, None, :, None].expand_as(x))
 
 
 def add_noise(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -176,19 +147,6 @@ def diffusion_loss(
         pick = torch.rand((b,), generator=generator, device=x0.device) < cfg.context_blur_prob
         severity = torch.rand((b,), generator=generator, device=x0.device) * cfg.context_blur_max * pick
         soft = blur_context(x0, severity)
-    core = getattr(model, "module", model)  # a DDP-wrapped model keeps its head inside
-    snap = None
-    if cfg.context_shift_prob > 0 and getattr(core, "pitch_rule", None) is not None and "pitch" in batch:
-        m = cfg.context_shift_max
-        pick = torch.rand((b,), generator=generator, device=x0.device) < cfg.context_shift_prob
-        mag = torch.randint(1, m + 1, (b,), generator=generator, device=x0.device)
-        sign = torch.randint(0, 2, (b,), generator=generator, device=x0.device) * 2 - 1
-        prefix = ctx[:, 0] & (ctx[:, 1:] <= ctx[:, :-1]).all(1)  # the rollout pattern: context, then targets
-        known = batch["pitch"][:, 0].to(x0.device) != core.pitch_rule.unknown
-        shifted = pick & prefix & known
-        moved = shifted[:, None] & ctx  # (B, T): the context frames to shift
-        soft = torch.where(moved[..., None, None, None], shift_rows(soft, mag * sign), soft)
-        snap = shifted[:, None] & (torch.arange(t_len, device=x0.device)[None] == ctx.sum(1, keepdim=True))
     prev = None  # the model shifts its own noisy input
     if cfg.clean_prev:
         prev_t = torch.rand((b, t_len), generator=generator, device=x0.device) * cfg.context_max_t
@@ -200,13 +158,12 @@ def diffusion_loss(
     x_t = add_noise(torch.where(ctx[..., None, None, None], soft, x0), t, noise)  # targets stay the real frames
     v_pred, r_pred, term_logit = model(x_t, t, batch["actions"], batch["has_action"], prev=prev,
                                        pitch=batch.get("pitch"))  # fmt: skip
+    core = getattr(model, "module", model)  # a DDP-wrapped model keeps its head inside
     err = core.head.error(v_pred, x_t, t, x0, noise)  # what the output head's loss compares (models/heads.py)
     per_frame = err.pow(2).mean(dim=(2, 3, 4))  # (B, T)
     if outputs is not None:
         outputs.update(x0_hat=x_t - t[..., None, None, None] * v_pred, x0=x0, t=t, target=~ctx)
     weight = (~ctx).float()
-    if snap is not None:  # the first target after a shifted context: the frame that must snap back to the pitch
-        weight = torch.where(snap, torch.full_like(weight, float(cfg.context_shift_weight)), weight)
     flow = (per_frame * weight).sum() / weight.sum().clamp_min(1.0)
     has = batch["has_action"].float()
     if "labelled" in batch:  # only these frames' reward and termination labels are learnt
