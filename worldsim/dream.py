@@ -102,7 +102,7 @@ class Dream:
         rule, indices = self.wm.dit.pitch_rule, list(indices)
         limit = rule.limit if rule else self.memory.pose.pitch_limit if self.memory is not None else None
         pitch = check_pitch(pitch, len(indices), limit)
-        known = [None if pitch is None or p == UNKNOWN_PITCH else p for p in pitch or [None] * len(indices)]
+        known = [None if p == UNKNOWN_PITCH else p for p in pitch or [None] * len(indices)]  # the memory's
         if frames is None:
             self.sampler.reset(indices, pitch=pitch)
             self._has_before[indices] = False

@@ -15,12 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-BANDS = {"down": (-90.0, -30.0), "level": (-30.0, 30.0), "up": (30.0, 90.0)}  # degrees, [lo, hi) but up: [30, 90]
-
-
-def _band(pitch: np.ndarray, name: str) -> np.ndarray:
-    lo, hi = BANDS[name]
-    return (pitch >= lo) & ((pitch < hi) if name != "up" else (pitch <= hi))
+BANDS = {"down": (-90.0, -30.0), "level": (-30.0, 30.0), "up": (30.0, 90.0)}  # degrees, [lo, hi)
 
 
 def random_play_part(wm, env_id: str, starts: int, steps: int, seed: int, worlds: int) -> dict:
@@ -52,18 +47,19 @@ def random_play_part(wm, env_id: str, starts: int, steps: int, seed: int, worlds
     dreams.start(range(starts), clip, flat, pitch=[0] * starts)  # (from a reset: level)
     with torch.no_grad():
         dream = np.stack([dreams.step(actions[:, ctx - 1 + k]).frames for k in range(steps)], 1)
-    sky = {"real": colour_classes(real) == 0, "dream": colour_classes(dream) == 0}  # (S, steps, H, W)
+    sky = {w: (colour_classes(x) == 0).mean((2, 3)) for w, x in (("real", real), ("dream", dream))}  # (S, steps)
     light = {"real": real.mean((2, 3, 4)), "dream": dream.mean((2, 3, 4))}
     thirds = np.array_split(np.arange(steps), 3)
     out: dict = {"starts": starts, "steps": steps, "bands": {}}
     for name in BANDS:
         rows = []
         for part in [np.arange(steps), *thirds]:
-            m = _band(pitch[:, part], name)
+            lo, hi = BANDS[name]
+            m = (pitch[:, part] >= lo) & (pitch[:, part] < hi)
             row = {"steps": [int(part[0]) + 1, int(part[-1]) + 1], "frames": int(m.sum())}
             if m.any():
                 for w in ("real", "dream"):
-                    row[f"sky_{w}"] = round(float(sky[w][:, part].mean((2, 3))[m].mean()), 4)
+                    row[f"sky_{w}"] = round(float(sky[w][:, part][m].mean()), 4)
                     row[f"brightness_{w}"] = round(float(light[w][:, part][m].mean()), 2)
             rows.append(row)
         out["bands"][name] = {"all": rows[0], "thirds": rows[1:]}
