@@ -40,10 +40,11 @@ PART_BYTES = 15 * 2**20  # a returned file stays under the device tool's 16 MiB
 MODELS = [  # the default models; worldsim/configs/gpu_run.yaml says the same. Own-rollout batches train eagerly:
     # in a few minutes compiling did not pay (2026-11-27, H200: 4.9 steps/s compiled alone against 7.7 eager beside
     # two other trainings); the shipped second model (voxel-long) continued with its recipe plus the blurred context
-    # that gave the default its colours (session 23), and the default model (voxel) with its own recipe at GPU scale
+    # that gave the default its colours (session 23) and the camera's pitch as an input (session 30), and the default
+    # model (voxel) with its own recipe at GPU scale
     {"name": "voxel-long", "init_from": "voxel-long", "dit": "cpu", "lr": 1e-4, "warmup": 100,
      "overrides": ["rollout_prob=0.5", "rollout_window=24", "rollout_frames=16", "rollout_targets=4",
-                   "std_floor_quantile=0.1", "diffusion.context_blur_prob=0.5", "compile=false"]},
+                   "std_floor_quantile=0.1", "diffusion.context_blur_prob=0.5", "compile=false", "pitch=true"]},
     {"name": "voxel-blur", "init_from": "voxel", "dit": "cpu", "lr": 1e-4, "warmup": 100,
      "overrides": ["diffusion.context_blur_prob=0.5", "std_floor_quantile=0.1"]},
 ]  # fmt: skip
