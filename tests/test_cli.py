@@ -99,3 +99,14 @@ def test_the_core_never_imports_the_evaluation_layer():
             assert not any(n.startswith("worldsim.eval") for n in names), f"{f.name} imports {names}"
             if f.name in ("world_model.py", "dream.py"):
                 assert not any(n.startswith("worldsim.export") for n in names), f"{f.name} imports {names}"
+
+
+def test_bench_soak_takes_the_seed(monkeypatch):
+    """`worldsim bench what=soak seed=1` plays other real runs (and their dreams) than seed 0: until session 32 the
+    seed never reached the soak, and a second seed silently repeated the first."""
+    import worldsim.eval.soak
+    from worldsim.cli import main
+
+    seen = {}
+    monkeypatch.setattr(worldsim.eval.soak, "soak", lambda *a, **kw: seen.update(kw) or {"benchmark": "soak"})
+    assert main(["bench", "what=soak", "seed=3"]) == 0 and seen["seed"] == 3

@@ -86,8 +86,8 @@ def cmd_bench(cfg: DictConfig) -> dict:
     if cfg.what == "soak":
         from worldsim.eval.soak import soak
 
-        return soak(cfg.model, cfg.soak.steps, cfg.soak.num_envs, cfg.soak.env_steps, threads=cfg.threads,
-                    std_floor=cfg.std_floor, memory=cfg.get("memory"))  # fmt: skip
+        return soak(cfg.model, cfg.soak.steps, cfg.soak.num_envs, cfg.soak.env_steps, seed=cfg.seed,
+                    threads=cfg.threads, std_floor=cfg.std_floor, memory=cfg.get("memory"))  # fmt: skip
     raise SystemExit(
         f"worldsim bench: unknown benchmark {cfg.what!r}; choose from: env, record, vae, sampler, dream, soak"
     )
