@@ -51,10 +51,9 @@ def random_play_part(wm, env_id: str, starts: int, steps: int, seed: int, worlds
     light = {"real": real.mean((2, 3, 4)), "dream": dream.mean((2, 3, 4))}
     thirds = np.array_split(np.arange(steps), 3)
     out: dict = {"starts": starts, "steps": steps, "bands": {}}
-    for name in BANDS:
+    for name, (lo, hi) in BANDS.items():
         rows = []
         for part in [np.arange(steps), *thirds]:
-            lo, hi = BANDS[name]
             m = (pitch[:, part] >= lo) & (pitch[:, part] < hi)
             row = {"steps": [int(part[0]) + 1, int(part[-1]) + 1], "frames": int(m.sum())}
             if m.any():
