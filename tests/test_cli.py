@@ -54,6 +54,8 @@ def test_bad_commands_fail_with_a_message(args):
         (["train", "compile=maybe"], "compile must be true or false"),
         (["train", "max_minutes=soon"], "max_minutes must be a number or null, got 'soon'"),
         (["train", "init_from=3"], "init_from must be a string or null, got 3"),
+        (["select", "threads=two"], "threads must be an integer"),
+        (["select", "steps=3"], "select steps must be a list of integers, got 3"),
     ],
 )
 def test_overrides_of_the_wrong_type_are_named(args, message):
@@ -64,7 +66,7 @@ def test_overrides_of_the_wrong_type_are_named(args, message):
     assert main([*args[:1], args[1].split("=")[0] + "=1" if "compile" not in args[1] else "compile=true", "--cfg"]) == 0
 
 
-@pytest.mark.parametrize("command", ["record", "train", "eval", "report", "gpu-run", "bench"])
+@pytest.mark.parametrize("command", ["record", "train", "eval", "report", "gpu-run", "bench", "select"])
 def test_every_command_has_help_with_its_settings(command, capsys):
     from worldsim.cli import main
 

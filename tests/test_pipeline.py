@@ -56,13 +56,17 @@ def test_latent_cache_layout(chain):
 
 
 def test_dit_trains_resumes_exactly_and_loads_as_a_world_model(chain, tmp_path):
-    a = train_dit(dit_cfg(chain, tmp_path / "a", 6))
+    a = train_dit(replace(dit_cfg(chain, tmp_path / "a", 6), snapshot_every=4))
     train_dit(dit_cfg(chain, tmp_path / "b", 3))
     b = train_dit(dit_cfg(chain, tmp_path / "b", 6))
     assert a["step"] == b["step"] == 6 and np.isfinite(a["loss"])
     _, wa, _ = load_model(tmp_path / "a" / "model.safetensors", "dit")
     _, wb, _ = load_model(tmp_path / "b" / "model.safetensors", "dit")
-    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)  # (snapshots change nothing of the run)
+    assert [p.name for p in (tmp_path / "a" / "snapshots").iterdir()] == ["step-0000004.safetensors"]
+    _, w4, extra4 = load_model(tmp_path / "a" / "snapshots" / "step-0000004.safetensors", "dit")
+    assert extra4["info"]["step"] == 4 and not all(torch.equal(wa[k], w4[k]) for k in wa)
+    assert load_world_model(str(tmp_path / "a" / "snapshots" / "step-0000004.safetensors")).window == 4
 
     wm = load_world_model(str(tmp_path / "a"))
     assert wm.frame_shape == (16, 16, 3) and wm.window == 4

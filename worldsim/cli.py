@@ -35,6 +35,7 @@ COMMANDS = {
     "train-idm": "train the inverse-dynamics model (two frames -> the action) the report card reads dreams with",
     "train-reward": "train the reward model (two frames and the action -> the reward) dreams are paid by",
     "report": "the world-model report card: horizon, long rollouts, standing still, action following, memory, rewards",
+    "select": "score a training run's snapshots with the report card and pick the one to ship",
     "gpu-run": "the prepared one-shot GPU run: record, encode, train to a time budget, export, score, bench",
 }
 
@@ -180,6 +181,12 @@ def cmd_report(cfg: DictConfig) -> dict:
     return report(**OmegaConf.to_container(cfg, resolve=True))
 
 
+def cmd_select(cfg: DictConfig) -> dict:
+    from worldsim.eval.select import select
+
+    return select(**OmegaConf.to_container(cfg, resolve=True))
+
+
 def cmd_gpu_run(cfg: DictConfig) -> dict:
     from worldsim.train.gpu_run import GpuRunConfig, gpu_run
 
@@ -201,6 +208,7 @@ HANDLERS = {
     "train-idm": cmd_train_idm,
     "train-reward": cmd_train_reward,
     "report": cmd_report,
+    "select": cmd_select,
     "gpu-run": cmd_gpu_run,
 }
 

@@ -129,3 +129,15 @@ __all__ = [
     "resolve_dtype",
     "setup_cuda",
 ]
+
+
+def init_distributed(device: str) -> tuple[int, int, torch.device]:
+    """(rank, world size, this process's device); initialises the process group when launched by torchrun
+    (nccl between GPUs, gloo between CPU processes)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return (torch.distributed.get_rank() if world > 1 else 0), world, dev

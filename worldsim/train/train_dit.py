@@ -12,14 +12,14 @@ time (checkpointing on the way out); the cosine then runs over that time instead
 
 Writes ``run_dir/model.safetensors`` (EMA weights: what sampling uses; its metadata names the VAE, the window and
 the sampler defaults), ``run_dir/train_state.safetensors`` (raw weights, optimizer, step, RNGs: exact resume),
-and TensorBoard logs (losses, and dream rollouts against the real frames as image strips) in ``run_dir/tb``.
+and TensorBoard logs (losses, and dream rollouts against the real frames as image strips) in ``run_dir/tb``; with
+``snapshot_every`` the EMA model every that many steps in ``run_dir/snapshots/step-NNNNNNN.safetensors``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -67,6 +67,8 @@ class TrainDiTConfig:
     log_every: int = 50
     sample_every: int = 2000  # log a dream rollout strip to TensorBoard
     ckpt_every: int = 500
+    snapshot_every: int = 0  # > 0: also keep the EMA model every this many steps in run_dir/snapshots (as the run
+    # saves it; ``worldsim select`` scores them; a run's quality moves between checkpoints)
     seed: int = 0
     threads: int = 2  # torch CPU threads per process
     resume: bool = True
@@ -141,20 +143,8 @@ def lr_at(step: int, cfg: TrainDiTConfig, clock: dict | None = None) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def _distributed(device: str) -> tuple[int, int, torch.device]:
-    """(rank, world size, this process's device); initialises the process group when launched by torchrun
-    (nccl between GPUs, gloo between CPU processes)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    dev = runtime.resolve_device(device)
-    if dev.type == "cuda":
-        torch.cuda.set_device(dev)
-    if world > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    return (torch.distributed.get_rank() if world > 1 else 0), world, dev
-
-
 def train_dit(cfg: TrainDiTConfig) -> dict:
-    rank, world, device = _distributed(cfg.device)
+    rank, world, device = runtime.init_distributed(cfg.device)
     dtype = runtime.resolve_dtype(cfg.dtype, device, training=True)
     if dtype == torch.float16:
         raise ValueError("dtype=float16 needs loss scaling, which worldsim train does not do: use bfloat16")
@@ -315,7 +305,7 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
                                                         else None)  # fmt: skip
     amp = runtime.autocast(device, dtype)
 
-    def checkpoint() -> None:
+    def checkpoint(snapshot: Path | None = None) -> None:
         info = {"vae_file": str(vae_file), "vae_sha256": meta["vae_sha256"], "dataset_id": meta["dataset_id"],
                 "latents": str(cfg.latents), "step": step, "preset": cfg.dit, "device": device.type,
                 "dtype": runtime.dtype_name(dtype), "train_minutes": round(clock["seconds"] / 60, 2),
@@ -333,6 +323,10 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         if device.type == "cuda":
             info["gpu"] = torch.cuda.get_device_name(device)
         extra = {"window": cfg.window, "sampler": asdict(cfg.sampler), "info": info}
+        if snapshot is not None:  # the EMA model alone, as model.safetensors holds it
+            snapshot.parent.mkdir(exist_ok=True)
+            save_model(snapshot, "dit", dcfg, ema.state_dict(), extra=extra)
+            return
         save_model(model_path, "dit", dcfg, ema.state_dict(), extra=extra)
         raw = {f"model.{k}": v for k, v in model.state_dict().items()} | {"generator": gen.get_state()}
         raw |= {f"ema.{k}": v for k, v in ema.state_dict().items()}  # a resume reads model, EMA and optimizer here
@@ -427,6 +421,8 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
             bar.set_postfix(loss=f"{scalars['loss']:.4f}", flow=f"{scalars['flow']:.4f}")
         if step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time:
             checkpoint()
+        if cfg.snapshot_every > 0 and step % cfg.snapshot_every == 0:
+            checkpoint(run / "snapshots" / f"step-{step:07d}.safetensors")
         if (step % cfg.sample_every == 0 or step == cfg.steps) and len(eval_starts):
             vae = load_vae(str(vae_file), device)
             strip = dit_batches.dream_strip(ema, vae, store, int(eval_starts[len(eval_starts) // 2]), cfg)
