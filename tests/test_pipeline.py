@@ -66,6 +66,8 @@ def test_dit_trains_resumes_exactly_and_loads_as_a_world_model(chain, tmp_path):
     assert [p.name for p in (tmp_path / "a" / "snapshots").iterdir()] == ["step-0000004.safetensors"]
     _, w4, extra4 = load_model(tmp_path / "a" / "snapshots" / "step-0000004.safetensors", "dit")
     assert extra4["info"]["step"] == 4 and not all(torch.equal(wa[k], w4[k]) for k in wa)
+    raw = load_file(tmp_path / "a" / "snapshots" / "step-0000004.safetensors")
+    assert {v.dtype for v in raw.values() if v.is_floating_point()} == {torch.float16}  # as a model ships
     assert load_world_model(str(tmp_path / "a" / "snapshots" / "step-0000004.safetensors")).window == 4
 
     wm = load_world_model(str(tmp_path / "a"))

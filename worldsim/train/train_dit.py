@@ -13,7 +13,7 @@ time (checkpointing on the way out); the cosine then runs over that time instead
 Writes ``run_dir/model.safetensors`` (EMA weights: what sampling uses; its metadata names the VAE, the window and
 the sampler defaults), ``run_dir/train_state.safetensors`` (raw weights, optimizer, step, RNGs: exact resume),
 and TensorBoard logs (losses, and dream rollouts against the real frames as image strips) in ``run_dir/tb``; with
-``snapshot_every`` the EMA model every that many steps in ``run_dir/snapshots/step-NNNNNNN.safetensors``.
+``snapshot_every`` the EMA model (fp16) every that many steps in ``run_dir/snapshots/step-NNNNNNN.safetensors``.
 """
 
 from __future__ import annotations
@@ -323,9 +323,9 @@ def train_dit(cfg: TrainDiTConfig) -> dict:
         if device.type == "cuda":
             info["gpu"] = torch.cuda.get_device_name(device)
         extra = {"window": cfg.window, "sampler": asdict(cfg.sampler), "info": info}
-        if snapshot is not None:  # the EMA model alone, as model.safetensors holds it
+        if snapshot is not None:  # the EMA model alone, in fp16 as a model ships (half the disk)
             snapshot.parent.mkdir(exist_ok=True)
-            save_model(snapshot, "dit", dcfg, ema.state_dict(), extra=extra)
+            save_model(snapshot, "dit", dcfg, ema.state_dict(), extra=extra, dtype=torch.float16)
             return
         save_model(model_path, "dit", dcfg, ema.state_dict(), extra=extra)
         raw = {f"model.{k}": v for k, v in model.state_dict().items()} | {"generator": gen.get_state()}
