@@ -79,3 +79,35 @@ def test_select_scores_a_snapshot_with_the_real_card(tiny_world_model, tmp_path)
     table = json.loads((tmp_path / "select" / "select.json").read_text())
     assert res["pick"] == "step-0000020" and list(table["table"]) == ["step-0000020"]
     assert set(table["measures"]) == {"brightness", "sky"} and table["table"]["step-0000020"]["brightness"] >= 0
+
+
+def test_averages_add_the_mean_of_the_last_snapshots(tiny_world_model, tmp_path, monkeypatch):
+    from worldsim.checkpoint import CheckpointError
+
+    run = fake_run(tiny_world_model, tmp_path)
+    found = sel.snapshots(run)
+    mean = sel.average_snapshots(list(found.values())[-2:], tmp_path / "mean.safetensors")
+    _, w, extra = load_model(mean, "dit")
+    _, a, _ = load_model(found["step-0000020"], "dit")
+    _, b, _ = load_model(found["step-0000030"], "dit")
+    assert all(torch.allclose(w[k], (a[k] + b[k]) / 2, atol=1e-6) for k in w)
+    assert extra["info"]["averaged"] == ["step-0000020.safetensors", "model.safetensors"]
+    cfg, state, extra = load_model(found["step-0000010"], "dit")
+    save_model(tmp_path / "other.safetensors", "dit", {**cfg, "rope_theta": 100.0}, state, extra=extra)
+    with pytest.raises(CheckpointError, match="another config"):
+        sel.average_snapshots([found["step-0000010"], tmp_path / "other.safetensors"], tmp_path / "x.safetensors")
+
+    def card(model, out, **kw):
+        return {"random_play_brightness_last": [100.0, 110.0 if "mean" in model else 120.0],
+                "random_play_sky": {"up": [0.8, 0.7]}}  # fmt: skip
+
+    monkeypatch.setattr("worldsim.eval.report.report", card)
+    res = sel.select(str(run), str(tmp_path / "select"), clips_from=tiny_world_model, parts=["random_play"],
+                     averages=[3])  # fmt: skip
+    assert res["pick"] == "mean3-step-0000030" and set(res["rank_sum"]) == {*found, "mean3-step-0000030"}
+    _, shipped, _ = load_model(tmp_path / "select" / "mean3-step-0000030" / "dit.safetensors", "dit")
+    _, c, _ = load_model(found["step-0000010"], "dit")
+    assert all(torch.allclose(shipped[k], (a[k] + b[k] + c[k]) / 3, atol=2e-3) for k in w)  # as it ships: fp16
+    with pytest.raises(ValueError, match="averages: each must be 2 to the 3 snapshots"):
+        sel.select(str(run), str(tmp_path / "select"), clips_from=tiny_world_model, parts=["random_play"],
+                   averages=[4])  # fmt: skip

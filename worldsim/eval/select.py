@@ -15,10 +15,12 @@ the table. Every measure is a gap to the real world, smaller is better:
 - ``colour_js``, ``frechet``: the explorer's long rollouts, the buckets' mean (0 is the real world)
 - ``sharpness``: the same rollouts, |1 - dream's sharpness over the real world's|
 
-Each measure ranks the candidates (1: best; averaged over seeds first); the pick is the snapshot with the least
-sum of ranks (the earlier step on a tie: the less trained). A scored candidate is not scored again: a killed
-select resumes where it stopped (``out/settings.json`` holds what it scored with; other settings need another
-``out``). ``out/select.json`` holds the table, the ranks and the pick.
+``averages=[k, ...]`` adds the uniform mean of the last k snapshots' weights as a candidate: an average longer
+than the run's EMA, found after the fact (EDM2's post-hoc EMA; a warm-started CPU run of 1,500 steps ends with an
+EMA of about its last 170 steps). Each measure ranks the candidates (1: best; averaged over seeds first); the pick
+is the candidate (not a baseline) with the least sum of ranks (the first by name on a tie). A scored candidate is
+not scored again: a killed select resumes where it stopped (``out/settings.json`` holds what it scored with;
+other settings need another ``out``). ``out/select.json`` holds the table, the ranks and the pick.
 """
 
 from __future__ import annotations
@@ -73,6 +75,29 @@ def snapshots(run_dir: str | Path) -> dict[str, Path]:
     return {f"step-{k:07d}": found[k] for k in sorted(found)}
 
 
+def average_snapshots(files: list[Path], dest: Path) -> Path:
+    """The uniform mean of DiT files' weights (one run's snapshots: the same config), saved as one DiT file with the
+    last file's metadata and the averaged files named in its info (``averaged``). A longer average than the run's
+    EMA, computed after the fact (EDM2 finds the best EMA length of a diffusion model only after training)."""
+    from worldsim.checkpoint import CheckpointError, load_model, save_model
+
+    first_cfg, total, extra = None, {}, {}
+    for f in files:
+        cfg, state, extra = load_model(f, "dit")
+        if first_cfg is None:
+            first_cfg = cfg
+        elif cfg != first_cfg:
+            raise CheckpointError(
+                f"{f} holds a DiT of another config than {files[0]}: only one run's snapshots average"
+            )
+        for k, v in state.items():
+            total[k] = total[k] + v.double() if k in total else v.double()
+    info = {**extra.get("info", {}), "averaged": [f.name for f in files]}
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    weights = {k: (v / len(files)).float() for k, v in total.items()}
+    return save_model(dest, "dit", first_cfg, weights, extra={**extra, "info": info})
+
+
 def _ints(name: str, values) -> list[int]:
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise TypeError(f"select {name} must be a list of integers, got {values!r}")
@@ -84,9 +109,11 @@ def _ints(name: str, values) -> list[int]:
 
 def select(run_dir: str, out: str, clips_from: str | None = None, std_floor: float | None = None,
            parts: list[str] | None = None, seeds: list[int] | None = None, baselines: list[str] | None = None,
-           steps: list[int] | None = None, threads: int = 2, report: dict | None = None) -> dict:  # fmt: skip
-    """See the module docstring. ``steps``: score only these snapshot steps (None: all); ``report``: more
-    ``worldsim report`` settings for every candidate (e.g. ``long_starts``, ``quick``)."""
+           steps: list[int] | None = None, averages: list[int] | None = None, threads: int = 2,
+           report: dict | None = None) -> dict:  # fmt: skip
+    """See the module docstring. ``steps``: score only these snapshot steps (None: all); ``averages``: for each k,
+    one more candidate, the mean of the last k snapshots' weights (``meanK-step-NNNNNNN``, the last step named);
+    ``report``: more ``worldsim report`` settings for every candidate (e.g. ``long_starts``, ``quick``)."""
     from worldsim.eval.report import report as card
     from worldsim.export import export_world_model
 
@@ -99,7 +126,11 @@ def select(run_dir: str, out: str, clips_from: str | None = None, std_floor: flo
                          f"{sorted({p for p, _ in MEASURES.values()})}")  # fmt: skip
     if not seeds:
         raise ValueError("select seeds must name at least one seed")
+    averages = _ints("averages", averages or [])
     found = snapshots(run_dir)
+    if any(k < 2 or k > len(found) for k in averages):
+        raise ValueError(f"select averages: each must be 2 to the {len(found)} snapshots of {run_dir}, got {averages}")
+    means = {f"mean{k}-{list(found)[-1]}": list(found.values())[-k:] for k in averages}
     if steps is not None:
         wanted = {f"step-{s:07d}" for s in steps}
         missing = sorted(wanted - set(found))
@@ -114,7 +145,7 @@ def select(run_dir: str, out: str, clips_from: str | None = None, std_floor: flo
                          "choose another out (or delete that one)")  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
     kept.write_text(json.dumps(settings))
-    candidates = {name: (out_dir / name, True) for name in found}
+    candidates = {name: (out_dir / name, True) for name in [*found, *means]}
     for b in baselines or []:
         candidates[f"baseline:{b}"] = (b, False)
     table = {}
@@ -122,7 +153,8 @@ def select(run_dir: str, out: str, clips_from: str | None = None, std_floor: flo
         if exported and not model.is_dir():  # exported whole, then renamed: a killed export is redone
             tmp = out_dir / f".{name}.partial"
             shutil.rmtree(tmp, ignore_errors=True)
-            export_world_model(str(found[name]), str(tmp), clips_from=clips_from, std_floor=std_floor)
+            source = found.get(name) or average_snapshots(means[name], out_dir / ".sources" / f"{name}.safetensors")
+            export_world_model(str(source), str(tmp), clips_from=clips_from, std_floor=std_floor)
             tmp.rename(model)
         rows = []
         for seed in seeds:
