@@ -140,6 +140,7 @@ def test_random_play_part_scores_both_worlds_by_the_real_cameras_pitch(tiny_worl
     assert len(out["brightness_by_third"]["dream"]) == 3
     s = random_play_summary(out)
     assert set(s["random_play_sky"]) == {"down", "level", "up"} and len(s["random_play_brightness_last"]) == 2
+    assert s["random_play_brightness_last_se"] > 0  # two starts differ: the noise of the brightness gap
     again = random_play_part(wm, card.VOXEL, starts=2, steps=150, seed=0, worlds=card.WORLDS)
     assert card._public(again) == card._public(out)  # the same seed, the same part
     assert all(np.array_equal(a, b) for a, b in zip(again["_frames"], out["_frames"]))

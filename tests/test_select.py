@@ -78,7 +78,8 @@ def test_select_scores_a_snapshot_with_the_real_card(tiny_world_model, tmp_path)
                      steps=[20], threads=1, report={"quick": True})  # fmt: skip
     table = json.loads((tmp_path / "select" / "select.json").read_text())
     assert res["pick"] == "step-0000020" and list(table["table"]) == ["step-0000020"]
-    assert set(table["measures"]) == {"brightness", "sky"} and table["table"]["step-0000020"]["brightness"] >= 0
+    row = table["table"]["step-0000020"]
+    assert set(table["measures"]) == {"brightness", "sky"} and row["brightness"] >= 0 and row["brightness_se"] > 0
 
 
 def test_averages_add_the_mean_of_the_last_snapshots(tiny_world_model, tmp_path, monkeypatch):

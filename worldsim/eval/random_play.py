@@ -63,13 +63,17 @@ def random_play_part(wm, env_id: str, starts: int, steps: int, seed: int, worlds
             rows.append(row)
         out["bands"][name] = {"all": rows[0], "thirds": rows[1:]}
     out["brightness_by_third"] = {w: [round(float(light[w][:, p].mean()), 2) for p in thirds] for w in light}
+    last = light["dream"][:, thirds[-1]].mean(1) - light["real"][:, thirds[-1]].mean(1)  # by start: same world, actions
+    out["brightness_last_se"] = round(float(last.std(ddof=1) / np.sqrt(starts)), 2) if starts > 1 else None
     picks = np.linspace(0, steps - 1, 6).astype(int)
     out["_frames"] = (real[0, picks], dream[0, picks])  # for the card's picture, not its JSON
     return out
 
 
 def random_play_summary(part: dict) -> dict:
-    """The card's summary lines: each band's [real, dream] sky share, and the last third's [real, dream] brightness."""
+    """The card's summary lines: each band's [real, dream] sky share, the last third's [real, dream] brightness, and
+    the standard error of their difference over the starts (a dream enters a dark attractor or not: the noise)."""
     bands = part["bands"]
     return {"random_play_sky": {k: [b["all"].get("sky_real"), b["all"].get("sky_dream")] for k, b in bands.items()},
-            "random_play_brightness_last": [part["brightness_by_third"][w][-1] for w in ("real", "dream")]}  # fmt: skip
+            "random_play_brightness_last": [part["brightness_by_third"][w][-1] for w in ("real", "dream")],
+            "random_play_brightness_last_se": part.get("brightness_last_se")}  # fmt: skip

@@ -10,7 +10,9 @@ floor ``std_floor``) into ``out/step-NNNNNNN`` and scored by the report card's `
 (``out/reports/<name>-seed<S>``); ``baselines`` (shipped names or world-model folders, scored as they are) join
 the table. Every measure is a gap to the real world, smaller is better:
 
-- ``brightness``: random play's last third, |dream - real| mean pixel value (the soak's drift, in 600 steps)
+- ``brightness``: random play's last third, |dream - real| mean pixel value (the soak's drift, in 600 steps);
+  ``brightness_se`` beside it is its standard error over the starts (not ranked: how far apart two candidates must
+  be to differ; a dream enters a dark attractor or not, and 8 starts leave that noisy)
 - ``sky``: random play, |dream - real| share of sky by pitch band (down, level, up), the bands' mean
 - ``colour_js``, ``frechet``: the explorer's long rollouts, the buckets' mean (0 is the real world)
 - ``sharpness``: the same rollouts, |1 - dream's sharpness over the real world's|
@@ -148,7 +150,7 @@ def select(run_dir: str, out: str, clips_from: str | None = None, std_floor: flo
     candidates = {name: (out_dir / name, True) for name in [*found, *means]}
     for b in baselines or []:
         candidates[f"baseline:{b}"] = (b, False)
-    table = {}
+    table, noise = {}, {}
     for name, (model, exported) in candidates.items():
         if exported and not model.is_dir():  # exported whole, then renamed: a killed export is redone
             tmp = out_dir / f".{name}.partial"
@@ -167,12 +169,15 @@ def select(run_dir: str, out: str, clips_from: str | None = None, std_floor: flo
                 done.write_text(json.dumps(summary))
             summary = json.loads(done.read_text())
             rows.append({m: float(MEASURES[m][1](summary)) for m in measures})
+            noise.setdefault(name, []).append(summary.get("random_play_brightness_last_se"))
         table[name] = {m: round(float(np.mean([r[m] for r in rows])), 4) for m in measures}
+        if "brightness" in measures and None not in noise[name]:  # the standard error of the mean over seeds
+            table[name]["brightness_se"] = round(float(np.sqrt(np.mean(np.square(noise[name])) / len(seeds))), 2)
         print(json.dumps({"candidate": name, **table[name]}), flush=True)
     names = list(table)
     ranks = {n: {} for n in names}
     for m in measures:
-        values = np.array([table[n][m] for n in names])
+        values = np.array([table[n][m] for n in names])  # (brightness_se is not ranked)
         for n, v in zip(names, values):  # 1 + the number strictly better; ties share a rank
             ranks[n][m] = 1 + int((values < v).sum())
     total = {n: sum(ranks[n].values()) for n in names}
