@@ -64,6 +64,8 @@ def test_select_ranks_every_measure_and_picks_the_least_rank_sum(tiny_world_mode
     assert exported == ["reports", "step-0000010", "step-0000020", "step-0000030"]  # the baseline is not exported
     assert (out / "step-0000020" / "clips.npz").is_file()  # as it would ship: the start clips of clips_from
     assert sel.select(str(run), str(out), **kwargs)["pick"] == "step-0000020" and len(calls) == 8
+    assert sel.select(str(run), str(out), **kwargs, report={"long_starts": None})["pick"] == "step-0000020"  # (null:
+    assert len(calls) == 8  # the card's own, as before)
     with pytest.raises(ValueError, match="scored with"):  # other settings into the same out
         sel.select(str(run), str(out), **kwargs, std_floor=0.1)
     with pytest.raises(ValueError, match=r"\['step-0000015'\] are not in"):

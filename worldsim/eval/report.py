@@ -290,7 +290,8 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
            long_starts: int | None = None, memory_starts: int | None = None, sampler_steps: int | None = None,
            context_noise: float | None = None, std_floor: float | None = None, device: str = "cpu",
            dtype: str | None = None, compile: bool = False, threads: int = 2,
-           memory: bool | None = None, parts: list[str] | None = None) -> dict:  # fmt: skip
+           memory: bool | None = None, parts: list[str] | None = None,
+           random_play_starts: int | None = None) -> dict:  # fmt: skip
     import torch
 
     parts = _parts(parts)
@@ -371,7 +372,8 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
         if "held_break" in parts:
             result["held_break"] = held_break_part(wm, VOXEL, 2 if quick else 16, 4 if quick else 16, seed, WORLDS)
         if "random_play" in parts:
-            result["random_play"] = random_play_part(wm, VOXEL, 2 if quick else 8, 96 if quick else 600, seed, WORLDS)
+            starts = random_play_starts or (2 if quick else 8)
+            result["random_play"] = random_play_part(wm, VOXEL, starts, 96 if quick else 600, seed, WORLDS)
     result["summary"] = _summary(result)
     result["seconds"] = round(time.perf_counter() - t0, 1)
     out_dir = Path(out)

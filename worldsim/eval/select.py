@@ -100,6 +100,10 @@ def average_snapshots(files: list[Path], dest: Path) -> Path:
     return save_model(dest, "dit", first_cfg, weights, extra={**extra, "info": info})
 
 
+def _settings(kept: dict) -> dict:
+    return {**kept, "report": {k: v for k, v in kept.get("report", {}).items() if v is not None}}
+
+
 def _ints(name: str, values) -> list[int]:
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise TypeError(f"select {name} must be a list of integers, got {values!r}")
@@ -140,9 +144,10 @@ def select(run_dir: str, out: str, clips_from: str | None = None, std_floor: flo
             raise ValueError(f"select steps: {missing} are not in {run_dir} (it holds {list(found)})")
         found = {k: v for k, v in found.items() if k in wanted}
     out_dir = Path(out)
-    settings = {"clips_from": clips_from, "std_floor": std_floor, "parts": sorted(parts), "report": report or {}}
+    report = {k: v for k, v in (report or {}).items() if v is not None}  # (null: the card's own)
+    settings = {"clips_from": clips_from, "std_floor": std_floor, "parts": sorted(parts), "report": report}
     kept = out_dir / "settings.json"
-    if kept.is_file() and json.loads(kept.read_text()) != settings:
+    if kept.is_file() and _settings(json.loads(kept.read_text())) != settings:
         raise ValueError(f"out={out} holds candidates exported and scored with {kept.read_text()}, not {settings}: "
                          "choose another out (or delete that one)")  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +169,7 @@ def select(run_dir: str, out: str, clips_from: str | None = None, std_floor: flo
             done = rep_dir / "summary.json"
             if not done.is_file():
                 summary = card(model=str(model), parts=parts, seed=seed, threads=threads, out=str(rep_dir),
-                               **(report or {}))  # fmt: skip
+                               **report)  # fmt: skip
                 rep_dir.mkdir(parents=True, exist_ok=True)
                 done.write_text(json.dumps(summary))
             summary = json.loads(done.read_text())
