@@ -3,8 +3,9 @@
     worldsim train ... snapshot_every=200 run_dir=runs/x          # keeps runs/x/snapshots/step-NNNNNNN.safetensors
     worldsim select run_dir=runs/x clips_from=voxel std_floor=0.2 out=runs/x-select "baselines=[voxel]"
 
-A model's long dreams change a lot between checkpoints of one run (session 32: 1,500 more steps took a candidate's
-sky when looking up from 73 % to 56 %); the last step is only the latest. Each snapshot (and the run's final
+A run's last step is only its latest, and one checkpoint's card at one seed is a noisy reading of it (session 33:
+over one run's snapshots random play's brightness gap read 2 to 29 on 8 worlds, each with a standard error of
+7 to 14; on 32 worlds 9 to 19, each +-6 to 8). Each snapshot (and the run's final
 model) is exported as it would ship (``worldsim export``: fp16, the start clips of ``clips_from``, the contrast
 floor ``std_floor``) into ``out/step-NNNNNNN`` and scored by the report card's ``parts`` at each of ``seeds``
 (``out/reports/<name>-seed<S>``); ``baselines`` (shipped names or world-model folders, scored as they are) join
@@ -20,7 +21,9 @@ the table. Every measure is a gap to the real world, smaller is better:
 ``averages=[k, ...]`` adds the uniform mean of the last k snapshots' weights as a candidate: an average longer
 than the run's EMA, found after the fact (EDM2's post-hoc EMA; a warm-started CPU run of 1,500 steps ends with an
 EMA of about its last 170 steps). Each measure ranks the candidates (1: best; averaged over seeds first); the pick
-is the candidate (not a baseline) with the least sum of ranks (the first by name on a tie). A scored candidate is
+is the candidate (a baseline only where nothing else is scored) with the least sum of ranks (the first by name on
+a tie); ``brightness_within_noise`` lists the candidates whose brightness gap is within two standard errors of the
+pick's (the other measures have no error yet: score a close call at more ``seeds``). A scored candidate is
 not scored again: a killed select resumes where it stopped (``out/settings.json`` holds what it scored with;
 other settings need another ``out``). ``out/select.json`` holds the table, the ranks and the pick.
 """
@@ -189,9 +192,19 @@ def select(run_dir: str, out: str, clips_from: str | None = None, std_floor: flo
     pool = [n for n in names if not n.startswith("baseline:")] or names
     pick = min(pool, key=lambda n: (total[n], n))
     beaten = sorted(n for n in names if n.startswith("baseline:") and total[n] < total[pick])
+    ties = None  # the candidates whose brightness gap is within two standard errors of the pick's: not told apart
+    if all("brightness_se" in table[n] for n in names):
+        b, se = table[pick]["brightness"], table[pick]["brightness_se"]
+        ties = [
+            n
+            for n in names
+            if n != pick and abs(table[n]["brightness"] - b) <= 2 * np.hypot(se, table[n]["brightness_se"])
+        ]
     result = {"run_dir": str(run_dir), "parts": parts, "seeds": seeds, "measures": measures,
               "clips_from": clips_from, "std_floor": std_floor, "table": table, "ranks": ranks, "rank_sum": total,
-              "pick": pick, "pick_model": str(candidates[pick][0]), "beaten_by_baseline": beaten}  # fmt: skip
+              "pick": pick, "pick_model": str(candidates[pick][0]), "beaten_by_baseline": beaten,
+              "brightness_within_noise": ties}  # fmt: skip
     (out_dir / "select.json").write_text(json.dumps(result, indent=1))
     return {"benchmark": "select", "pick": pick, "pick_model": result["pick_model"], "rank_sum": total,
-            "beaten_by_baseline": beaten, "out": str(out_dir / "select.json")}  # fmt: skip
+            "beaten_by_baseline": beaten, "brightness_within_noise": ties,
+            "out": str(out_dir / "select.json")}  # fmt: skip
