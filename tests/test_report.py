@@ -208,3 +208,18 @@ def test_report_runs_the_parts_asked_for_and_refuses_unknown_ones(tiny_world_mod
         card.report(model=tiny_world_model, parts=["lung"], out=str(tmp_path))
     with pytest.raises(TypeError, match="report parts must be a list of names"):
         card.report(model=tiny_world_model, parts="long", out=str(tmp_path))
+
+
+def test_long_part_error_is_a_paired_bootstrap_over_the_starts():
+    from worldsim.eval.long_run import BUCKET, mean_se
+
+    rng = np.random.default_rng(0)
+    real = rng.integers(0, 255, (4, 2 * BUCKET, 8, 8, 3), dtype=np.uint8)
+    same = mean_se(real, real, [], seed=0)  # a dream that is the world: every draw reads 0 and 1
+    assert same == {"sharpness_ratio": 0.0, "colour_js": 0.0}
+    dream = real.copy()
+    dream[1] //= 2  # one start darker and flatter than its world: the draws differ by how often they hold it
+    feats = [(rng.normal(size=(4, BUCKET, 3)), rng.normal(size=(4, BUCKET, 3))) for _ in range(2)]
+    se = mean_se(dream, real, feats, seed=0)
+    assert se["colour_js"] > 0 and se["sharpness_ratio"] > 0 and se["frechet"] > 0
+    assert se == mean_se(dream, real, feats, seed=0) and mean_se(dream[:1], real[:1], [], seed=0) == {}

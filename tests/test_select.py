@@ -108,7 +108,7 @@ def test_averages_add_the_mean_of_the_last_snapshots(tiny_world_model, tmp_path,
     res = sel.select(str(run), str(tmp_path / "select"), clips_from=tiny_world_model, parts=["random_play"],
                      averages=[3])  # fmt: skip
     assert res["pick"] == "mean3-step-0000030" and set(res["rank_sum"]) == {*found, "mean3-step-0000030"}
-    assert res["brightness_within_noise"] == list(found)  # 10 apart, each +-4: not told apart at two errors
+    assert res["within_noise"] == {"brightness": list(found)}  # 10 apart, each +-4: not told apart at two errors
     _, shipped, _ = load_model(tmp_path / "select" / "mean3-step-0000030" / "dit.safetensors", "dit")
     _, c, _ = load_model(found["step-0000010"], "dit")
     assert all(torch.allclose(shipped[k], (a[k] + b[k] + c[k]) / 3, atol=2e-3) for k in w)  # as it ships: fp16

@@ -43,15 +43,13 @@ from pathlib import Path
 import numpy as np
 
 from worldsim import runtime
+from worldsim.eval.long_run import BUCKET, VOXEL, WORLDS, _real_rollout, long_part
 from worldsim.eval.metrics import psnr, ssim
 from worldsim.eval.random_play import random_play_part, random_play_summary
 from worldsim.eval.report_plot import plot_report
 from worldsim.eval.rewards import held_break_part, reward_part
-from worldsim.eval.world_metrics import box_blur, class_agreement, colour_js, frechet_distance, persistence, sharpness
+from worldsim.eval.world_metrics import class_agreement, persistence
 
-VOXEL = "worldsim/Voxel-v0"
-BUCKET = 64
-WORLDS = 1_000_000  # the long rollouts and probes play worlds from this seed on: no recording plays them
 # published figures beside the comparable rows (their worlds and resolutions differ: anchors, not rankings)
 ANCHORS = {
     "idm_accuracy_keyboard_mouse": {"Oasis": [0.77, 0.56], "MineWorld": [0.86, 0.64], "Matrix-Game": [0.95, 0.95]},
@@ -105,70 +103,6 @@ def horizon_part(wm, dataset_id, root, split, policy, clips, horizon, seed, idm)
 
 
 # --------------------------------------------------------------------------------------------- 2: long rollouts
-def _real_rollout(seed: int, shape, ctx: int, steps: int):
-    """The explorer's play from a fresh start: (frames (ctx + steps, H, W, 3), actions (ctx - 1 + steps, A))."""
-    import gymnasium as gym
-
-    from worldsim.policies import ExplorerPolicy
-
-    env = gym.make(VOXEL, width=shape[1], height=shape[0], max_episode_steps=10**6)
-    pol = ExplorerPolicy(env.action_space, seed=seed)
-    obs, info = env.reset(seed=seed)
-    frames, actions = [obs], []
-    for _ in range(ctx - 1 + steps):
-        a = pol.act_single(obs, info)
-        obs, _, _, _, info = env.step(a)
-        frames.append(obs)
-        actions.append(a)
-    env.close()
-    return np.stack(frames), np.stack(actions)
-
-
-def long_part(wm, idm, starts: int, steps: int, seed: int) -> dict:
-    import torch
-
-    from worldsim.dream import Dream
-    from worldsim.policies import ExplorerPolicy
-
-    ctx = wm.window - 1
-    shape = wm.frame_shape
-    runs = [_real_rollout(WORLDS + seed + i, shape, ctx, steps) for i in range(starts)]
-    other = np.stack([_real_rollout(WORLDS + seed + 10_000 + i, shape, ctx, steps)[0][ctx:] for i in range(starts)])
-    real = np.stack([f[ctx:] for f, _ in runs])  # (S, steps, H, W, 3)
-    clip_f = np.stack([f[:ctx] for f, _ in runs])
-    clip_a = np.stack([a[: ctx - 1] for _, a in runs])
-    dreams = Dream(wm, starts, seeds=[seed + i for i in range(starts)])
-    flat = wm.flat_actions(clip_a.reshape(-1, clip_a.shape[-1])).reshape(starts, ctx - 1, -1)
-    dreams.start(range(starts), clip_f, flat, pitch=[0] * starts)  # (from a reset: level)
-    pol = ExplorerPolicy(wm.action_space, num_envs=starts, seed=seed)
-    obs, dream = clip_f[:, -1], []
-    with torch.no_grad():
-        for _ in range(steps):
-            obs = dreams.step(pol.act(obs, None)).frames
-            dream.append(obs)
-    dream = np.stack(dream, 1)
-    blurred = box_blur(real)
-    copy_first = np.repeat(clip_f[:, -1:], steps, 1)
-    refs = {"dream": dream, "real_other_seed": other, "real_blurred": blurred, "copy_first_frame": copy_first}
-    out: dict = {"starts": starts, "steps": steps, "buckets": []}
-    feat = (lambda x: idm.frame_features(x.reshape(-1, *shape))) if idm is not None else None
-    for b in range(steps // BUCKET):
-        sl = slice(b * BUCKET, (b + 1) * BUCKET)
-        r = real[:, sl]
-        row = {"steps": [b * BUCKET + 1, (b + 1) * BUCKET]}
-        fr = feat(r) if feat else None
-        for name, x in refs.items():
-            row[name] = {"sharpness_ratio": round(sharpness(x[:, sl]) / max(sharpness(r), 1e-9), 4),
-                         "colour_js": round(colour_js(x[:, sl], r), 4)}  # fmt: skip
-            if feat:
-                row[name]["frechet"] = round(frechet_distance(feat(x[:, sl]), fr), 3)
-        out["buckets"].append(row)
-    js_last = [colour_js(dream[i, -BUCKET:], real[i, -BUCKET:]) for i in range(starts)]
-    out["strips"] = {"worst": int(np.argmax(js_last)), "best": int(np.argmin(js_last))}
-    out["_frames"] = (real, dream)
-    return out
-
-
 # ------------------------------------------------------------------------------------------------- 4: memory
 def _scripts(quick: bool) -> dict[str, dict]:
     """Scripted probes: actions (movement, camera, interaction) after the start clip, the step where the way back
@@ -436,6 +370,7 @@ def _summary(r: dict) -> dict:
         s["last_bucket"] = {name: last[name] for name in ("dream", "real_other_seed")}
         s["long_mean"] = {m: round(float(np.mean([b["dream"][m] for b in r["long"]["buckets"]])), 3)
                           for m in ("sharpness_ratio", "colour_js", "frechet") if m in last["dream"]}  # fmt: skip
+        s["long_mean_se"] = r["long"].get("mean_se", {})
     if "random_play" in r:
         s.update(random_play_summary(r["random_play"]))
     if "still" in r:

@@ -11,19 +11,20 @@ floor ``std_floor``) into ``out/step-NNNNNNN`` and scored by the report card's `
 (``out/reports/<name>-seed<S>``); ``baselines`` (shipped names or world-model folders, scored as they are) join
 the table. Every measure is a gap to the real world, smaller is better:
 
-- ``brightness``: random play's last third, |dream - real| mean pixel value (the soak's drift, in 600 steps);
-  ``brightness_se`` beside it is its standard error over the starts (not ranked: how far apart two candidates must
-  be to differ; a dream enters a dark attractor or not, and 8 starts leave that noisy)
+- ``brightness``: random play's last third, |dream - real| mean pixel value (the soak's drift, in 600 steps)
 - ``sky``: random play, |dream - real| share of sky by pitch band (down, level, up), the bands' mean
 - ``colour_js``, ``frechet``: the explorer's long rollouts, the buckets' mean (0 is the real world)
 - ``sharpness``: the same rollouts, |1 - dream's sharpness over the real world's|
+
+Beside each its standard error over the card's starts where the card has one (``<measure>_se``: brightness, and
+the long part's three by a paired bootstrap; not ranked): how far apart two candidates must be to differ.
 
 ``averages=[k, ...]`` adds the uniform mean of the last k snapshots' weights as a candidate: an average longer
 than the run's EMA, found after the fact (EDM2's post-hoc EMA; a warm-started CPU run of 1,500 steps ends with an
 EMA of about its last 170 steps). Each measure ranks the candidates (1: best; averaged over seeds first); the pick
 is the candidate (a baseline only where nothing else is scored) with the least sum of ranks (the first by name on
-a tie); ``brightness_within_noise`` lists the candidates whose brightness gap is within two standard errors of the
-pick's (the other measures have no error yet: score a close call at more ``seeds``). A scored candidate is
+a tie); ``within_noise`` names, by measure with an error, the candidates within two standard errors of the pick's
+reading: those it does not tell apart (score a close call at more ``seeds``). A scored candidate is
 not scored again: a killed select resumes where it stopped (``out/settings.json`` holds what it scored with;
 other settings need another ``out``). ``out/select.json`` holds the table, the ranks and the pick.
 """
@@ -53,6 +54,12 @@ MEASURES = {  # name: (report part, its gap to the real world from the card's su
     "colour_js": ("long", lambda s: s["long_mean"]["colour_js"]),
     "frechet": ("long", lambda s: s["long_mean"]["frechet"]),
     "sharpness": ("long", lambda s: abs(1.0 - s["long_mean"]["sharpness_ratio"])),
+}
+ERRORS = {  # name: its standard error from the card's summary (None where the card has none)
+    "brightness": lambda s: s.get("random_play_brightness_last_se"),
+    "colour_js": lambda s: s.get("long_mean_se", {}).get("colour_js"),
+    "frechet": lambda s: s.get("long_mean_se", {}).get("frechet"),
+    "sharpness": lambda s: s.get("long_mean_se", {}).get("sharpness_ratio"),
 }
 SNAPSHOT = re.compile(r"step-(\d+)\.safetensors")
 
@@ -177,34 +184,33 @@ def select(run_dir: str, out: str, clips_from: str | None = None, std_floor: flo
                 done.write_text(json.dumps(summary))
             summary = json.loads(done.read_text())
             rows.append({m: float(MEASURES[m][1](summary)) for m in measures})
-            noise.setdefault(name, []).append(summary.get("random_play_brightness_last_se"))
+            for m in set(measures) & set(ERRORS):
+                noise.setdefault((name, m), []).append(ERRORS[m](summary))
         table[name] = {m: round(float(np.mean([r[m] for r in rows])), 4) for m in measures}
-        if "brightness" in measures and None not in noise[name]:  # the standard error of the mean over seeds
-            table[name]["brightness_se"] = round(float(np.sqrt(np.mean(np.square(noise[name])) / len(seeds))), 2)
+        for m in set(measures) & set(ERRORS):  # the standard error of the mean over seeds
+            if None not in noise[name, m]:
+                table[name][f"{m}_se"] = round(float(np.sqrt(np.mean(np.square(noise[name, m])) / len(seeds))), 4)
         print(json.dumps({"candidate": name, **table[name]}), flush=True)
     names = list(table)
     ranks = {n: {} for n in names}
     for m in measures:
-        values = np.array([table[n][m] for n in names])  # (brightness_se is not ranked)
+        values = np.array([table[n][m] for n in names])  # (the errors are not ranked)
         for n, v in zip(names, values):  # 1 + the number strictly better; ties share a rank
             ranks[n][m] = 1 + int((values < v).sum())
     total = {n: sum(ranks[n].values()) for n in names}
     pool = [n for n in names if not n.startswith("baseline:")] or names
     pick = min(pool, key=lambda n: (total[n], n))
     beaten = sorted(n for n in names if n.startswith("baseline:") and total[n] < total[pick])
-    ties = None  # the candidates whose brightness gap is within two standard errors of the pick's: not told apart
-    if all("brightness_se" in table[n] for n in names):
-        b, se = table[pick]["brightness"], table[pick]["brightness_se"]
-        ties = [
-            n
-            for n in names
-            if n != pick and abs(table[n]["brightness"] - b) <= 2 * np.hypot(se, table[n]["brightness_se"])
-        ]
+    ties = {}  # by measure with errors: the candidates within two standard errors of the pick's reading
+    for m in measures:
+        if all(f"{m}_se" in table[n] for n in names):
+            v, se = table[pick][m], table[pick][f"{m}_se"]
+            ties[m] = [n for n in names if n != pick and abs(table[n][m] - v) <= 2 * np.hypot(se, table[n][f"{m}_se"])]
     result = {"run_dir": str(run_dir), "parts": parts, "seeds": seeds, "measures": measures,
               "clips_from": clips_from, "std_floor": std_floor, "table": table, "ranks": ranks, "rank_sum": total,
               "pick": pick, "pick_model": str(candidates[pick][0]), "beaten_by_baseline": beaten,
-              "brightness_within_noise": ties}  # fmt: skip
+              "within_noise": ties}  # fmt: skip
     (out_dir / "select.json").write_text(json.dumps(result, indent=1))
     return {"benchmark": "select", "pick": pick, "pick_model": result["pick_model"], "rank_sum": total,
-            "beaten_by_baseline": beaten, "brightness_within_noise": ties,
+            "beaten_by_baseline": beaten, "within_noise": ties,
             "out": str(out_dir / "select.json")}  # fmt: skip

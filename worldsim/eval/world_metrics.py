@@ -37,7 +37,11 @@ def colour_histogram(frames: np.ndarray, levels: int = 8) -> np.ndarray:
 
 def colour_js(a: np.ndarray, b: np.ndarray, levels: int = 8) -> float:
     """Jensen-Shannon divergence in bits (0 same colours, 1 disjoint) of two sets of frames' colour histograms."""
-    p, q = colour_histogram(a, levels), colour_histogram(b, levels)
+    return js_bits(colour_histogram(a, levels), colour_histogram(b, levels))
+
+
+def js_bits(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon divergence in bits of two normalised histograms."""
     m = (p + q) / 2
 
     def kl(x, y):
