@@ -8,11 +8,12 @@ Every part runs on held-out play that no training recording used (the split ever
 recording played (seeds from ``WORLDS`` on), deterministically under ``seed``:
 1. **Accuracy vs horizon**: PSNR and SSIM at steps 1..``horizon`` against copying the last real frame, on
    random-action and on explorer play, and the PSNR gap between the true actions and another clip's.
-2. **Does it stay a world**: from the same start the explorer plays ``long_steps`` steps in the real world and in
-   the dream (acting on what it sees there). Per 64-step bucket: the dream's sharpness over the real world's, the
-   Jensen-Shannon divergence of their colour histograms, and the Frechet distance of their frame features (the
-   IDM's encoder), beside the same for a second real rollout (other seeds), a blurred real rollout, and a dream
-   that repeats its first frame.
+2. **Does it stay a world** (``eval/long_run.py``): from the same start the explorer plays ``long_steps`` steps
+   in the real world and in the dream (acting on what it sees there). Per 64-step bucket: the dream's sharpness
+   over the real world's, the Jensen-Shannon divergence of their colour histograms, and the Frechet distance of
+   their frame features (the IDM's encoder), beside the same for a second real rollout (other seeds), a blurred
+   real rollout, and a dream that repeats its first frame; and the standard error of the dream's mean over the
+   buckets, by a bootstrap over the starts.
 3. **Does it follow the actions**: the inverse-dynamics model (``worldsim train-idm``) reads the action off each
    dreamed transition of the random-action clips; its accuracy there against on the real transitions of the same
    clips (the ceiling), per action column and value.
