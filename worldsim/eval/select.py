@@ -48,18 +48,16 @@ def _sky(s: dict) -> float:
     return float(np.mean([abs(d - r) for r, d in s["random_play_sky"].values() if r is not None and d is not None]))
 
 
-MEASURES = {  # name: (report part, its gap to the real world from the card's summary)
-    "brightness": ("random_play", _brightness),
-    "sky": ("random_play", _sky),
-    "colour_js": ("long", lambda s: s["long_mean"]["colour_js"]),
-    "frechet": ("long", lambda s: s["long_mean"]["frechet"]),
-    "sharpness": ("long", lambda s: abs(1.0 - s["long_mean"]["sharpness_ratio"])),
-}
-ERRORS = {  # name: its standard error from the card's summary (None where the card has none)
-    "brightness": lambda s: s.get("random_play_brightness_last_se"),
-    "colour_js": lambda s: s.get("long_mean_se", {}).get("colour_js"),
-    "frechet": lambda s: s.get("long_mean_se", {}).get("frechet"),
-    "sharpness": lambda s: s.get("long_mean_se", {}).get("sharpness_ratio"),
+MEASURES = {  # name: (report part, its gap to the real world, its standard error or None, from the card's summary)
+    "brightness": ("random_play", _brightness, lambda s: s.get("random_play_brightness_last_se")),
+    "sky": ("random_play", _sky, lambda s: None),
+    "colour_js": ("long", lambda s: s["long_mean"]["colour_js"], lambda s: s.get("long_mean_se", {}).get("colour_js")),
+    "frechet": ("long", lambda s: s["long_mean"]["frechet"], lambda s: s.get("long_mean_se", {}).get("frechet")),
+    "sharpness": (
+        "long",
+        lambda s: abs(1.0 - s["long_mean"]["sharpness_ratio"]),
+        lambda s: s.get("long_mean_se", {}).get("sharpness_ratio"),
+    ),
 }
 SNAPSHOT = re.compile(r"step-(\d+)\.safetensors")
 
@@ -110,8 +108,9 @@ def average_snapshots(files: list[Path], dest: Path) -> Path:
     return save_model(dest, "dit", first_cfg, weights, extra={**extra, "info": info})
 
 
-def _settings(kept: dict) -> dict:
-    return {**kept, "report": {k: v for k, v in kept.get("report", {}).items() if v is not None}}
+def _settings(settings: dict) -> dict:
+    """The settings a select scores with, its report settings without the nulls (null: the card's own)."""
+    return {**settings, "report": {k: v for k, v in (settings.get("report") or {}).items() if v is not None}}
 
 
 def _ints(name: str, values) -> list[int]:
@@ -136,10 +135,10 @@ def select(run_dir: str, out: str, clips_from: str | None = None, std_floor: flo
     parts = list(parts or ["random_play", "long"])
     seeds = _ints("seeds", [0] if seeds is None else seeds)
     steps = None if steps is None else _ints("steps", steps)
-    measures = [m for m, (part, _) in MEASURES.items() if part in parts]
+    measures = [m for m, (part, _, _) in MEASURES.items() if part in parts]
     if not measures:
         raise ValueError(f"select parts={parts}: none of them is measured; the measures come from "
-                         f"{sorted({p for p, _ in MEASURES.values()})}")  # fmt: skip
+                         f"{sorted({p for p, _, _ in MEASURES.values()})}")  # fmt: skip
     if not seeds:
         raise ValueError("select seeds must name at least one seed")
     averages = _ints("averages", averages or [])
@@ -154,8 +153,7 @@ def select(run_dir: str, out: str, clips_from: str | None = None, std_floor: flo
             raise ValueError(f"select steps: {missing} are not in {run_dir} (it holds {list(found)})")
         found = {k: v for k, v in found.items() if k in wanted}
     out_dir = Path(out)
-    report = {k: v for k, v in (report or {}).items() if v is not None}  # (null: the card's own)
-    settings = {"clips_from": clips_from, "std_floor": std_floor, "parts": sorted(parts), "report": report}
+    settings = _settings({"clips_from": clips_from, "std_floor": std_floor, "parts": sorted(parts), "report": report})
     kept = out_dir / "settings.json"
     if kept.is_file() and _settings(json.loads(kept.read_text())) != settings:
         raise ValueError(f"out={out} holds candidates exported and scored with {kept.read_text()}, not {settings}: "
@@ -165,7 +163,7 @@ def select(run_dir: str, out: str, clips_from: str | None = None, std_floor: flo
     candidates = {name: (out_dir / name, True) for name in [*found, *means]}
     for b in baselines or []:
         candidates[f"baseline:{b}"] = (b, False)
-    table, noise = {}, {}
+    table = {}
     for name, (model, exported) in candidates.items():
         if exported and not model.is_dir():  # exported whole, then renamed: a killed export is redone
             tmp = out_dir / f".{name}.partial"
@@ -173,23 +171,23 @@ def select(run_dir: str, out: str, clips_from: str | None = None, std_floor: flo
             source = found.get(name) or average_snapshots(means[name], out_dir / ".sources" / f"{name}.safetensors")
             export_world_model(str(source), str(tmp), clips_from=clips_from, std_floor=std_floor)
             tmp.rename(model)
-        rows = []
+        rows, errors = [], []
         for seed in seeds:
             rep_dir = out_dir / "reports" / f"{name.replace(':', '-').replace('/', '_')}-seed{seed}"
             done = rep_dir / "summary.json"
             if not done.is_file():
                 summary = card(model=str(model), parts=parts, seed=seed, threads=threads, out=str(rep_dir),
-                               **report)  # fmt: skip
+                               **settings["report"])  # fmt: skip
                 rep_dir.mkdir(parents=True, exist_ok=True)
                 done.write_text(json.dumps(summary))
             summary = json.loads(done.read_text())
             rows.append({m: float(MEASURES[m][1](summary)) for m in measures})
-            for m in set(measures) & set(ERRORS):
-                noise.setdefault((name, m), []).append(ERRORS[m](summary))
+            errors.append({m: MEASURES[m][2](summary) for m in measures})
         table[name] = {m: round(float(np.mean([r[m] for r in rows])), 4) for m in measures}
-        for m in set(measures) & set(ERRORS):  # the standard error of the mean over seeds
-            if None not in noise[name, m]:
-                table[name][f"{m}_se"] = round(float(np.sqrt(np.mean(np.square(noise[name, m])) / len(seeds))), 4)
+        for m in measures:  # the standard error of the mean over seeds, where every seed's card has one
+            se = [e[m] for e in errors]
+            if None not in se:
+                table[name][f"{m}_se"] = round(float(np.sqrt(np.mean(np.square(se)) / len(seeds))), 4)
         print(json.dumps({"candidate": name, **table[name]}), flush=True)
     names = list(table)
     ranks = {n: {} for n in names}
