@@ -52,6 +52,32 @@ def test_pose_wraps_a_full_turn_clamps_pitch_and_forgets_on_moving():
     assert len(mem) == 1
 
 
+def test_a_view_shown_in_flight_comes_back_only_once_out_of_the_window():
+    pose = view_pose_of("worldsim/Voxel-v0")
+    for stale_after, back in ((None, False), (5, True)):
+        mem = ViewMemory(pose, 1, stale_after=stale_after)
+        mem.start(0, torch.stack([_frame(7), _frame(8)]), np.array([[0, 0, 1]]))  # the clip ends in a jump
+        seen = []
+        for a in [RIGHT] * 2 + [LEFT] * 2 + [RIGHT] * 3 + [LEFT] * 3:
+            hit = mem.recall(np.array([a]))
+            seen.append(None if hit is None else float(hit[1][0].mean()))
+            mem.keep(_frame(len(seen) + 10)[None] if hit is None else hit[1])
+        # back at the start's pose after 4 steps: still in a 5-step window, the DiT draws it (frame 14, which
+        # replaces the clip's at that pose); back again 6 steps later, it is out of the window: recalled
+        assert seen[:-1] == [None] * 9
+        assert seen[-1] == (14.0 if back else None)
+    mem = ViewMemory(pose, 1, stale_after=5)  # a break is a change, not a flight: its settling frames are not kept
+    mem.start(0, torch.stack([_frame(7), _frame(8)]), np.array([[0, 0, 2]]))
+    assert len(mem) == 0
+    for _ in range(6):
+        mem.recall(np.array([NOOP]))
+        mem.keep(_frame(9)[None])
+    assert len(mem) == 1  # 6 steps after the break: the view is kept, settled
+    for bad in (0, True, -3):
+        with pytest.raises(ValueError, match="stale_after must be"):
+            ViewMemory(pose, 1, stale_after=bad)
+
+
 def test_a_start_pitch_puts_the_clamp_where_the_world_has_it():
     ups, downs = [UP] * 5, [DOWN] * 5  # from +50 degrees: the world stops at +60 after 2 steps, back 5 is +35
     for pitch, recalled in ((None, True), (10, False)):  # counted from level, 5 up and 5 down is back at the start
@@ -97,13 +123,14 @@ def test_a_world_without_view_pose_has_none():
     assert view_pose_of("nothing/Here-v0") is None
 
 
-def _turn_dream(wm, memory, seeds=(0, 1)):
+def _turn_dream(wm, memory, seeds=(0, 1), last=NOOP):
     from worldsim.dream import Dream
 
     n = len(seeds)
     clips = wm.clips["frames"][list(seeds), :3]
     dream = Dream(wm, n, seeds=list(seeds), memory=memory)
-    dream.start(range(n), clips, np.zeros((n, 2, 3), np.float32))  # standing still: the last frame is kept
+    acts = wm.flat_actions(np.array([NOOP, last] * n)).reshape(n, 2, -1)
+    dream.start(range(n), clips, acts)  # standing still (or in a jump's flight): the last frame is kept
     start = wm.encode(clips[:, -1])
     outs = [dream.step(np.array([RIGHT] * n)) for _ in range(72)]
     return start, outs
@@ -120,6 +147,8 @@ def test_a_dream_that_turns_full_circle_ends_on_its_first_view(tiny_world_model)
     assert not torch.allclose(plain[-1].latents, start, atol=1e-2)
     for a, b in zip(outs[:-1], plain[:-1]):  # until the turn closes the memory changes nothing (same noise)
         assert torch.equal(a.latents, b.latents)
+    jumped, outs_j = _turn_dream(wm, None, last=[0, 0, 1])  # the clip ends in the air: its view comes back too,
+    assert torch.allclose(outs_j[-1].latents, jumped, atol=1e-5)  # 72 steps later, long out of the window
     _, single = _turn_dream(wm, None, seeds=(1,))
     assert all(torch.allclose(a.latents[1:], b.latents, atol=1e-4) for a, b in zip(outs, single))  # = dream 1 alone
 

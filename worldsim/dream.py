@@ -70,7 +70,10 @@ class Dream:
         self._before = np.zeros((self.batch, *wm.frame_shape), np.uint8)  # each dream's frame now (reward model)
         self._has_before = np.zeros(self.batch, dtype=bool)  # False: started from nothing, no frame yet
         pose = memory_pose(wm, memory)
-        self.memory = None if pose is None else ViewMemory(pose, self.batch)
+        # a view kept in a jump's flight comes back once half the context window old, where the DiT draws an old
+        # view worse than such a view is (session 34: a view 44 steps back at 16.7 dB; on the real world such views
+        # 24-47 steps old were exact 46% of the time, 17.8 dB or better 90%)
+        self.memory = None if pose is None else ViewMemory(pose, self.batch, stale_after=(self.context + 1) // 2)
 
     @property
     def batch(self) -> int:

@@ -76,7 +76,7 @@ class VoxelEnv(RendersFrames, gym.Env[np.ndarray, np.ndarray]):
     # brought back were exactly the real world's (tests/test_memory.py checks the same on other seeds)
     view_pose = ViewPose(nvec=(len(MOVES), len(CAMERAS), len(INTERACTIONS)), column=1, yaw={1: -1, 2: 1},
                          pitch={3: 1, 4: -1}, turn=round(360 / YAW_STEP), pitch_limit=round(MAX_PITCH / PITCH_STEP),
-                         still={0: (0,), 2: (0,)}, settle={(2, 1): 12, (2, 2): 6})  # fmt: skip
+                         still={0: (0,), 2: (0,)}, settle={(2, 1): 12, (2, 2): 6}, flights=((2, 1),))  # fmt: skip
     window_title, window_fps = "worldsim: Voxel-v0", 20
 
     def __init__(
