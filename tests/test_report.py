@@ -146,6 +146,37 @@ def test_random_play_part_scores_both_worlds_by_the_real_cameras_pitch(tiny_worl
     assert all(np.array_equal(a, b) for a, b in zip(again["_frames"], out["_frames"]))
 
 
+def test_two_seeds_of_the_card_share_no_world(monkeypatch):
+    """Seed s plays worlds from WORLDS + seed_base(s) on: a second seed is a second sample, not the first shifted."""
+    from types import SimpleNamespace
+
+    from worldsim.eval import long_run
+
+    assert long_run.seed_base(0) == 0 and long_run.seed_base(2) == 2 * long_run.SEED_STRIDE
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+            long_run.seed_base(bad)
+
+    class Played(Exception):
+        pass
+
+    played = []
+
+    def fake_rollout(seed, shape, ctx, steps):
+        played.append(seed)
+        if len(played) % 16 == 0:  # the 8 starts and the 8 other real rollouts of one seed
+            raise Played
+        return np.zeros((ctx + steps, *shape), np.uint8), None
+
+    monkeypatch.setattr(long_run, "_real_rollout", fake_rollout)
+    wm = SimpleNamespace(window=48, frame_shape=(64, 64, 3))
+    for seed in (0, 1):
+        with pytest.raises(Played):
+            long_run.long_part(wm, None, 8, 64, seed)
+    assert played[:8] == [long_run.WORLDS + i for i in range(8)]  # seed 0 plays what it always played
+    assert not set(played[:16]) & set(played[16:])
+
+
 def test_held_break_probe_pays_the_real_log_once_and_reads_the_dreams_reward(tiny_world_model):
     from worldsim.world_model import load_world_model
 

@@ -17,6 +17,18 @@ from worldsim.eval.world_metrics import box_blur, colour_histogram, colour_js, f
 VOXEL = "worldsim/Voxel-v0"
 BUCKET = 64
 WORLDS = 1_000_000  # the long rollouts and probes play worlds from this seed on: no recording plays them
+SEED_STRIDE = 100_000  # the card's seed s plays worlds (and draws dream noise) from s * SEED_STRIDE on
+
+
+def seed_base(seed: int) -> int:
+    """Where the card's ``seed`` starts its world seeds (after ``WORLDS`` and a part's offset) and its dreams' noise
+    seeds: far enough apart that two seeds share no world and no noise. Until session 34 seed s played worlds
+    s, s + 1, ...: seed 1 shared 7 of seed 0's 8 starts, seeds 0, 1 and 2 six (seed 0 plays what it played)."""
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise ValueError(f"the report's seed must be an integer >= 0, got {seed!r}")
+    return SEED_STRIDE * int(seed)
+
+
 RESAMPLES = 30  # bootstrap draws of the starts for ``mean_se``
 
 
@@ -47,12 +59,13 @@ def long_part(wm, idm, starts: int, steps: int, seed: int) -> dict:
 
     ctx = wm.window - 1
     shape = wm.frame_shape
-    runs = [_real_rollout(WORLDS + seed + i, shape, ctx, steps) for i in range(starts)]
-    other = np.stack([_real_rollout(WORLDS + seed + 10_000 + i, shape, ctx, steps)[0][ctx:] for i in range(starts)])
+    base = seed_base(seed)
+    runs = [_real_rollout(WORLDS + base + i, shape, ctx, steps) for i in range(starts)]
+    other = np.stack([_real_rollout(WORLDS + base + 10_000 + i, shape, ctx, steps)[0][ctx:] for i in range(starts)])
     real = np.stack([f[ctx:] for f, _ in runs])  # (S, steps, H, W, 3)
     clip_f = np.stack([f[:ctx] for f, _ in runs])
     clip_a = np.stack([a[: ctx - 1] for _, a in runs])
-    dreams = Dream(wm, starts, seeds=[seed + i for i in range(starts)])
+    dreams = Dream(wm, starts, seeds=[base + i for i in range(starts)])
     flat = wm.flat_actions(clip_a.reshape(-1, clip_a.shape[-1])).reshape(starts, ctx - 1, -1)
     dreams.start(range(starts), clip_f, flat, pitch=[0] * starts)  # (from a reset: level)
     pol = ExplorerPolicy(wm.action_space, num_envs=starts, seed=seed)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from worldsim.eval.long_run import seed_base
+
 BANDS = {"down": (-90.0, -30.0), "level": (-30.0, 30.0), "up": (30.0, 90.0)}  # degrees, [lo, hi)
 
 
@@ -34,7 +36,7 @@ def random_play_part(wm, env_id: str, starts: int, steps: int, seed: int, worlds
     pitch = np.zeros((starts, steps), np.float32)
     env = gym.make(env_id, width=shape[1], height=shape[0], max_episode_steps=10**9)
     for i in range(starts):
-        clip[i, 0] = env.reset(seed=worlds + seed + i)[0]
+        clip[i, 0] = env.reset(seed=worlds + seed_base(seed) + i)[0]
         for j, a in enumerate(actions[i]):
             obs = env.step(a)[0]
             if j < ctx - 1:
@@ -42,7 +44,7 @@ def random_play_part(wm, env_id: str, starts: int, steps: int, seed: int, worlds
             else:
                 real[i, j - ctx + 1], pitch[i, j - ctx + 1] = obs, env.unwrapped.pitch
     env.close()
-    dreams = Dream(wm, starts, seeds=[seed + i for i in range(starts)])
+    dreams = Dream(wm, starts, seeds=[seed_base(seed) + i for i in range(starts)])
     flat = wm.flat_actions(actions[:, : ctx - 1].reshape(-1, len(nvec))).reshape(starts, ctx - 1, -1)
     dreams.start(range(starts), clip, flat, pitch=[0] * starts)  # (from a reset: level)
     with torch.no_grad():

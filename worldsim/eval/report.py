@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from worldsim import runtime
-from worldsim.eval.long_run import BUCKET, VOXEL, WORLDS, _real_rollout, long_part
+from worldsim.eval.long_run import BUCKET, VOXEL, WORLDS, _real_rollout, long_part, seed_base
 from worldsim.eval.metrics import psnr, ssim
 from worldsim.eval.random_play import random_play_part, random_play_summary
 from worldsim.eval.report_plot import plot_report
@@ -74,9 +74,9 @@ def horizon_part(wm, dataset_id, root, split, policy, clips, horizon, seed, idm)
     starts = pick_clips(store, ctx + horizon, clips, seed)
     idx = starts[:, None] + np.arange(ctx + horizon)[None]
     real, acts = store.frames[idx], store.actions[idx[:, :-1]]
-    dream = rollout(wm, real, acts, horizon, seed, context=ctx)
+    dream = rollout(wm, real, acts, horizon, seed_base(seed), context=ctx)
     wrong = rollout(wm, real, np.concatenate([acts[:, : ctx - 1], np.roll(acts, 1, 0)[:, ctx - 1 :]], 1), horizon,
-                    seed, context=ctx)  # fmt: skip
+                    seed_base(seed), context=ctx)  # fmt: skip
     target = real[:, ctx:]
     copy = np.repeat(real[:, ctx - 1 : ctx], horizon, 1)
     flat = target.reshape(-1, *target.shape[2:])
@@ -143,7 +143,7 @@ def memory_part(wm, starts: int, seed: int, quick: bool) -> dict:
 
     ctx = wm.window - 1
     shape = wm.frame_shape
-    base = WORLDS + seed + 20_000
+    base = WORLDS + seed_base(seed) + 20_000
     runs = [_real_rollout(base + i, shape, ctx, 0) for i in range(starts)]
     clip_f, clip_a = np.stack([f for f, _ in runs]), np.stack([a for _, a in runs])
     out, strips = {}, {}
@@ -155,7 +155,7 @@ def memory_part(wm, starts: int, seed: int, quick: bool) -> dict:
         flat = wm.flat_actions(np.tile(script, (starts, 1))).reshape(starts, len(script), -1).cpu().numpy()
         acts = np.concatenate([np.asarray(wm.flat_actions(clip_a.reshape(-1, clip_a.shape[-1])).cpu())
                                .reshape(starts, ctx - 1, -1), flat], 1)  # fmt: skip
-        dream = rollout(wm, clip_f, acts, len(script), seed, context=ctx, pitch=[0] * starts)
+        dream = rollout(wm, clip_f, acts, len(script), seed_base(seed), context=ctx, pitch=[0] * starts)
         end_real, end_dream = real[:, -1], dream[:, -1]
         copy = real[:, sc["back"] - 1]
         oracle = wm.decode(wm.encode(end_real))
@@ -196,13 +196,13 @@ def still_part(wm, starts: int, steps: int, seed: int) -> dict:
 
     ctx = wm.window - 1
     shape = wm.frame_shape
-    base = WORLDS + seed + 30_000
+    base = WORLDS + seed_base(seed) + 30_000
     runs = [_real_rollout(base + i, shape, ctx, 0) for i in range(starts)]
     clip_f, clip_a = np.stack([f for f, _ in runs]), np.stack([a for _, a in runs])
     noop = np.zeros((steps, clip_a.shape[-1]), dtype=np.int64)
     real = np.stack([_replay(base + i, shape, ctx, clip_a[i], noop)[0] for i in range(starts)])
     acts = wm.flat_actions(np.concatenate([clip_a, np.tile(noop, (starts, 1, 1))], 1).reshape(-1, clip_a.shape[-1]))
-    dream = rollout(wm, clip_f, acts.reshape(starts, ctx - 1 + steps, -1), steps, seed, context=ctx,
+    dream = rollout(wm, clip_f, acts.reshape(starts, ctx - 1 + steps, -1), steps, seed_base(seed), context=ctx,
                     pitch=[0] * starts)  # fmt: skip
     oracle = wm.decode(wm.encode(real))
 

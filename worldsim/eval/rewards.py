@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from worldsim.eval.long_run import seed_base
+
 
 def snap(pred: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Each predicted reward as the nearest of ``values`` (what a regressed reward says, read as the world's)."""
@@ -85,7 +87,9 @@ def reward_part(wm, dataset_id, root, split, windows: int, clips: int, horizon: 
                             rng.choice(other, min(clips - half, len(other)), replace=False)])  # fmt: skip
     picks = picks.astype(np.int64)
     idx = picks[:, None] + np.arange(ctx + horizon)[None]
-    _, r, p = rollout(wm, store.frames[idx], store.actions[idx[:, :-1]], horizon, seed, context=ctx, outcomes=True)
+    _, r, p = rollout(
+        wm, store.frames[idx], store.actions[idx[:, :-1]], horizon, seed_base(seed), context=ctx, outcomes=True
+    )
     truth = store.rewards[idx[:, ctx - 1 : -1]]
     out["dream"] = {
         "clips": int(len(picks)),
@@ -121,8 +125,8 @@ def held_break_part(wm, env_id: str, clips: int, hold: int, seed: int, worlds: i
     for k in range(4 * clips):
         if len(frames) == clips:
             break
-        pol = ExplorerPolicy(env.action_space, seed=seed + k)
-        obs, info = env.reset(seed=worlds + seed + k)
+        pol = ExplorerPolicy(env.action_space, seed=seed_base(seed) + k)
+        obs, info = env.reset(seed=worlds + seed_base(seed) + k)
         shown, acts = [obs], []  # (from a reset: the camera level)
         for _ in range(ctx + 400):
             a = pol.act_single(obs, info)
@@ -140,7 +144,9 @@ def held_break_part(wm, env_id: str, clips: int, hold: int, seed: int, worlds: i
     if not frames:
         return {"clips": 0}
     flat = torch.stack([wm.flat_actions(a) for a in actions])
-    _, dreamed, _ = rollout(wm, np.stack(frames), flat, hold, seed, context=ctx, outcomes=True, pitch=pitches)
+    _, dreamed, _ = rollout(
+        wm, np.stack(frames), flat, hold, seed_base(seed), context=ctx, outcomes=True, pitch=pitches
+    )
     real = np.asarray(real)
     return {"clips": len(frames), "hold": hold, "real_return": round(float(real.sum(1).mean()), 3),
             "dream_return": round(float(dreamed.sum(1).mean()), 3), "real_per_step": real.mean(0).round(3).tolist(),

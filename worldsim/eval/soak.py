@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from worldsim.eval.long_run import seed_base
 from worldsim.eval.speed import _world_model
 
 
@@ -98,8 +99,9 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
 
     real = make_env(real_env_of(wm), wm.frame_shape, max_episode_steps=10**9)  # as long as the dream: no limit
     context = wm.window - 1
-    bright_1, flat_1, clips_1, acts_1 = _real_play(real, real_runs, steps, seed, context)
-    bright_n, flat_n, clips_n, acts_n = _real_play(real, num_envs, env_steps, seed + real_runs, context)
+    base = seed_base(seed)  # two seeds share no real run (until session 34 seed 1 shared 35 of seed 0's 36)
+    bright_1, flat_1, clips_1, acts_1 = _real_play(real, real_runs, steps, base, context)
+    bright_n, flat_n, clips_n, acts_n = _real_play(real, num_envs, env_steps, base + real_runs, context)
     real_windows = {"single": _window_means(flat_1, window), "vector": _window_means(flat_n.mean(axis=0), window)}
     bright_runs = _window_means(bright_n, window)  # (num_envs, windows): each real run's, for the spread between runs
     real_bright = {"single": _window_means(bright_1, window), "vector": bright_runs.mean(axis=0)}
@@ -125,7 +127,7 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
         for i in range(batch):
             opening = {"frames": clips[i], "actions": acts[i, : context - 1], "pitch": 0}  # (a reset: level)
             mask = {} if batch == 1 else {"reset_mask": np.arange(batch) == i}  # the single env has no mask
-            env.reset(seed=seed, options={**opening, **mask})
+            env.reset(seed=base, options={**opening, **mask})
         bright, flat, rss, finite, t0 = np.zeros(n), np.zeros(n), [], True, time.perf_counter()
         for i in range(n):
             a = acts[:, context - 1 + i]
