@@ -359,6 +359,14 @@ def test_contrast_floor_from_the_training_frames_travels_with_the_model(chain, t
     assert dream.sampler.cfg.std_floor == higher.sampler_cfg.std_floor  # dreams run with the model's floor
     dream.start([0], higher.clips["frames"][:1], higher.clips["actions"][:1])
     assert dream.step([[0, 0, 0]]).frames.shape == (1, 16, 16, 3)
+    banded = export_world_model(str(tmp_path / "run"), str(tmp_path / "wmb"), root=str(chain / "minari"), clips=2,
+                                eval_fraction=0.25, mean_band=0.01)  # fmt: skip
+    band = load_world_model(banded["out"]).sampler_cfg.mean_band  # the colour band travels with the model too
+    assert banded["mean_band"] and len(band) == 4 and all(lo < hi for lo, hi in band)
+    assert higher.set_mean_band(0.4) and higher.sampler_cfg.std_floor is not None  # each setting on its own
+    assert higher.set_mean_band(0) is None and higher.sampler_cfg.mean_band is None
+    with pytest.raises(ValueError, match=r"mean_band must be a quantile in \(0, 0.5\)"):
+        higher.set_mean_band(0.5)
 
 
 def test_adversarial_training_resumes_exactly_and_is_recorded(chain, tmp_path):

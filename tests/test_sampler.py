@@ -111,3 +111,43 @@ def test_cpu_attention_over_a_cache_equals_the_fused_kernel():
     assert torch.allclose(attend_cpu(q, k, v, mask), ref, atol=1e-6)
     assert torch.allclose(attend_cpu(q, k, v, None), torch.nn.functional.scaled_dot_product_attention(q, k, v),
                           atol=1e-6)  # fmt: skip
+
+
+def test_colour_band_holds_a_drifting_frame_within_the_real_range_and_leaves_the_rest():
+    from worldsim.sampler import hold_mean, latent_mean_band
+
+    x0 = torch.randn(2, 4, 4, 4) + torch.tensor([5.0, -5.0, 0.2, 0.0]).view(1, 4, 1, 1)
+    lo, hi = torch.full((1, 4, 1, 1), -1.0), torch.full((1, 4, 1, 1), 1.0)
+    y = hold_mean(x0, lo, hi)
+    mean = y.mean(dim=(2, 3))
+    inside = (x0.mean(dim=(2, 3)) > -1) & (x0.mean(dim=(2, 3)) < 1)
+    assert torch.allclose(y[inside], x0[inside])  # channels within the band untouched
+    assert torch.allclose(mean[:, 0], torch.ones(2)) and torch.allclose(mean[:, 1], -torch.ones(2))  # to the edge
+    assert torch.allclose(y.std(dim=(2, 3)), x0.std(dim=(2, 3)), atol=1e-5)  # shifted, not stretched
+    real = torch.randn(200, 4, 4, 4) + torch.arange(4.0).view(1, 4, 1, 1)
+    band = latent_mean_band(real, 0.01)
+    assert len(band) == 4 and all(a < b for a, b in band) and band[0][1] < band[3][1]
+    for bad in (0.5, 0.0, -0.1):
+        with pytest.raises(ValueError, match=r"quantile must be in \(0, 0.5\)"):
+            latent_mean_band(real, bad)
+
+
+def test_sampler_with_a_colour_band():
+    model = tiny()
+    ctx = torch.randn(2, 3, 4, 4, 4, generator=torch.Generator().manual_seed(9))
+
+    def roll(band, steps=2, n=6, floor=None):
+        s = Sampler(model, SamplerConfig(steps=steps, context=4, mean_band=band, std_floor=floor), 2, seeds=[0, 1])
+        s.reset([0, 1], ctx, torch.zeros(2, 2, 3))
+        return torch.stack([s.step(torch.ones(2, 3))[0] for _ in range(n)], 1)
+
+    plain = roll(None)
+    assert torch.allclose(roll([[-1e6, 1e6]] * 4), plain, atol=1e-4)  # a band no frame meets changes nothing
+    for steps in (1, 2, 4):  # every frame's channel means come out within a band, at any step count
+        means = roll([[0.25, 0.5]] * 4, steps, floor=[0.5] * 4).mean(dim=(3, 4))
+        assert (means >= 0.25 - 1e-4).all() and (means <= 0.5 + 1e-4).all()
+    with pytest.raises(ValueError, match="mean_band has 3 pairs, but the model's latents have 4 channels"):
+        Sampler(model, SamplerConfig(mean_band=[[0.0, 1.0]] * 3), 1)
+    for bad in ("0.5", [[1.0, 0.0]] * 4, [[0.0, float("nan")]] * 4, [], [0.3] * 4, [[0.0, 1.0, 2.0]] * 4, 0.3):
+        with pytest.raises(ValueError, match="mean_band"):
+            SamplerConfig(mean_band=bad)

@@ -83,12 +83,14 @@ def cmd_bench(cfg: DictConfig) -> dict:
                                    batches=list(cfg.batches) if cfg.batches else None)  # fmt: skip
     if cfg.what == "dream":
         return speed.bench_dream(cfg.model, cfg.num_envs, threads=cfg.threads, device=cfg.device, dtype=cfg.dtype,
-                                 compile=cfg.compile, std_floor=cfg.std_floor, memory=cfg.get("memory"))  # fmt: skip
+                                 compile=cfg.compile, std_floor=cfg.std_floor, mean_band=cfg.mean_band,
+                                 memory=cfg.get("memory"))  # fmt: skip
     if cfg.what == "soak":
         from worldsim.eval.soak import soak
 
         return soak(cfg.model, cfg.soak.steps, cfg.soak.num_envs, cfg.soak.env_steps, seed=cfg.seed,
-                    threads=cfg.threads, std_floor=cfg.std_floor, memory=cfg.get("memory"))  # fmt: skip
+                    threads=cfg.threads, std_floor=cfg.std_floor, mean_band=cfg.mean_band,
+                    memory=cfg.get("memory"))  # fmt: skip
     raise SystemExit(
         f"worldsim bench: unknown benchmark {cfg.what!r}; choose from: env, record, vae, sampler, dream, soak"
     )

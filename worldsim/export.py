@@ -33,13 +33,15 @@ def export_world_model(
     fp16: bool = True,
     reward: str | None = None,
     std_floor: float | None = None,
+    mean_band: float | None = None,
     clips_from: str | None = None,
 ) -> dict:
     """Make a self-contained world-model folder from a DiT run: fp16 VAE + DiT, and ``clips`` real held-out
     clips of ``clip_length`` frames (with their actions) to start dreams from; None: the model's training window,
     so that a dream starts with a full context of real frames, as the model was trained (a shorter clip starts
     every dream on less context than it will have later). ``std_floor``: None keeps the run's contrast floor
-    (``SamplerConfig.std_floor``), 0 drops it, a quantile sets it from the exported clips' frames.
+    (``SamplerConfig.std_floor``), 0 drops it, a quantile sets it from the exported clips' frames; ``mean_band``
+    the same for the colour band (``SamplerConfig.mean_band``).
     ``clips_from`` (a world-model folder or shipped name) ships that model's start clips instead of drawing new
     ones, and names its dataset as this model's held-out set: a model continued on other play keeps the starts and
     the held-out recording of the one it continued (where it never saw that recording's held-out episodes); the
@@ -57,10 +59,13 @@ def export_world_model(
         wm.clips = wm.held_out_clips(root, clips, clip_length, eval_fraction, split_seed, seed)
     if std_floor is not None:
         wm.set_std_floor(std_floor)
+    if mean_band is not None:
+        wm.set_mean_band(mean_band)
     folder = wm.save(out, dtype=torch.float16 if fp16 else None)
     size = sum(f.stat().st_size for f in Path(folder).iterdir())
     return {"out": str(folder), "clips": len(wm.clips["frames"]), "megabytes": round(size / 2**20, 2),
-            "reward_model": wm.reward_model is not None, "std_floor": wm.sampler_cfg.std_floor}  # fmt: skip
+            "reward_model": wm.reward_model is not None, "std_floor": wm.sampler_cfg.std_floor,
+            "mean_band": wm.sampler_cfg.mean_band is not None}  # fmt: skip
 
 
 def _take_clips(wm, source: str) -> None:

@@ -19,6 +19,10 @@ long dream fades into haze. With a floor, every pass's predicted clean frame has
 standard deviation raised to at least that channel's floor (stretched about its spatial mean, as Imagen's dynamic
 thresholding reins in the predicted clean image), and the step continues from it. The floor comes from real
 latents (``latent_std_floor``: a low quantile of real frames' per-channel std) and is saved with the model.
+Colour band (``mean_band``, off by default): the same pass's predicted clean frame has each latent channel's
+spatial mean held within that channel's band of real frames' means (``latent_mean_band``: the ``q`` and ``1 - q``
+quantiles), shifted, not stretched: a real-looking frame never meets it, a dream drifting into colours no real
+frame has (white fog, dark-green haze) is pulled back to the edge of the world's range (session 34).
 
 The sampler runs where its model's weights are. ``dtype`` is the compute precision (``worldsim.runtime``):
 bfloat16 runs every pass under autocast and keeps the KV cache in bfloat16; latents, rewards and termination
@@ -49,6 +53,7 @@ class SamplerConfig:
     context_noise: float = 0.05  # noise level context frames are kept at ("stabilisation"); 0 = clean
     shift: float = 1.0  # timestep shift: t' = s t / (1 + (s - 1) t); >1 spends more steps at high noise
     std_floor: list[float] | None = None  # per latent channel, the least spatial std of a predicted clean frame
+    mean_band: list[list[float]] | None = None  # per latent channel, [lo, hi] of a predicted clean frame's mean
 
     def __post_init__(self):
         if not 1 <= self.steps <= 8:
@@ -67,6 +72,21 @@ class SamplerConfig:
                 raise ValueError(f"sampler std_floor must hold finite numbers >= 0, one per latent channel, got "
                                  f"{self.std_floor!r}")  # fmt: skip
             self.std_floor = [float(v) for v in vals]
+        if self.mean_band is not None:
+            bad = isinstance(self.mean_band, (str, bytes)) or not hasattr(self.mean_band, "__len__") \
+                or not len(self.mean_band)  # fmt: skip
+            pairs = [] if bad else [list(p) if hasattr(p, "__len__") and not isinstance(p, (str, bytes)) else None
+                                    for p in self.mean_band]  # fmt: skip
+            if bad or not all(
+                p is not None
+                and len(p) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in p)
+                and p[0] <= p[1]
+                for p in pairs
+            ):
+                raise ValueError(f"sampler mean_band must be a list of [lo, hi] pairs of finite numbers (lo <= hi), "
+                                 f"one per latent channel, or null, got {self.mean_band!r}")  # fmt: skip
+            self.mean_band = [[float(lo), float(hi)] for lo, hi in pairs]
 
     def schedule(self) -> list[float]:
         """Noise levels from 1 down to 0, ``steps + 1`` of them. With two or more steps the last network
@@ -118,6 +138,12 @@ class Sampler:
                 raise ValueError(f"sampler std_floor has {len(cfg.std_floor)} values, but the model's latents have "
                                  f"{self.latent_shape[0]} channels")  # fmt: skip
             self.floor = torch.tensor(cfg.std_floor, device=self.device).view(1, -1, 1, 1)
+        self.band = None  # (2, 1, C, 1, 1): the least and the most spatial mean of each channel of a clean frame
+        if cfg.mean_band is not None:
+            if len(cfg.mean_band) != self.latent_shape[0]:
+                raise ValueError(f"sampler mean_band has {len(cfg.mean_band)} pairs, but the model's latents have "
+                                 f"{self.latent_shape[0]} channels")  # fmt: skip
+            self.band = torch.tensor(cfg.mean_band, device=self.device).T.reshape(2, 1, -1, 1, 1)
 
     # ------------------------------------------------------------------------------------------- state
     def seed(self, seeds=None, indices=None) -> None:
@@ -283,10 +309,14 @@ class Sampler:
                     x = torch.where(hit[:, None, None, None], self._recall_at(kept, hit, t_cur), x)
                 v, r, term, kvs = run(x, t_cur)
                 xc = x  # with 2+ steps the last pass runs at the context level: it commits the frame as well
-                if self.floor is None:
+                if self.floor is None and self.band is None:
                     x = x + (t_next - t_cur) * v  # Euler step of dx/dt = v toward t = 0 (float32: v comes out so)
-                else:  # the same step through the predicted clean frame, its contrast raised to the floor first
-                    x0, eps = raise_std(x - t_cur * v, self.floor), x + (1 - t_cur) * v
+                else:  # the same step through the predicted clean frame, reined in to the real frames' range first
+                    x0, eps = x - t_cur * v, x + (1 - t_cur) * v
+                    if self.floor is not None:
+                        x0 = raise_std(x0, self.floor)
+                    if self.band is not None:
+                        x0 = hold_mean(x0, self.band[0], self.band[1])
                     x = (1 - t_next) * x0 + t_next * eps
             if self.cfg.steps == 1:  # one step: a separate pass commits the finished frame at the context level
                 if hit is not None:
@@ -330,6 +360,26 @@ def raise_std(x0: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
     mean = x0.mean(dim=(2, 3), keepdim=True)
     std = x0.std(dim=(2, 3), keepdim=True)
     return mean + (x0 - mean) * (torch.maximum(std, floor) / std.clamp_min(1e-6))
+
+
+def hold_mean(x0: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """Clean latents (B, C, h, w) whose per-channel spatial mean lies outside [``lo``, ``hi``] (1, C, 1, 1 each)
+    shifted to the nearer edge; channels inside are left as they are."""
+    mean = x0.mean(dim=(2, 3), keepdim=True)
+    return x0 + (torch.minimum(torch.maximum(mean, lo), hi) - mean)
+
+
+def latent_mean_band(latents: torch.Tensor, quantile: float) -> list[list[float]]:
+    """The ``mean_band`` of a sampler from real latents (N, C, h, w): per channel, the ``quantile`` and
+    ``1 - quantile`` quantiles of the frames' spatial means (0.01: a dreamed frame's colours stay within those of
+    all but the most extreme 2% of real frames)."""
+    if not 0.0 < quantile < 0.5:
+        raise ValueError(f"mean band quantile must be in (0, 0.5), got {quantile!r}")
+    if latents.ndim != 4 or len(latents) < 2:
+        raise ValueError(f"latent_mean_band needs real latents (N >= 2, C, h, w), got shape {tuple(latents.shape)}")
+    mean = latents.float().mean(dim=(2, 3))  # (N, C)
+    lo, hi = torch.quantile(mean, quantile, dim=0), torch.quantile(mean, 1 - quantile, dim=0)
+    return [[round(float(a), 4), round(float(b), 4)] for a, b in zip(lo, hi)]
 
 
 def latent_std_floor(latents: torch.Tensor, quantile: float) -> list[float]:

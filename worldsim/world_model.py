@@ -141,24 +141,35 @@ class WorldModel:
         """Set the sampler's contrast floor (``SamplerConfig.std_floor``) to the ``quantile`` of real frames'
         per-channel latent std: real frames are this folder's clips, or held-out clips of the model's dataset
         under ``root``; 0 or None turns the floor off. Returns the floor."""
-        from dataclasses import replace
-
         from worldsim.sampler import latent_std_floor
 
+        return self._set_from_real("std_floor", quantile, 1.0, latent_std_floor, root, "real frames' contrast")
+
+    def set_mean_band(self, quantile: float | None, root: str = "data/minari") -> list[list[float]] | None:
+        """Set the sampler's colour band (``SamplerConfig.mean_band``) to the ``quantile`` and ``1 - quantile`` of
+        real frames' per-channel latent means (the frames as ``set_std_floor`` takes them); 0 or None turns it off.
+        Returns the band."""
+        from worldsim.sampler import latent_mean_band
+
+        return self._set_from_real("mean_band", quantile, 0.5, latent_mean_band, root, "real frames' colours")
+
+    def _set_from_real(self, field: str, quantile, top: float, measure, root: str, what: str):
+        from dataclasses import replace
+
         if quantile is not None and (isinstance(quantile, bool) or not isinstance(quantile, (int, float))
-                                     or not 0 <= quantile < 1):  # fmt: skip
-            raise ValueError(f"std_floor must be a quantile in (0, 1) of real frames' contrast, or 0 / null for "
-                             f"none, got {quantile!r}")  # fmt: skip
+                                     or not 0 <= quantile < top):  # fmt: skip
+            raise ValueError(f"{field} must be a quantile in (0, {top:g}) of {what}, or 0 / null for none, got "
+                             f"{quantile!r}")  # fmt: skip
         if not quantile:
-            self.sampler_cfg = replace(self.sampler_cfg, std_floor=None)
+            self.sampler_cfg = replace(self.sampler_cfg, **{field: None})
             return None
         clips = self.clips if self.clips is not None else self.held_out_clips(root, count=64, length=16)
         frames = clips["frames"].reshape(-1, *self.frame_shape)
         with torch.no_grad():
             latents = torch.cat([self.encode(frames[i : i + 256]).float().cpu() for i in range(0, len(frames), 256)])
-        floor = latent_std_floor(latents, float(quantile))
-        self.sampler_cfg = replace(self.sampler_cfg, std_floor=floor)
-        return floor
+        value = measure(latents, float(quantile))
+        self.sampler_cfg = replace(self.sampler_cfg, **{field: value})
+        return value
 
     def sampler(self, batch: int = 1, seeds=None, **overrides) -> Sampler:
         cfg = SamplerConfig(**{**asdict(self.sampler_cfg), **overrides})

@@ -120,10 +120,11 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
                     seed: int = 0, videos: int = 2, sampler_steps: int | None = None,
                     out: str = "outputs/evaluate", env_id: str | None = None, device: str = "cpu",
                     dtype: str | None = None, compile: bool = False, policies: list | None = None,
-                    real_info: bool = False, std_floor: float | None = None,
+                    real_info: bool = False, std_floor: float | None = None, mean_band: float | None = None,
                     memory: bool | None = None) -> dict:  # fmt: skip
     """One policy in both worlds (``policy``), or, with ``policies``, several ranked in both (``rank_policies``).
-    ``std_floor``: None the model's contrast floor, 0 none, a quantile sets one (``WorldModel.set_std_floor``).
+    ``std_floor``: None the model's contrast floor, 0 none, a quantile sets one (``WorldModel.set_std_floor``);
+    ``mean_band`` the same for the colour band (``WorldModel.set_mean_band``).
     ``memory``: the dreams' view memory (``worldsim.memory``; None: where the world declares one, False: off)."""
     from worldsim.utils.media import write_video
     from worldsim.world_model import load_world_model
@@ -135,6 +136,8 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
     wm.memory = memory
     if std_floor is not None:
         wm.set_std_floor(std_floor)
+    if mean_band is not None:
+        wm.set_mean_band(mean_band)
     h, w, _ = wm.frame_shape
     real_env = make_env(env_id or real_env_of(wm), wm.frame_shape)
     out_dir = Path(out)

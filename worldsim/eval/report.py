@@ -223,7 +223,8 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
            quick: bool = False, seed: int = 0, out: str = "outputs/report", eval_fraction: float = 0.05,
            split_seed: int = 0, clips: int | None = None, horizon: int | None = None, long_steps: int | None = None,
            long_starts: int | None = None, memory_starts: int | None = None, sampler_steps: int | None = None,
-           context_noise: float | None = None, std_floor: float | None = None, device: str = "cpu",
+           context_noise: float | None = None, std_floor: float | None = None,
+           mean_band: float | None = None, device: str = "cpu",
            dtype: str | None = None, compile: bool = False, threads: int = 2,
            memory: bool | None = None, parts: list[str] | None = None,
            random_play_starts: int | None = None) -> dict:  # fmt: skip
@@ -248,6 +249,8 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
         wm.sampler_cfg = replace(wm.sampler_cfg, **changes)
     if std_floor is not None:  # 0: off; a quantile: the floor from real frames (the folder's clips or the dataset)
         wm.set_std_floor(std_floor, root)
+    if mean_band is not None:  # the same for the colour band
+        wm.set_mean_band(mean_band, root)
     dataset_id = dataset_id or wm.info.get("dataset_id")
     clips = clips or (8 if quick else 64)
     horizon = horizon or (16 if quick else 32)
@@ -258,7 +261,8 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
     memory_starts = memory_starts or (2 if quick else 8)
     result: dict = {"model": str(model), "dataset_id": dataset_id, "seed": seed, "quick": quick,
                     "sampler_steps": wm.sampler_cfg.steps, "context_noise": wm.sampler_cfg.context_noise,
-                    "std_floor": wm.sampler_cfg.std_floor, "view_memory": memory_pose(wm) is not None,
+                    "std_floor": wm.sampler_cfg.std_floor,
+                    "mean_band": wm.sampler_cfg.mean_band, "view_memory": memory_pose(wm) is not None,
                     "reward_source": "reward model" if wm.reward_model is not None else "DiT head", "skipped": {},
                     "dtype": {f"batch {b}+": runtime.dtype_name(wm.dtype_for(b))
                               for b in (1, runtime.CPU_BF16_MIN_BATCH)},

@@ -109,8 +109,10 @@ def average_snapshots(files: list[Path], dest: Path) -> Path:
 
 
 def _settings(settings: dict) -> dict:
-    """The settings a select scores with, its report settings without the nulls (null: the card's own)."""
-    return {**settings, "report": {k: v for k, v in (settings.get("report") or {}).items() if v is not None}}
+    """The settings a select scores with, its report settings and a null colour band left out (null: the card's and
+    the run's own; a select out written before the band existed reads the same)."""
+    kept = {k: v for k, v in settings.items() if not (k == "mean_band" and v is None)}
+    return {**kept, "report": {k: v for k, v in (settings.get("report") or {}).items() if v is not None}}
 
 
 def _ints(name: str, values) -> list[int]:
@@ -123,6 +125,7 @@ def _ints(name: str, values) -> list[int]:
 
 
 def select(run_dir: str, out: str, clips_from: str | None = None, std_floor: float | None = None,
+           mean_band: float | None = None,
            parts: list[str] | None = None, seeds: list[int] | None = None, baselines: list[str] | None = None,
            steps: list[int] | None = None, averages: list[int] | None = None, threads: int = 2,
            report: dict | None = None) -> dict:  # fmt: skip
@@ -153,7 +156,8 @@ def select(run_dir: str, out: str, clips_from: str | None = None, std_floor: flo
             raise ValueError(f"select steps: {missing} are not in {run_dir} (it holds {list(found)})")
         found = {k: v for k, v in found.items() if k in wanted}
     out_dir = Path(out)
-    settings = _settings({"clips_from": clips_from, "std_floor": std_floor, "parts": sorted(parts), "report": report})
+    settings = _settings({"clips_from": clips_from, "std_floor": std_floor, "mean_band": mean_band,
+                          "parts": sorted(parts), "report": report})  # fmt: skip
     kept = out_dir / "settings.json"
     if kept.is_file() and _settings(json.loads(kept.read_text())) != settings:
         raise ValueError(f"out={out} holds candidates exported and scored with {kept.read_text()}, not {settings}: "
@@ -169,7 +173,8 @@ def select(run_dir: str, out: str, clips_from: str | None = None, std_floor: flo
             tmp = out_dir / f".{name}.partial"
             shutil.rmtree(tmp, ignore_errors=True)
             source = found.get(name) or average_snapshots(means[name], out_dir / ".sources" / f"{name}.safetensors")
-            export_world_model(str(source), str(tmp), clips_from=clips_from, std_floor=std_floor)
+            export_world_model(str(source), str(tmp), clips_from=clips_from, std_floor=std_floor,
+                               mean_band=mean_band)  # fmt: skip
             tmp.rename(model)
         rows, errors = [], []
         for seed in seeds:

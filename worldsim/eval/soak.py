@@ -63,7 +63,8 @@ def _window_means(x: np.ndarray, window: int) -> np.ndarray:
 
 
 def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_steps: int = 2_000, seed: int = 0,
-         threads: int = 2, window: int = 500, std_floor: float | None = None, real_runs: int = 4,
+         threads: int = 2, window: int = 500, std_floor: float | None = None, mean_band: float | None = None,
+         real_runs: int = 4,
          memory: bool | None = None) -> dict:  # fmt: skip
     """A long run of the dream as users run it: one env for ``steps`` steps and a vector env of ``num_envs`` for
     ``env_steps``, random actions, episodes never ending, each dream started from the opening of a real run (its first
@@ -80,8 +81,8 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
     the dream's windows may miss each bar (a bar every window must clear fails the real world itself, whose flattest 500
     steps can sit in a leaf wall). A dream pinned at one flat colour, or one that drifts darker or brighter than the
     world it dreams, fails here. Until session 28 a window's brightness had only to lie within the 1st-99th percentile
-    of single real frames, which a dream at half the world's brightness passed. ``std_floor`` and ``memory`` as in
-    ``bench_dream``."""
+    of single real frames, which a dream at half the world's brightness passed. ``std_floor``, ``mean_band`` and
+    ``memory`` as in ``bench_dream``."""
     import torch
 
     from worldsim.envs.world_model_env import WorldModelEnv
@@ -95,6 +96,8 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
     wm.memory = memory
     if std_floor is not None:
         wm.set_std_floor(std_floor)
+    if mean_band is not None:
+        wm.set_mean_band(mean_band)
     from worldsim.envs import make_env, real_env_of
 
     real = make_env(real_env_of(wm), wm.frame_shape, max_episode_steps=10**9)  # as long as the dream: no limit

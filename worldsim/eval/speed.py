@@ -301,11 +301,12 @@ def bench_sampler(model: str = "voxel", preset: str = "cpu", steps: list | None 
 
 def bench_dream(model: str = "voxel", num_envs: int = 32, steps: int = 20, threads: int = 2, device: str = "cpu",
                 dtype: str | None = None, compile: bool = False, std_floor: float | None = None,
-                memory: bool | None = None) -> dict:  # fmt: skip
+                mean_band: float | None = None, memory: bool | None = None) -> dict:  # fmt: skip
     """Env steps/s of ``WorldModelVectorEnv`` with ``num_envs`` dreams against the bare sampler (+ decode) at the
     same batch: what the Gymnasium layer (and the view memory, ``memory``: None where the world has one) costs.
     Resets are not timed (see ``mean_reset_ms`` for their cost).
-    ``std_floor``: None the model's contrast floor, 0 none, a quantile sets one (``WorldModel.set_std_floor``)."""
+    ``std_floor``: None the model's contrast floor, 0 none, a quantile sets one (``WorldModel.set_std_floor``);
+    ``mean_band`` the same for the colour band."""
     import torch
 
     from worldsim.envs.world_model_vector_env import WorldModelVectorEnv
@@ -314,6 +315,8 @@ def bench_dream(model: str = "voxel", num_envs: int = 32, steps: int = 20, threa
     wm = _world_model(model, "cpu", device, dtype, compile)
     if std_floor is not None:
         wm.set_std_floor(std_floor)
+    if mean_band is not None:
+        wm.set_mean_band(mean_band)
     # episodes do not end during the timing (an untrained model's termination head fires at random)
     venv = WorldModelVectorEnv(num_envs, wm, horizon=10**9, termination_threshold=2.0, memory=memory)
     venv.reset(seed=0)
