@@ -163,8 +163,13 @@ def memory_part(wm, starts: int, seed: int, quick: bool) -> dict:
         for key, x in (("dream", end_dream), ("copy_baseline", copy), ("oracle_vae", oracle), ("real", end_real)):
             row[key] = {"psnr": _mean(psnr(x, end_real)) if key != "real" else None,
                         "class_agreement": _mean(class_agreement(x, truth))}  # fmt: skip
+        per_start = psnr(end_dream, end_real)  # how far each start's reading lies from the mean: the probe's error
+        row["dream"]["psnr_by_start"] = [round(float(v), 1) for v in per_start]
+        row["dream"]["psnr_se"] = _mean(per_start.std(ddof=1) / np.sqrt(starts)) if starts > 1 else None
         lo, hi, d = row["copy_baseline"]["psnr"], row["oracle_vae"]["psnr"], row["dream"]["psnr"]
         row["score"] = round((d - lo) / (hi - lo), 4) if hi - lo > 1e-6 else None  # 0 copy, 1 oracle
+        se = row["dream"]["psnr_se"]
+        row["score_se"] = round(se / (hi - lo), 4) if se is not None and hi - lo > 1e-6 else None
         if "change" in sc:  # the same world without the interaction
             cf_script = script.copy()
             cf_script[sc["change"]] = [0, 0, 0]
@@ -384,6 +389,9 @@ def _summary(r: dict) -> dict:
     if "memory" in r:
         m = r["memory"]
         s["loop_360_psnr"] = m["loop_360"]["dream"]["psnr"]
+        s["loop_360_psnr_se"] = m["loop_360"]["dream"]["psnr_se"]
         s["permanence_scores"] = {k: v["score"] for k, v in m.items() if k.startswith("look_away") and "score" in v}
+        s["permanence_scores_se"] = {k: v["score_se"] for k, v in m.items()
+                                     if k.startswith("look_away") and "score_se" in v}  # fmt: skip
         s["persistence"] = {k: m[k]["dream"].get("persistence") for k in ("break_look_away", "place_look_away")}
     return s
