@@ -57,10 +57,7 @@ def export_world_model(
         _take_clips(wm, clips_from)
     else:
         wm.clips = wm.held_out_clips(root, clips, clip_length, eval_fraction, split_seed, seed)
-    if std_floor is not None:
-        wm.set_std_floor(std_floor)
-    if mean_band is not None:
-        wm.set_mean_band(mean_band)
+    wm.set_sampler_limits(std_floor, mean_band)
     folder = wm.save(out, dtype=torch.float16 if fp16 else None)
     size = sum(f.stat().st_size for f in Path(folder).iterdir())
     return {"out": str(folder), "clips": len(wm.clips["frames"]), "megabytes": round(size / 2**20, 2),

@@ -313,10 +313,11 @@ class Sampler:
                     x = x + (t_next - t_cur) * v  # Euler step of dx/dt = v toward t = 0 (float32: v comes out so)
                 else:  # the same step through the predicted clean frame, reined in to the real frames' range first
                     x0, eps = x - t_cur * v, x + (1 - t_cur) * v
+                    mean = x0.mean(dim=(2, 3), keepdim=True)  # the floor stretches about it, the band moves it
                     if self.floor is not None:
-                        x0 = raise_std(x0, self.floor)
+                        x0 = raise_std(x0, self.floor, mean)
                     if self.band is not None:
-                        x0 = hold_mean(x0, self.band[0], self.band[1])
+                        x0 = hold_mean(x0, self.band[0], self.band[1], mean)
                     x = (1 - t_next) * x0 + t_next * eps
             if self.cfg.steps == 1:  # one step: a separate pass commits the finished frame at the context level
                 if hit is not None:
@@ -354,18 +355,18 @@ class Sampler:
         return add_noise(kept[:, None], torch.full((self.batch, 1), t, device=self.device), noise[:, None])[:, 0]
 
 
-def raise_std(x0: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
+def raise_std(x0: torch.Tensor, floor: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
     """Clean latents (B, C, h, w) whose per-channel spatial std is below ``floor`` (1, C, 1, 1) stretched about
-    their spatial mean up to it; channels already above it are left as they are."""
-    mean = x0.mean(dim=(2, 3), keepdim=True)
+    their spatial mean (``mean`` where already known) up to it; channels already above it are left as they are."""
+    mean = x0.mean(dim=(2, 3), keepdim=True) if mean is None else mean
     std = x0.std(dim=(2, 3), keepdim=True)
     return mean + (x0 - mean) * (torch.maximum(std, floor) / std.clamp_min(1e-6))
 
 
-def hold_mean(x0: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-    """Clean latents (B, C, h, w) whose per-channel spatial mean lies outside [``lo``, ``hi``] (1, C, 1, 1 each)
-    shifted to the nearer edge; channels inside are left as they are."""
-    mean = x0.mean(dim=(2, 3), keepdim=True)
+def hold_mean(x0: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
+    """Clean latents (B, C, h, w) whose per-channel spatial mean (``mean`` where already known) lies outside
+    [``lo``, ``hi``] (1, C, 1, 1 each) shifted to the nearer edge; channels inside are left as they are."""
+    mean = x0.mean(dim=(2, 3), keepdim=True) if mean is None else mean
     return x0 + (torch.minimum(torch.maximum(mean, lo), hi) - mean)
 
 

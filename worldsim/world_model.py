@@ -153,6 +153,15 @@ class WorldModel:
 
         return self._set_from_real("mean_band", quantile, 0.5, latent_mean_band, root, "real frames' colours")
 
+    def set_sampler_limits(self, std_floor: float | None = None, mean_band: float | None = None,
+                           root: str = "data/minari") -> None:  # fmt: skip
+        """What every command's ``std_floor`` and ``mean_band`` options do: None keeps the model's own, 0 drops it,
+        a quantile sets it from real frames (``set_std_floor``, ``set_mean_band``)."""
+        if std_floor is not None:
+            self.set_std_floor(std_floor, root)
+        if mean_band is not None:
+            self.set_mean_band(mean_band, root)
+
     def _set_from_real(self, field: str, quantile, top: float, measure, root: str, what: str):
         from dataclasses import replace
 

@@ -134,10 +134,7 @@ def evaluate_policy(policy: str = "explorer", model: str = "voxel", episodes: in
     t0 = time.perf_counter()
     wm = load_world_model(model, device=device, dtype=dtype, compile=compile)
     wm.memory = memory
-    if std_floor is not None:
-        wm.set_std_floor(std_floor)
-    if mean_band is not None:
-        wm.set_mean_band(mean_band)
+    wm.set_sampler_limits(std_floor, mean_band)
     h, w, _ = wm.frame_shape
     real_env = make_env(env_id or real_env_of(wm), wm.frame_shape)
     out_dir = Path(out)

@@ -252,10 +252,7 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
         from dataclasses import replace
 
         wm.sampler_cfg = replace(wm.sampler_cfg, **changes)
-    if std_floor is not None:  # 0: off; a quantile: the floor from real frames (the folder's clips or the dataset)
-        wm.set_std_floor(std_floor, root)
-    if mean_band is not None:  # the same for the colour band
-        wm.set_mean_band(mean_band, root)
+    wm.set_sampler_limits(std_floor, mean_band, root)  # from real frames: the folder's clips, or the dataset's
     dataset_id = dataset_id or wm.info.get("dataset_id")
     clips = clips or (8 if quick else 64)
     horizon = horizon or (16 if quick else 32)

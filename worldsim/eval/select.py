@@ -109,9 +109,9 @@ def average_snapshots(files: list[Path], dest: Path) -> Path:
 
 
 def _settings(settings: dict) -> dict:
-    """The settings a select scores with, its report settings and a null colour band left out (null: the card's and
-    the run's own; a select out written before the band existed reads the same)."""
-    kept = {k: v for k, v in settings.items() if not (k == "mean_band" and v is None)}
+    """The settings a select scores with, nulls left out (null: the card's and the run's own), so that a setting
+    added later (``mean_band``) reads the same on an out written before it."""
+    kept = {k: v for k, v in settings.items() if v is not None}
     return {**kept, "report": {k: v for k, v in (settings.get("report") or {}).items() if v is not None}}
 
 

@@ -94,10 +94,7 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
     torch.set_num_threads(threads)
     wm = _world_model(model)
     wm.memory = memory
-    if std_floor is not None:
-        wm.set_std_floor(std_floor)
-    if mean_band is not None:
-        wm.set_mean_band(mean_band)
+    wm.set_sampler_limits(std_floor, mean_band)
     from worldsim.envs import make_env, real_env_of
 
     real = make_env(real_env_of(wm), wm.frame_shape, max_episode_steps=10**9)  # as long as the dream: no limit

@@ -313,10 +313,7 @@ def bench_dream(model: str = "voxel", num_envs: int = 32, steps: int = 20, threa
 
     torch.set_num_threads(threads)
     wm = _world_model(model, "cpu", device, dtype, compile)
-    if std_floor is not None:
-        wm.set_std_floor(std_floor)
-    if mean_band is not None:
-        wm.set_mean_band(mean_band)
+    wm.set_sampler_limits(std_floor, mean_band)
     # episodes do not end during the timing (an untrained model's termination head fires at random)
     venv = WorldModelVectorEnv(num_envs, wm, horizon=10**9, termination_threshold=2.0, memory=memory)
     venv.reset(seed=0)
