@@ -222,10 +222,14 @@ def test_a_bad_action_is_named_by_its_index_and_its_fault():
         check_actions(box, np.zeros((1, 3), np.float32))
 
 
-def test_the_soak_measures_finiteness_memory_and_brightness(tiny_world_model):
+def test_the_soak_measures_finiteness_memory_and_brightness(tiny_world_model, tmp_path):
+    from PIL import Image
+
     from worldsim.eval.soak import soak
 
-    r = soak(tiny_world_model, steps=20, num_envs=2, env_steps=10, window=10, threads=1)
+    r = soak(tiny_world_model, steps=20, num_envs=2, env_steps=10, window=10, threads=1, sheet=str(tmp_path / "s.png"))
+    sheet = np.asarray(Image.open(r["sheet"]))  # what the single dream showed beside its real run, window by window
+    assert sheet.ndim == 3 and sheet.shape[1] > 4 * sheet.shape[0]  # one row: 2 windows x (real, dream)
     for part in ("single", "vector"):
         assert r[part]["finite"] and len(r[part]["brightness_by_window"]) == r[part]["steps"] // 10
         assert isinstance(r[part]["brightness_kept"], bool) and r[part]["rss_growth_mb"] < 100
@@ -262,7 +266,7 @@ def test_the_soak_starts_each_dream_where_its_real_run_stood(tiny_world_model):
     from worldsim.eval.soak import _real_play
 
     real = make_env("worldsim/Voxel-v0", (64, 64, 3), max_episode_steps=10**9)
-    bright, flat, clips, acts = _real_play(real, 2, 5, seed=3, context=4)
+    bright, flat, clips, acts, _ = _real_play(real, 2, 5, seed=3, context=4)
     assert bright.shape == flat.shape == (2, 5) and clips.shape == (2, 4, 64, 64, 3) and acts.shape == (2, 8, 3)
     first, _ = real.reset(seed=4)
     np.testing.assert_array_equal(clips[1, 0], first)

@@ -90,7 +90,7 @@ def cmd_bench(cfg: DictConfig) -> dict:
 
         return soak(cfg.model, cfg.soak.steps, cfg.soak.num_envs, cfg.soak.env_steps, seed=cfg.seed,
                     threads=cfg.threads, std_floor=cfg.std_floor, mean_band=cfg.mean_band,
-                    memory=cfg.get("memory"))  # fmt: skip
+                    memory=cfg.get("memory"), sheet=cfg.soak.get("sheet"))  # fmt: skip
     raise SystemExit(
         f"worldsim bench: unknown benchmark {cfg.what!r}; choose from: env, record, vae, sampler, dream, soak"
     )

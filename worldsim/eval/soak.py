@@ -28,15 +28,16 @@ def _contrast(frames: np.ndarray) -> np.ndarray:
     return f.std(axis=1).mean(axis=-1).reshape(frames.shape[:-3])
 
 
-def _real_play(real, runs: int, steps: int, seed: int, context: int) -> tuple[np.ndarray, ...]:
+def _real_play(real, runs: int, steps: int, seed: int, context: int, keep_every: int = 0) -> tuple[np.ndarray, ...]:
     """The real world under the soak's play: ``runs`` runs (run r from ``reset(seed=seed + r)``, its random actions
     from an action space seeded the same) of ``context - 1`` opening steps and then ``steps`` judged ones, without an
     episode limit (``real`` is made without one: only the world's own termination resets it). Returns each judged
     frame's brightness and contrast, (runs, steps) each, the openings' ``context`` frames (runs, context, H, W, 3)
-    that the dreams start from, and every action (runs, context - 1 + steps, ...), so that each dream plays on from
-    the very view its real run stood at, with the same actions."""
+    that the dreams start from, every action (runs, context - 1 + steps, ...), so that each dream plays on from
+    the very view its real run stood at, with the same actions, and, with ``keep_every``, the first run's judged frames
+    at every ``keep_every``-th step (its last), (steps // keep_every, H, W, 3) (else None)."""
     bright, flat = np.zeros((runs, steps), np.float32), np.zeros((runs, steps), np.float32)
-    clips, actions = [], []
+    clips, actions, kept = [], [], []
     for r in range(runs):
         real.action_space.seed(seed + r)
         obs, _ = real.reset(seed=seed + r)
@@ -49,11 +50,13 @@ def _real_play(real, runs: int, steps: int, seed: int, context: int) -> tuple[np
                 frames.append(obs)
             else:
                 bright[r, i - context + 1], flat[r, i - context + 1] = obs.mean(), _contrast(obs)
+                if r == 0 and keep_every and (i - context + 2) % keep_every == 0:
+                    kept.append(obs)
             if term or trunc:
                 real.reset()
         clips.append(np.stack(frames))
         actions.append(np.stack(acts))
-    return bright, flat, np.stack(clips), np.stack(actions)
+    return bright, flat, np.stack(clips), np.stack(actions), (np.stack(kept) if kept else None)
 
 
 def _window_means(x: np.ndarray, window: int) -> np.ndarray:
@@ -64,8 +67,7 @@ def _window_means(x: np.ndarray, window: int) -> np.ndarray:
 
 def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_steps: int = 2_000, seed: int = 0,
          threads: int = 2, window: int = 500, std_floor: float | None = None, mean_band: float | None = None,
-         real_runs: int = 4,
-         memory: bool | None = None) -> dict:  # fmt: skip
+         real_runs: int = 4, memory: bool | None = None, sheet: str | None = None) -> dict:  # fmt: skip
     """A long run of the dream as users run it: one env for ``steps`` steps and a vector env of ``num_envs`` for
     ``env_steps``, random actions, episodes never ending, each dream started from the opening of a real run (its first
     ``wm.window - 1`` frames; the single dream the first run's) and driven by that run's actions (until session 29 the
@@ -82,7 +84,9 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
     steps can sit in a leaf wall). A dream pinned at one flat colour, or one that drifts darker or brighter than the
     world it dreams, fails here. Until session 28 a window's brightness had only to lie within the 1st-99th percentile
     of single real frames, which a dream at half the world's brightness passed. ``std_floor``, ``mean_band`` and
-    ``memory`` as in ``bench_dream``."""
+    ``memory`` as in ``bench_dream``. ``sheet``: a PNG path for a contact sheet of the single dream beside its real
+    run, a pair of frames (real, dream) at the end of every window, to see what a failing window dreamt (the
+    voxel dream's dark attractor, session 35: inside a leaf canopy while the real player swims in the sea)."""
     import torch
 
     from worldsim.envs.world_model_env import WorldModelEnv
@@ -100,8 +104,9 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
     real = make_env(real_env_of(wm), wm.frame_shape, max_episode_steps=10**9)  # as long as the dream: no limit
     context = wm.window - 1
     base = seed_base(seed)  # two seeds share no real run (until session 34 seed 1 shared 35 of seed 0's 36)
-    bright_1, flat_1, clips_1, acts_1 = _real_play(real, real_runs, steps, base, context)
-    bright_n, flat_n, clips_n, acts_n = _real_play(real, num_envs, env_steps, base + real_runs, context)
+    bright_1, flat_1, clips_1, acts_1, real_kept = _real_play(real, real_runs, steps, base, context,
+                                                              window if sheet else 0)  # fmt: skip
+    bright_n, flat_n, clips_n, acts_n, _ = _real_play(real, num_envs, env_steps, base + real_runs, context)
     real_windows = {"single": _window_means(flat_1, window), "vector": _window_means(flat_n.mean(axis=0), window)}
     bright_runs = _window_means(bright_n, window)  # (num_envs, windows): each real run's, for the spread between runs
     real_bright = {"single": _window_means(bright_1, window), "vector": bright_runs.mean(axis=0)}
@@ -129,6 +134,7 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
             mask = {} if batch == 1 else {"reset_mask": np.arange(batch) == i}  # the single env has no mask
             env.reset(seed=base, options={**opening, **mask})
         bright, flat, rss, finite, t0 = np.zeros(n), np.zeros(n), [], True, time.perf_counter()
+        kept = []
         for i in range(n):
             a = acts[:, context - 1 + i]
             frame, r, term, trunc, info = env.step(a[0] if batch == 1 else a)
@@ -136,6 +142,7 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
             bright[i], flat[i] = np.mean(frame), _contrast(frame).mean()
             if (i + 1) % window == 0:
                 rss.append(round(_rss_mb(), 1))
+                kept.append(frame if batch == 1 else frame[0])
         means, contrasts = (np.round(_window_means(x, window), 1).tolist() for x in (bright, flat))
         growth = rss[-1] - rss[0] if len(rss) > 1 else 0.0
         below = sum(c < bars[label] for c in contrasts)
@@ -148,9 +155,16 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
                       "brightness_kept": outside <= len(means) / 4,
                       "contrast_bar": round(bars[label], 1), "windows_below_bar": below,
                       "contrast_kept": below <= len(contrasts) / 4}  # fmt: skip
+        return np.stack(kept)
 
     # episodes never end during a soak: no horizon, no termination
-    run("single", WorldModelEnv(wm, horizon=10**9, termination_threshold=2.0), steps, clips_1[:1], acts_1[:1])
+    dreamt = run("single", WorldModelEnv(wm, horizon=10**9, termination_threshold=2.0), steps, clips_1[:1],
+                 acts_1[:1])  # fmt: skip
+    if sheet:
+        from worldsim.utils.media import contact_sheet, save_png
+
+        pairs = np.stack([real_kept, dreamt], axis=1).reshape(-1, *dreamt.shape[1:])  # real, dream, real, dream, ...
+        out["sheet"] = str(save_png(sheet, contact_sheet(pairs, cols=10)))
     vector = WorldModelVectorEnv(num_envs, wm, horizon=10**9, termination_threshold=2.0)
     run("vector", vector, env_steps, clips_n, acts_n)
     checks = [out[k][c] for k in ("single", "vector") for c in ("finite", "brightness_kept", "contrast_kept")]
