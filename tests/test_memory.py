@@ -66,8 +66,11 @@ def test_a_view_shown_in_flight_comes_back_only_once_out_of_the_window():
         # replaces the clip's at that pose); back again 6 steps later, it is out of the window: recalled
         assert seen[:-1] == [None] * 9
         assert seen[-1] == (14.0 if back else None)
-    mem = ViewMemory(pose, 1, stale_after=5)  # a break is a change, not a flight: its settling frames are not kept
-    mem.start(0, torch.stack([_frame(7), _frame(8)]), np.array([[0, 0, 2]]))
+    mem = ViewMemory(pose, 1, stale_after=5)  # a start clip's real frame after a break shows the world as it is:
+    mem.start(0, torch.stack([_frame(7), _frame(8)]), np.array([[0, 0, 2]]))  # kept, unsettled (a fall may follow)
+    assert len(mem) == 1 and mem.views[0][(0, 0)][2] is False
+    mem.recall(np.array([[0, 0, 2]]))  # a break the dream draws is a change, not a flight: its settling frames,
+    mem.keep(_frame(9)[None])  # which the DiT draws the break over, are not kept
     assert len(mem) == 0
     for _ in range(6):
         mem.recall(np.array([NOOP]))

@@ -115,6 +115,10 @@ def test_report_card_on_a_tiny_model_is_whole_and_deterministic(tiny_world_model
     assert len(per_start) == 1 and abs(per_start[0] - a["loop_360_psnr"]) < 0.1
     assert a["loop_360_psnr_se"] is None  # one start has no error to give
     assert set(a["permanence_scores_se"]) == set(a["permanence_scores"])
+    # the start clip's last view through the VAE: a perfect memory's reading; the dream looking back shows just that
+    assert set(a["permanence_last_seen_scores"]) == set(a["permanence_scores"])
+    seen = mem["look_away_8"]["last_seen"]
+    assert len(seen["psnr_by_start"]) == 1 and seen["psnr"] == pytest.approx(mem["look_away_8"]["dream"]["psnr"])
     still = ja["still"]  # doing nothing: the real world stays put, the dream is scored against it
     assert still["at"] == [1, 8, 16] and len(still["dream_psnr"]) == len(still["dream_contrast_over_real"]) == 3
     # the oracle bounds the dream; with the view memory a dream standing still shows its start frame, the oracle

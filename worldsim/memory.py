@@ -16,10 +16,12 @@ flight, a fall after a block gives way) and nothing is kept for sure. Where such
 the jump), the views shown are kept as *unsettled*: the player may still be rising or falling, so such a view comes
 back only once it is ``stale_after`` steps old (the dream gives half its context window), where the DiT draws an
 old view worse than a view from a little higher is (session 34); a later view at the same pose replaces it. After
-a change to the world (a break) nothing is kept until it settles: the DiT draws a broken block over a few frames,
-and the first would bring the block back. What it cannot see: a player walking into a wall
-stays put but starts an epoch (safe), and one drifting in water or falling with no action is stored as if standing
-(the memory then shows a view from a little higher). A world without ``view_pose`` dreams without memory.
+a change to the world (a break) nothing the dream draws is kept until it settles: the DiT draws a broken block over
+a few frames, and the first would bring the block back; a start clip's real frames after a break show the world as
+it is and are kept as unsettled (the player may be falling through the gap; session 35). What it cannot see: a
+player walking into a wall stays put but starts an epoch (safe), and one drifting in water or falling with no action
+is stored as if standing (the memory then shows a view from a little higher). A world without ``view_pose`` dreams
+without memory.
 """
 
 from __future__ import annotations
@@ -119,10 +121,11 @@ class ViewMemory:
         if settle >= 0:  # moved or changed the world: what the memory holds is no longer what is there
             self.views[i].clear()
 
-    def _keep(self, i: int, latent: torch.Tensor) -> None:
-        # within an epoch the player only settles, so the latest view at a pose is also the likeliest right one
+    def _keep(self, i: int, latent: torch.Tensor, real: bool = False) -> None:
+        # within an epoch the player only settles, so the latest view at a pose is also the likeliest right one;
+        # a ``real`` frame (a start clip's) shows a change to the world as it is, so after a break it is kept too
         settled = bool(self.unsettled[i] == 0)
-        if settled or (self.stale_after is not None and self.unkept[i] == 0):
+        if settled or (self.stale_after is not None and (real or self.unkept[i] == 0)):
             self.views[i][(int(self.yaw[i]), int(self.pitch[i]))] = (latent.detach().clone(), int(self.clock[i]),
                                                                     settled)  # fmt: skip
 
@@ -137,8 +140,9 @@ class ViewMemory:
         return None
 
     def start(self, i: int, latents: torch.Tensor | None = None, actions=None, pitch: int | None = None) -> None:
-        """Dream ``i`` starts afresh at yaw 0: from nothing, or from a clip of latents (L, C, h, w) and the L-1 flat
-        actions between them (its frames from the clip's last epoch are remembered). ``pitch``: the first frame's
+        """Dream ``i`` starts afresh at yaw 0: from nothing, or from a clip of latents (L, C, h, w), taken as the
+        world's own frames, and the L-1 flat actions between them (its frames from the clip's last epoch are
+        remembered, those after a break as unsettled). ``pitch``: the first frame's
         camera pitch in steps where known (the clamp at the world's limit then falls where the world's does);
         None counts from level, which misplaces views of a clip that starts tilted and reaches the limit."""
         if pitch is not None and abs(int(pitch)) > self.pose.pitch_limit:
@@ -154,10 +158,10 @@ class ViewMemory:
         if len(acts) != len(latents) - 1:
             raise ValueError(f"ViewMemory.start: {len(latents)} frames need {len(latents) - 1} actions, got "
                              f"{len(acts)}")  # fmt: skip
-        self._keep(i, latents[0])
+        self._keep(i, latents[0], real=True)
         for k, a in enumerate(acts, start=1):
             self._advance(i, a)
-            self._keep(i, latents[k])
+            self._keep(i, latents[k], real=True)
 
     def recall(self, actions) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Every dream takes its action (flat (B, A)); returns (hit mask (B,), latents (B, C, h, w)) of the dreams

@@ -160,7 +160,11 @@ def memory_part(wm, starts: int, seed: int, quick: bool) -> dict:
         copy = real[:, sc["back"] - 1]
         oracle = wm.decode(wm.encode(end_real))
         row = {"steps": len(script)}
-        for key, x in (("dream", end_dream), ("copy_baseline", copy), ("oracle_vae", oracle), ("real", end_real)):
+        # the clip's last view through the VAE: what a memory of it brings back at best when the camera returns
+        # (below the oracle by the real world's own change: a clip that ends in the air lands elsewhere)
+        last_seen = wm.decode(wm.encode(clip_f[:, -1]))
+        for key, x in (("dream", end_dream), ("copy_baseline", copy), ("oracle_vae", oracle), ("real", end_real),
+                       ("last_seen", last_seen)):  # fmt: skip
             row[key] = {"psnr": _mean(psnr(x, end_real)) if key != "real" else None,
                         "class_agreement": _mean(class_agreement(x, truth))}  # fmt: skip
         per_start = psnr(end_dream, end_real)  # how far each start's reading lies from the mean: the probe's error
@@ -170,6 +174,10 @@ def memory_part(wm, starts: int, seed: int, quick: bool) -> dict:
         row["score"] = round((d - lo) / (hi - lo), 4) if hi - lo > 1e-6 else None  # 0 copy, 1 oracle
         se = row["dream"]["psnr_se"]
         row["score_se"] = round(se / (hi - lo), 4) if se is not None and hi - lo > 1e-6 else None
+        seen = psnr(last_seen, end_real)
+        row["last_seen"]["psnr_by_start"] = [round(float(v), 1) for v in seen]
+        # the score a perfect memory of the clip's last view earns
+        row["last_seen_score"] = round((row["last_seen"]["psnr"] - lo) / (hi - lo), 4) if hi - lo > 1e-6 else None
         if "change" in sc:  # the same world without the interaction
             cf_script = script.copy()
             cf_script[sc["change"]] = [0, 0, 0]
@@ -390,5 +398,9 @@ def _summary(r: dict) -> dict:
         s["permanence_scores"] = {k: v["score"] for k, v in m.items() if k.startswith("look_away") and "score" in v}
         s["permanence_scores_se"] = {k: v["score_se"] for k, v in m.items()
                                      if k.startswith("look_away") and "score_se" in v}  # fmt: skip
+        # what a perfect memory of the start clip's last view would score (the real world moves on: a landing)
+        s["loop_360_last_seen_psnr"] = m["loop_360"]["last_seen"]["psnr"]
+        s["permanence_last_seen_scores"] = {k: v["last_seen_score"] for k, v in m.items()
+                                            if k.startswith("look_away") and "last_seen_score" in v}  # fmt: skip
         s["persistence"] = {k: m[k]["dream"].get("persistence") for k in ("break_look_away", "place_look_away")}
     return s

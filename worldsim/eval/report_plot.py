@@ -69,8 +69,9 @@ def plot_report(r: dict, path: Path) -> None:
         ax = fig.add_subplot(grid[2, 0:2])
         names = list(m)
         x = np.arange(len(names))
-        for j, key in enumerate(("dream", "copy_baseline", "oracle_vae")):
-            ax.bar(x + (j - 1) * 0.27, [m[n][key]["psnr"] for n in names], 0.27, label=key.replace("_", " "))
+        for j, key in enumerate(("dream", "copy_baseline", "oracle_vae", "last_seen")):  # last seen: memory's best
+            ax.bar(x + (j - 1.5) * 0.2, [m[n].get(key, {}).get("psnr") or 0 for n in names], 0.2,
+                   label=key.replace("_", " "))  # fmt: skip
         ax.set_xticks(x, [n.replace("_", " ") for n in names], fontsize=8)
         ax.set(title="does it remember: the end frame against the real one", ylabel="PSNR (dB)")
         ax.legend(fontsize=7)
