@@ -63,6 +63,11 @@ def _mean(x) -> float:
     return round(float(np.mean(x)), 4)
 
 
+def _of_span(d: float | None, span: float | None) -> float | None:
+    """``d`` dB as a share of the copy-to-oracle span (None where either is missing)."""
+    return None if d is None or span is None else round(d / span, 4)
+
+
 # ---------------------------------------------------------------------------------------------- 1 + 3: clips
 def horizon_part(wm, dataset_id, root, split, policy, clips, horizon, seed, idm) -> dict:
     """PSNR/SSIM per step against copying, the true-vs-wrong action gap, and (with an IDM) action accuracy."""
@@ -163,21 +168,20 @@ def memory_part(wm, starts: int, seed: int, quick: bool) -> dict:
         # the clip's last view through the VAE: what a memory of it brings back at best when the camera returns
         # (below the oracle by the real world's own change: a clip that ends in the air lands elsewhere)
         last_seen = wm.decode(wm.encode(clip_f[:, -1]))
+        per_start = {}
         for key, x in (("dream", end_dream), ("copy_baseline", copy), ("oracle_vae", oracle), ("real", end_real),
                        ("last_seen", last_seen)):  # fmt: skip
-            row[key] = {"psnr": _mean(psnr(x, end_real)) if key != "real" else None,
+            per_start[key] = psnr(x, end_real) if key != "real" else None
+            row[key] = {"psnr": _mean(per_start[key]) if key != "real" else None,
                         "class_agreement": _mean(class_agreement(x, truth))}  # fmt: skip
-        per_start = psnr(end_dream, end_real)  # how far each start's reading lies from the mean: the probe's error
-        row["dream"]["psnr_by_start"] = [round(float(v), 1) for v in per_start]
-        row["dream"]["psnr_se"] = _mean(per_start.std(ddof=1) / np.sqrt(starts)) if starts > 1 else None
-        lo, hi, d = row["copy_baseline"]["psnr"], row["oracle_vae"]["psnr"], row["dream"]["psnr"]
-        row["score"] = round((d - lo) / (hi - lo), 4) if hi - lo > 1e-6 else None  # 0 copy, 1 oracle
-        se = row["dream"]["psnr_se"]
-        row["score_se"] = round(se / (hi - lo), 4) if se is not None and hi - lo > 1e-6 else None
-        seen = psnr(last_seen, end_real)
-        row["last_seen"]["psnr_by_start"] = [round(float(v), 1) for v in seen]
-        # the score a perfect memory of the clip's last view earns
-        row["last_seen_score"] = round((row["last_seen"]["psnr"] - lo) / (hi - lo), 4) if hi - lo > 1e-6 else None
+        for key in ("dream", "last_seen"):  # how far each start's reading lies from the mean: the probe's error
+            row[key]["psnr_by_start"] = [round(float(v), 1) for v in per_start[key]]
+        row["dream"]["psnr_se"] = _mean(per_start["dream"].std(ddof=1) / np.sqrt(starts)) if starts > 1 else None
+        lo, hi = row["copy_baseline"]["psnr"], row["oracle_vae"]["psnr"]
+        span = hi - lo if hi - lo > 1e-6 else None  # 0 copy, 1 oracle
+        row["score"] = _of_span(row["dream"]["psnr"] - lo, span)
+        row["score_se"] = _of_span(row["dream"]["psnr_se"], span)
+        row["last_seen_score"] = _of_span(row["last_seen"]["psnr"] - lo, span)  # a perfect memory of the last view
         if "change" in sc:  # the same world without the interaction
             cf_script = script.copy()
             cf_script[sc["change"]] = [0, 0, 0]

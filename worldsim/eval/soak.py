@@ -142,7 +142,8 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
             bright[i], flat[i] = np.mean(frame), _contrast(frame).mean()
             if (i + 1) % window == 0:
                 rss.append(round(_rss_mb(), 1))
-                kept.append(frame if batch == 1 else frame[0])
+                if batch == 1:  # the single dream's, for the sheet
+                    kept.append(frame)
         means, contrasts = (np.round(_window_means(x, window), 1).tolist() for x in (bright, flat))
         growth = rss[-1] - rss[0] if len(rss) > 1 else 0.0
         below = sum(c < bars[label] for c in contrasts)
@@ -155,7 +156,7 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
                       "brightness_kept": outside <= len(means) / 4,
                       "contrast_bar": round(bars[label], 1), "windows_below_bar": below,
                       "contrast_kept": below <= len(contrasts) / 4}  # fmt: skip
-        return np.stack(kept)
+        return np.stack(kept) if kept else None
 
     # episodes never end during a soak: no horizon, no termination
     dreamt = run("single", WorldModelEnv(wm, horizon=10**9, termination_threshold=2.0), steps, clips_1[:1],
