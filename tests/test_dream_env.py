@@ -236,6 +236,8 @@ def test_the_soak_measures_finiteness_memory_and_brightness(tiny_world_model, tm
         assert len(r[part]["contrast_by_window"]) == len(r[part]["brightness_by_window"])
         assert isinstance(r[part]["contrast_kept"], bool)  # a dream pinned at one flat colour fails here
     assert 0 < r["real_contrast_p5"] < 128 and isinstance(r["passed"], bool)
+    swam = r["real_in_water_by_window"]  # where the real player swam, window for window
+    assert len(swam["single"]) == 2 and len(swam["vector"]) == 1 and all(0 <= x <= 1 for x in swam["single"])
     single = np.ravel(r["real_brightness_by_window"]["single"])  # 4 real runs x 2 windows
     assert r["single"]["brightness_range_by_window"][0] == pytest.approx(np.percentile(single, [5, 95]), abs=0.06)
     for part in ("single", "vector"):  # brightness: window for window against the real world under the same play
@@ -266,8 +268,9 @@ def test_the_soak_starts_each_dream_where_its_real_run_stood(tiny_world_model):
     from worldsim.eval.soak import _real_play
 
     real = make_env("worldsim/Voxel-v0", (64, 64, 3), max_episode_steps=10**9)
-    bright, flat, clips, acts, _ = _real_play(real, 2, 5, seed=3, context=4)
-    assert bright.shape == flat.shape == (2, 5) and clips.shape == (2, 4, 64, 64, 3) and acts.shape == (2, 8, 3)
+    bright, flat, clips, acts, _, water = _real_play(real, 2, 5, seed=3, context=4)
+    assert bright.shape == flat.shape == water.shape == (2, 5) and water.dtype == bool
+    assert clips.shape == (2, 4, 64, 64, 3) and acts.shape == (2, 8, 3)
     first, _ = real.reset(seed=4)
     np.testing.assert_array_equal(clips[1, 0], first)
     again = _real_play(real, 2, 5, seed=3, context=4)

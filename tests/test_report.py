@@ -66,13 +66,21 @@ def test_persistence_tells_a_kept_change_from_a_forgotten_one():
     assert persistence(without, without, without) is None  # nothing changed: nothing to score
 
 
-def test_memory_probe_scripts_return_to_where_they_started():
-    for name, sc in card._scripts(quick=False).items():
-        cam = np.asarray(sc["actions"])[:, 1]
+@pytest.mark.parametrize("settle", [0, 12])
+def test_memory_probe_scripts_return_to_where_they_started(settle):
+    plain = card._scripts(quick=False)
+    for name, sc in card._scripts(quick=False, settle=settle).items():
+        acts = np.asarray(sc["actions"])
+        cam = acts[:, 1]
         yaw = np.cumsum(5 * ((cam == 2).astype(int) - (cam == 1)))  # after each step
         # the camera ends facing where it faced at the start, or where the change (a break, a placed block) was made
         assert yaw[-1] % 360 == (yaw[sc["change"]] if "change" in sc else 0) % 360, name
         assert 0 < sc["back"] < len(sc["actions"])
+        # settling: the player stands still first, then the same probe, every index shifted by as much
+        assert sc["away"] == settle and not acts[:settle].any() and (acts[settle:] == plain[name]["actions"]).all()
+        assert sc["back"] - plain[name]["back"] == settle
+        assert ("change" in sc) == ("change" in plain[name])
+        assert "change" not in sc or sc["change"] - plain[name]["change"] == settle
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +162,20 @@ def test_random_play_part_scores_both_worlds_by_the_real_cameras_pitch(tiny_worl
     assert all(np.array_equal(a, b) for a, b in zip(again["_frames"], out["_frames"]))
 
 
+def test_memory_probes_after_settling_bring_back_the_dreams_own_view(tiny_world_model):
+    """With ``memory_settle`` the player stands still first; the view memory then brings back what the dream itself
+    showed before turning (its own draw of the settled view), which the probe reports beside the real one."""
+    from worldsim.world_model import load_world_model
+
+    wm = load_world_model(tiny_world_model)
+    mem = card.memory_part(wm, starts=1, seed=0, quick=True, settle=12)
+    row = mem["look_away_8"]
+    assert row["settle"] == 12 and row["steps"] == 12 + 18 + 8 + 18
+    assert row["dream"]["psnr"] == pytest.approx(row["dream_seen"]["psnr"], abs=1e-3)
+    assert row["dream_seen_score"] == pytest.approx(row["score"], abs=1e-3)
+    assert len(row["last_seen"]["psnr_by_start"]) == 1 and np.isfinite(row["last_seen"]["psnr"])
+
+
 def test_two_seeds_of_the_card_share_no_world(monkeypatch):
     """Seed s plays worlds from WORLDS + seed_base(s) on: a second seed is a second sample, not the first shifted."""
     from types import SimpleNamespace
@@ -232,6 +254,8 @@ def test_report_takes_the_samplers_settings_and_refuses_bad_ones(tiny_world_mode
         card.report(model=tiny_world_model, context_noise=1.5, quick=True, out=str(tmp_path))
     with pytest.raises(ValueError, match="sampler steps must be 1 to 8, got 9"):
         card.report(model=tiny_world_model, sampler_steps=9, quick=True, out=str(tmp_path))
+    with pytest.raises(ValueError, match="memory_settle must be a whole number of steps >= 0, got -1"):
+        card.report(model=tiny_world_model, memory_settle=-1, quick=True, out=str(tmp_path))
 
 
 def test_report_runs_the_parts_asked_for_and_refuses_unknown_ones(tiny_world_model, tmp_path):

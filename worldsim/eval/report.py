@@ -20,10 +20,11 @@ recording played (seeds from ``WORLDS`` on), deterministically under ``seed``:
 4. **Does it remember** (voxel world, against its ground truth): a full 360-degree turn; walking out and back;
    looking 90 degrees away for k steps and back (object permanence: PSNR, and the share of pixels whose colour
    class is the block ``VoxelEnv.block_classes`` says is there); breaking a block and placing one, looking away
-   and back (is the change still there, against the same world without it). Each with the copy baseline (the
-   real frame just before the way back: what a dream with no memory could at best keep showing) and the oracle
-   (the real frame through the VAE, the best a dream in this latent space can draw). And whether it stays put:
-   the no-op action for 64 steps, the dream against the (still) real world (``still_part``).
+   and back (is the change still there, against the same world without it); each probe stands still for
+   ``memory_settle`` steps first, so that the view it turns from is one a standing player finds again. Each with the
+   copy baseline (the real frame just before the way back: what a dream with no memory could at best keep showing)
+   and the oracle (the real frame through the VAE, the best a dream in this latent space can draw). And whether it
+   stays put: the no-op action for 64 steps, the dream against the (still) real world (``still_part``).
 5. **Does it give the world's rewards**: precision and recall of the nonzero rewards and of the terminations, on
    held-out real transitions (the model reading the real frames) and on dreamed ones (the real reward at the same
    step as the label); and, in the voxel world, whether a log is paid once: *break* held on for 16 steps from
@@ -110,9 +111,12 @@ def horizon_part(wm, dataset_id, root, split, policy, clips, horizon, seed, idm)
 
 # --------------------------------------------------------------------------------------------- 2: long rollouts
 # ------------------------------------------------------------------------------------------------- 4: memory
-def _scripts(quick: bool) -> dict[str, dict]:
+def _scripts(quick: bool, settle: int = 0) -> dict[str, dict]:
     """Scripted probes: actions (movement, camera, interaction) after the start clip, the step where the way back
-    begins (the copy baseline's frame), and for an interaction the counterfactual without it."""
+    begins (the copy baseline's frame), and for an interaction the counterfactual without it. Each begins with
+    ``settle`` no-op steps (``away``: the first step after them), so that a player the explorer's clip left in a
+    jump's flight or falling lands before the camera turns: the view it turns away from is then the one it should
+    find again (from a clip that ends in the air the real player lands elsewhere; session 35)."""
     right, left, noop = [0, 2, 0], [0, 1, 0], [0, 0, 0]
     out = {
         "loop_360": {"actions": [right] * 72, "back": 36},
@@ -125,6 +129,12 @@ def _scripts(quick: bool) -> dict[str, dict]:
     out["break_look_away"] = {"actions": brk, "back": len(brk) - 18, "change": 6}
     place = down + [[0, 0, 2]] + [right] * 18 + [[0, 0, 3]] + [left] * 18 + [noop] * 8 + [right] * 18
     out["place_look_away"] = {"actions": place, "back": len(place) - 18, "change": 7 + 18}
+    for sc in out.values():
+        sc["actions"] = [noop] * settle + sc["actions"]
+        sc["back"] += settle
+        sc["away"] = settle
+        if "change" in sc:
+            sc["change"] += settle
     return out
 
 
@@ -143,7 +153,7 @@ def _replay(seed: int, shape, ctx: int, clip_actions, script) -> tuple[np.ndarra
     return np.stack(frames), classes
 
 
-def memory_part(wm, starts: int, seed: int, quick: bool) -> dict:
+def memory_part(wm, starts: int, seed: int, quick: bool, settle: int = 0) -> dict:
     from worldsim.dream import rollout
 
     ctx = wm.window - 1
@@ -152,7 +162,7 @@ def memory_part(wm, starts: int, seed: int, quick: bool) -> dict:
     runs = [_real_rollout(base + i, shape, ctx, 0) for i in range(starts)]
     clip_f, clip_a = np.stack([f for f, _ in runs]), np.stack([a for _, a in runs])
     out, strips = {}, {}
-    for name, sc in _scripts(quick).items():
+    for name, sc in _scripts(quick, settle).items():
         script = np.asarray(sc["actions"])
         reals = [_replay(base + i, shape, ctx, clip_a[i], script) for i in range(starts)]
         real = np.stack([f for f, _ in reals])  # (S, L, H, W, 3)
@@ -164,17 +174,21 @@ def memory_part(wm, starts: int, seed: int, quick: bool) -> dict:
         end_real, end_dream = real[:, -1], dream[:, -1]
         copy = real[:, sc["back"] - 1]
         oracle = wm.decode(wm.encode(end_real))
-        row = {"steps": len(script)}
-        # the clip's last view through the VAE: what a memory of it brings back at best when the camera returns
-        # (below the oracle by the real world's own change: a clip that ends in the air lands elsewhere)
-        last_seen = wm.decode(wm.encode(clip_f[:, -1]))
+        row = {"steps": len(script), "settle": settle}
+        # the last view before the camera turns away (the clip's last, or the last settling step's) through the VAE:
+        # what a memory of it brings back at best when the camera returns (below the oracle by the real world's own
+        # change: a clip that ends in the air lands elsewhere)
+        last_seen = wm.decode(wm.encode(real[:, sc["away"] - 1] if sc["away"] else clip_f[:, -1]))
+        # and the view the dream itself showed there (after settling: its own draw of the landing, which its memory
+        # brings back; without settling the clip's real last view): the memory's reading is this one's at best
+        dream_seen = dream[:, sc["away"] - 1] if sc["away"] else last_seen
         per_start = {}
         for key, x in (("dream", end_dream), ("copy_baseline", copy), ("oracle_vae", oracle), ("real", end_real),
-                       ("last_seen", last_seen)):  # fmt: skip
+                       ("last_seen", last_seen), ("dream_seen", dream_seen)):  # fmt: skip
             per_start[key] = psnr(x, end_real) if key != "real" else None
             row[key] = {"psnr": _mean(per_start[key]) if key != "real" else None,
                         "class_agreement": _mean(class_agreement(x, truth))}  # fmt: skip
-        for key in ("dream", "last_seen"):  # how far each start's reading lies from the mean: the probe's error
+        for key in ("dream", "last_seen", "dream_seen"):  # each start's reading: how far it lies from the mean
             row[key]["psnr_by_start"] = [round(float(v), 1) for v in per_start[key]]
         row["dream"]["psnr_se"] = _mean(per_start["dream"].std(ddof=1) / np.sqrt(starts)) if starts > 1 else None
         lo, hi = row["copy_baseline"]["psnr"], row["oracle_vae"]["psnr"]
@@ -182,6 +196,7 @@ def memory_part(wm, starts: int, seed: int, quick: bool) -> dict:
         row["score"] = _of_span(row["dream"]["psnr"] - lo, span)
         row["score_se"] = _of_span(row["dream"]["psnr_se"], span)
         row["last_seen_score"] = _of_span(row["last_seen"]["psnr"] - lo, span)  # a perfect memory of the last view
+        row["dream_seen_score"] = _of_span(row["dream_seen"]["psnr"] - lo, span)  # a perfect memory of the dream's
         if "change" in sc:  # the same world without the interaction
             cf_script = script.copy()
             cf_script[sc["change"]] = [0, 0, 0]
@@ -194,7 +209,8 @@ def memory_part(wm, starts: int, seed: int, quick: bool) -> dict:
             row["change_visible_in"] = sum(persistence(end_real[i], end_real[i], without[i]) is not None
                                            for i in range(starts))  # fmt: skip
         out[name] = row
-        strips[name] = np.stack([clip_f[0, -1], end_real[0], end_dream[0]])
+        start = real[0, sc["away"] - 1] if sc["away"] else clip_f[0, -1]
+        strips[name] = np.stack([start, end_real[0], end_dream[0]])
     out["_strips"] = strips
     return out
 
@@ -244,7 +260,7 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
            mean_band: float | None = None, device: str = "cpu",
            dtype: str | None = None, compile: bool = False, threads: int = 2,
            memory: bool | None = None, parts: list[str] | None = None,
-           random_play_starts: int | None = None) -> dict:  # fmt: skip
+           random_play_starts: int | None = None, memory_settle: int = 0) -> dict:  # fmt: skip
     import torch
 
     parts = _parts(parts)
@@ -273,6 +289,8 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
     if long_steps < BUCKET:
         raise ValueError(f"long_steps must be at least {BUCKET} (one bucket of the long rollouts), got {long_steps}")
     memory_starts = memory_starts or (2 if quick else 8)
+    if isinstance(memory_settle, bool) or not isinstance(memory_settle, int) or memory_settle < 0:
+        raise ValueError(f"memory_settle must be a whole number of steps >= 0, got {memory_settle!r}")
     result: dict = {"model": str(model), "dataset_id": dataset_id, "seed": seed, "quick": quick,
                     "sampler_steps": wm.sampler_cfg.steps, "context_noise": wm.sampler_cfg.context_noise,
                     "std_floor": wm.sampler_cfg.std_floor,
@@ -319,7 +337,7 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
         if "long" in parts:
             result["long"] = long_part(wm, net, long_starts, long_steps, seed)
         if "memory" in parts:
-            result["memory"] = memory_part(wm, memory_starts, seed, quick)
+            result["memory"] = memory_part(wm, memory_starts, seed, quick, memory_settle)
         if "still" in parts:
             result["still"] = still_part(wm, memory_starts, 16 if quick else 64, seed)
         if "held_break" in parts:
@@ -402,7 +420,8 @@ def _summary(r: dict) -> dict:
         s["permanence_scores"] = {k: v["score"] for k, v in m.items() if k.startswith("look_away") and "score" in v}
         s["permanence_scores_se"] = {k: v["score_se"] for k, v in m.items()
                                      if k.startswith("look_away") and "score_se" in v}  # fmt: skip
-        # what a perfect memory of the start clip's last view would score (the real world moves on: a landing)
+        s["memory_settle"] = m["loop_360"].get("settle", 0)
+        # what a perfect memory of the view turned from would score (the real world moves on: a landing)
         s["loop_360_last_seen_psnr"] = m["loop_360"]["last_seen"]["psnr"]
         s["permanence_last_seen_scores"] = {k: v["last_seen_score"] for k, v in m.items()
                                             if k.startswith("look_away") and "last_seen_score" in v}  # fmt: skip

@@ -34,9 +34,11 @@ def _real_play(real, runs: int, steps: int, seed: int, context: int, keep_every:
     episode limit (``real`` is made without one: only the world's own termination resets it). Returns each judged
     frame's brightness and contrast, (runs, steps) each, the openings' ``context`` frames (runs, context, H, W, 3)
     that the dreams start from, every action (runs, context - 1 + steps, ...), so that each dream plays on from
-    the very view its real run stood at, with the same actions, and, with ``keep_every``, the first run's judged frames
-    at every ``keep_every``-th step (its last), (steps // keep_every, H, W, 3) (else None)."""
+    the very view its real run stood at, with the same actions, with ``keep_every`` the first run's judged frames
+    at every ``keep_every``-th step (its last), (steps // keep_every, H, W, 3) (else None), and whether the player
+    swam at each judged step (runs, steps), where the world says so (``info["in_water"]``; else all False)."""
     bright, flat = np.zeros((runs, steps), np.float32), np.zeros((runs, steps), np.float32)
+    water = np.zeros((runs, steps), bool)
     clips, actions, kept = [], [], []
     for r in range(runs):
         real.action_space.seed(seed + r)
@@ -44,19 +46,20 @@ def _real_play(real, runs: int, steps: int, seed: int, context: int, keep_every:
         frames, acts = [obs], []
         for i in range(context - 1 + steps):
             a = real.action_space.sample()
-            obs, _, term, trunc, _ = real.step(a)
+            obs, _, term, trunc, info = real.step(a)
             acts.append(a)
             if i < context - 1:
                 frames.append(obs)
             else:
                 bright[r, i - context + 1], flat[r, i - context + 1] = obs.mean(), _contrast(obs)
+                water[r, i - context + 1] = bool(info.get("in_water", False))
                 if r == 0 and keep_every and (i - context + 2) % keep_every == 0:
                     kept.append(obs)
             if term or trunc:
                 real.reset()
         clips.append(np.stack(frames))
         actions.append(np.stack(acts))
-    return bright, flat, np.stack(clips), np.stack(actions), (np.stack(kept) if kept else None)
+    return bright, flat, np.stack(clips), np.stack(actions), (np.stack(kept) if kept else None), water
 
 
 def _window_means(x: np.ndarray, window: int) -> np.ndarray:
@@ -104,9 +107,9 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
     real = make_env(real_env_of(wm), wm.frame_shape, max_episode_steps=10**9)  # as long as the dream: no limit
     context = wm.window - 1
     base = seed_base(seed)  # two seeds share no real run (until session 34 seed 1 shared 35 of seed 0's 36)
-    bright_1, flat_1, clips_1, acts_1, real_kept = _real_play(real, real_runs, steps, base, context,
-                                                              window if sheet else 0)  # fmt: skip
-    bright_n, flat_n, clips_n, acts_n, _ = _real_play(real, num_envs, env_steps, base + real_runs, context)
+    bright_1, flat_1, clips_1, acts_1, real_kept, water_1 = _real_play(real, real_runs, steps, base, context,
+                                                                       window if sheet else 0)  # fmt: skip
+    bright_n, flat_n, clips_n, acts_n, _, water_n = _real_play(real, num_envs, env_steps, base + real_runs, context)
     real_windows = {"single": _window_means(flat_1, window), "vector": _window_means(flat_n.mean(axis=0), window)}
     bright_runs = _window_means(bright_n, window)  # (num_envs, windows): each real run's, for the spread between runs
     real_bright = {"single": _window_means(bright_1, window), "vector": bright_runs.mean(axis=0)}
@@ -123,7 +126,12 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
     out = {"benchmark": "soak", "model": model, "std_floor": wm.sampler_cfg.std_floor, "real_runs": real_runs,
            "real_brightness_by_window": {k: np.round(v, 1).tolist() for k, v in real_bright.items()},
            "real_contrast_p5": round(float(np.percentile(np.concatenate([flat_1.ravel(), flat_n.ravel()]), 5)), 1),
-           "real_contrast_by_window": {k: np.round(v, 1).tolist() for k, v in real_windows.items()}}  # fmt: skip
+           "real_contrast_by_window": {k: np.round(v, 1).tolist() for k, v in real_windows.items()},
+           # the share of steps the real player swam, by window (the single dream's run; the vector env's average):
+           # where the voxel dream loses the world (session 36: it draws a swimmer's view as if walking ashore)
+           "real_in_water_by_window": {"single": np.round(_window_means(water_1[:1].astype(float), window)[0], 2)
+                                       .tolist(), "vector": np.round(_window_means(water_n.mean(0), window), 2)
+                                       .tolist()}}  # fmt: skip
 
     def run(label, env, n, clips, acts):
         # each dream starts from its real run's opening (the frames and the actions between them) and plays on
