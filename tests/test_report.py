@@ -138,6 +138,7 @@ def test_report_card_on_a_tiny_model_is_whole_and_deterministic(tiny_world_model
     assert set(a["reward_precision_recall"]) == {"real", "dream"}
     assert "held_break" in ja
     assert set(ja["random_play"]["bands"]) == {"down", "level", "up"} and "random_play_sky" in a
+    assert {"water", "land"} <= set(ja["swim"]) and ja["swim"]["land"]["starts"] > 0
 
 
 def test_random_play_part_scores_both_worlds_by_the_real_cameras_pitch(tiny_world_model):
@@ -174,6 +175,25 @@ def test_memory_probes_after_settling_bring_back_the_dreams_own_view(tiny_world_
     assert row["dream"]["psnr"] == pytest.approx(row["dream_seen"]["psnr"], abs=1e-3)
     assert row["dream_seen_score"] == pytest.approx(row["score"], abs=1e-3)
     assert len(row["last_seen"]["psnr_by_start"]) == 1 and np.isfinite(row["last_seen"]["psnr"])
+
+
+def test_swim_part_dreams_from_where_random_play_swims_and_from_land(tiny_world_model):
+    from worldsim.eval.swim import swim_part, swim_summary
+    from worldsim.world_model import load_world_model
+
+    wm = load_world_model(tiny_world_model)
+    out = swim_part(wm, card.VOXEL, runs=4, steps=800, horizon=8, max_starts=2, seed=0, worlds=card.WORLDS)
+    assert out["at"] == [1, 5, 8]
+    for key in ("water", "land"):  # these worlds swim and walk within 800 random steps
+        g = out[key]
+        assert g["starts"] == 2 and len(g["psnr"]) == len(g["psnr_copy_last"]) == 3
+        assert all(0 <= g[f"{what}_share_last"][w] <= 1 for what in ("water", "tree") for w in ("real", "dream"))
+    s = swim_summary(out)
+    assert set(s) == {f"swim_{k}_{m}" for k in ("water", "land") for m in ("gain_over_copy_last", "tree_share_last")}
+    again = swim_part(wm, card.VOXEL, runs=4, steps=800, horizon=8, max_starts=2, seed=0, worlds=card.WORLDS)
+    assert again == out  # deterministic under the seed
+    with pytest.raises(ValueError, match="horizon must be at least 5 steps, got 4"):
+        swim_part(wm, card.VOXEL, runs=1, steps=50, horizon=4, max_starts=1, seed=0, worlds=card.WORLDS)
 
 
 def test_two_seeds_of_the_card_share_no_world(monkeypatch):
@@ -263,7 +283,7 @@ def test_report_runs_the_parts_asked_for_and_refuses_unknown_ones(tiny_world_mod
                       out=str(tmp_path / "long"), seed=2)  # fmt: skip
     r = json.loads((tmp_path / "long" / "report.json").read_text())
     assert r["parts"] == ["long"] and "long" in r
-    assert not r["horizon"] and not {"rewards", "memory", "still", "held_break", "random_play"} & set(r)
+    assert not r["horizon"] and not {"rewards", "memory", "still", "held_break", "random_play", "swim"} & set(r)
     mean = out["long_mean"]  # the buckets' mean, the figure the README's long-dream rows quote
     assert set(mean) == {"sharpness_ratio", "colour_js", "frechet"}  # the shipped IDM reads this 64x64 world
     assert mean["colour_js"] == pytest.approx(r["long"]["buckets"][0]["dream"]["colour_js"], abs=1e-3)

@@ -30,6 +30,7 @@ recording played (seeds from ``WORLDS`` on), deterministically under ``seed``:
    step as the label); and, in the voxel world, whether a log is paid once: *break* held on for 16 steps from
    the moment the explorer breaks a log, the return in each world (``worldsim/eval/rewards.py``).
 6. **Does it keep the pitch under long random play**: sky and brightness by pitch band (``eval/random_play.py``).
+7. **Does it swim**: dreams from where random play swims, against those from where it walks (``eval/swim.py``).
 Every dream has the view memory where its world declares a camera pose (``worldsim.memory``: the voxel world does;
 ``memory=false`` judges the DiT alone). Parts that need the voxel world's ground truth, or an IDM for the world,
 are skipped for other worlds, and the report says so. ``quick=true`` cuts every count (tests); ``parts`` picks
@@ -50,6 +51,7 @@ from worldsim.eval.metrics import psnr, ssim
 from worldsim.eval.random_play import random_play_part, random_play_summary
 from worldsim.eval.report_plot import plot_report
 from worldsim.eval.rewards import held_break_part, reward_part
+from worldsim.eval.swim import swim_part, swim_summary
 from worldsim.eval.world_metrics import class_agreement, persistence
 
 # published figures beside the comparable rows (their worlds and resolutions differ: anchors, not rankings)
@@ -345,6 +347,9 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
         if "random_play" in parts:
             starts = random_play_starts or (2 if quick else 8)
             result["random_play"] = random_play_part(wm, VOXEL, starts, 96 if quick else 600, seed, WORLDS)
+        if "swim" in parts:  # runs, steps, horizon, starts per group
+            sizes = (2, 400, 8, 2) if quick else (8, 1600, 20, 8)
+            result["swim"] = swim_part(wm, VOXEL, *sizes, seed, WORLDS)
     result["summary"] = _summary(result)
     result["seconds"] = round(time.perf_counter() - t0, 1)
     out_dir = Path(out)
@@ -354,7 +359,7 @@ def report(model: str = "voxel", dataset_id: str | None = None, root: str = "dat
     return {"benchmark": "report", **result["summary"], "seconds": result["seconds"], "out": str(out_dir)}
 
 
-PARTS = ("horizon", "rewards", "long", "memory", "still", "held_break", "random_play")
+PARTS = ("horizon", "rewards", "long", "memory", "still", "held_break", "random_play", "swim")
 
 
 def _parts(parts) -> set[str]:
@@ -410,6 +415,8 @@ def _summary(r: dict) -> dict:
         s["long_mean_se"] = r["long"].get("mean_se", {})
     if "random_play" in r:
         s.update(random_play_summary(r["random_play"]))
+    if "swim" in r:
+        s.update(swim_summary(r["swim"]))
     if "still" in r:
         s["still_psnr"] = {str(t): v for t, v in zip(r["still"]["at"], r["still"]["dream_psnr"])}
         s["still_contrast_over_real"] = r["still"]["dream_contrast_over_real"][-1]
