@@ -36,7 +36,9 @@ def _play(env_id: str, shape, runs: int, steps: int, seed: int, worlds: int):
         frames, water, pitch = [obs], [info["in_water"]], [env.unwrapped.pitch]
         for a in actions[r]:
             obs, _, term, trunc, info = env.step(a)
-            frames.append(obs), water.append(info["in_water"]), pitch.append(env.unwrapped.pitch)
+            frames.append(obs)
+            water.append(info["in_water"])
+            pitch.append(env.unwrapped.pitch)
             if term or trunc:  # the world ended the run: its frames so far
                 break
         n = len(frames)
