@@ -113,8 +113,14 @@ def plot_report(r: dict, path: Path) -> None:
         if held.get("clips"):
             title += (f"; break held {held['hold']} steps on a log: return real {held['real_return']:.2f}, "
                       f"dream {held['dream_return']:.2f}")  # fmt: skip
+    swim = r.get("swim", {})
+    groups = [k for k in ("water", "land") if swim.get(k, {}).get("starts")]
+    if groups:  # part 7 in numbers: the dream against copying where random play swims and where it walks
+        title += f"\ndoes it swim: at step {swim['horizon']} the dream over copying the last frame " + ", ".join(
+            f"{k} {swim[k]['psnr'][-1] - swim[k]['psnr_copy_last'][-1]:+.1f} dB ({swim[k]['starts']} starts)"
+            for k in groups)  # fmt: skip
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.011 * (title.count("\n") + 1)))  # the title's lines above the panels
     fig.savefig(path)
     plt.close(fig)
 
