@@ -180,7 +180,8 @@ def memory_part(wm, starts: int, seed: int, quick: bool, settle: int = 0) -> dic
         # the last view before the camera turns away (the clip's last, or the last settling step's) through the VAE:
         # what a memory of it brings back at best when the camera returns (below the oracle by the real world's own
         # change: a clip that ends in the air lands elsewhere)
-        last_seen = wm.decode(wm.encode(real[:, sc["away"] - 1] if sc["away"] else clip_f[:, -1]))
+        before = real[:, sc["away"] - 1] if sc["away"] else clip_f[:, -1]  # the real view the probe turns from
+        last_seen = wm.decode(wm.encode(before))
         # and the view the dream itself showed there (after settling: its own draw of the landing, which its memory
         # brings back; without settling the clip's real last view): the memory's reading is this one's at best
         dream_seen = dream[:, sc["away"] - 1] if sc["away"] else last_seen
@@ -211,8 +212,7 @@ def memory_part(wm, starts: int, seed: int, quick: bool, settle: int = 0) -> dic
             row["change_visible_in"] = sum(persistence(end_real[i], end_real[i], without[i]) is not None
                                            for i in range(starts))  # fmt: skip
         out[name] = row
-        start = real[0, sc["away"] - 1] if sc["away"] else clip_f[0, -1]
-        strips[name] = np.stack([start, end_real[0], end_dream[0]])
+        strips[name] = np.stack([before[0], end_real[0], end_dream[0]])
     out["_strips"] = strips
     return out
 

@@ -111,6 +111,9 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
                                                                        window if sheet else 0)  # fmt: skip
     bright_n, flat_n, clips_n, acts_n, _, water_n = _real_play(real, num_envs, env_steps, base + real_runs, context)
     real_windows = {"single": _window_means(flat_1, window), "vector": _window_means(flat_n.mean(axis=0), window)}
+    # the share of steps the real player swam, by window (the single dream's run; the vector env's average): where
+    # the voxel dream loses the world (session 36: it draws a swimmer's view as if walking ashore)
+    swam = {"single": _window_means(water_1[0].astype(float), window), "vector": _window_means(water_n.mean(0), window)}
     bright_runs = _window_means(bright_n, window)  # (num_envs, windows): each real run's, for the spread between runs
     real_bright = {"single": _window_means(bright_1, window), "vector": bright_runs.mean(axis=0)}
     bars = {k: float(np.percentile(v, 5)) for k, v in real_windows.items()}
@@ -127,11 +130,7 @@ def soak(model: str = "voxel", steps: int = 10_000, num_envs: int = 32, env_step
            "real_brightness_by_window": {k: np.round(v, 1).tolist() for k, v in real_bright.items()},
            "real_contrast_p5": round(float(np.percentile(np.concatenate([flat_1.ravel(), flat_n.ravel()]), 5)), 1),
            "real_contrast_by_window": {k: np.round(v, 1).tolist() for k, v in real_windows.items()},
-           # the share of steps the real player swam, by window (the single dream's run; the vector env's average):
-           # where the voxel dream loses the world (session 36: it draws a swimmer's view as if walking ashore)
-           "real_in_water_by_window": {"single": np.round(_window_means(water_1[:1].astype(float), window)[0], 2)
-                                       .tolist(), "vector": np.round(_window_means(water_n.mean(0), window), 2)
-                                       .tolist()}}  # fmt: skip
+           "real_in_water_by_window": {k: np.round(v, 2).tolist() for k, v in swam.items()}}  # fmt: skip
 
     def run(label, env, n, clips, acts):
         # each dream starts from its real run's opening (the frames and the actions between them) and plays on

@@ -86,8 +86,7 @@ def swim_part(wm, env_id: str, runs: int, steps: int, horizon: int, max_starts: 
         acts = np.stack([s[1] for s in starts])
         real = np.stack([s[2] for s in starts])
         flat = wm.flat_actions(acts.reshape(-1, acts.shape[-1])).reshape(len(starts), acts.shape[1], -1)
-        dream = rollout(wm, clip, np.asarray(flat.cpu()), horizon, seed_base(seed), context=ctx,
-                        pitch=[s[3] for s in starts])  # fmt: skip
+        dream = rollout(wm, clip, flat, horizon, seed_base(seed), context=ctx, pitch=[s[3] for s in starts])
 
         def share(frames, *ids):
             return round(float(np.isin(colour_classes(frames), ids).mean()), 4)
