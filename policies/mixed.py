@@ -153,3 +153,46 @@ class RevisitPolicy(Policy):
         self.base.reset(mask, seeds)
         for i in np.flatnonzero(self._envs(mask)):
             self.plan[i] = []
+
+
+class PausePolicy(Policy):
+    """The ``base`` policy, but each step, with probability ``prob``, it stops: the all-zero action (no move, no
+    turn, no button) for 1 to ``max_pause`` steps, without consulting the base policy; then the base policy goes on.
+
+    A scripted explorer never stands still (not one no-op in 1,200 steps of its play, session 37) and uniform random
+    play stands still one step in a hundred, never two in a row, so a model trained on their recordings has not
+    seen that doing nothing leaves the view as it is, wherever the player just walked, jumped or turned: its dream
+    drifts off a standing view within a few steps (the report's still and settled-memory probes). Recording some
+    play with ``pause:<p>:<base>`` shows it.
+    """
+
+    def __init__(self, base: Policy, prob: float, num_envs: int = 1, seed: int | None = None, max_pause: int = 24):
+        if not 0.0 <= float(prob) <= 1.0:
+            raise ValueError(f"pause probability must be in [0, 1], got {prob!r}")
+        if max_pause < 1:
+            raise ValueError(f"max_pause must be at least 1, got {max_pause}")
+        super().__init__(base.action_space, num_envs, seed)
+        self._zero = np.zeros_like(np.asarray(base.action_space.sample()))
+        if not base.action_space.contains(self._zero):
+            raise ValueError(f"pause: the all-zero action is not an action of {base.action_space}")
+        self.base, self.prob, self.max_pause = base, float(prob), max_pause
+        self.left = np.zeros(num_envs, dtype=np.int64)  # still steps to come, per env
+
+    def act(self, obs: np.ndarray, info: dict[str, Any] | None = None, mask: np.ndarray | None = None) -> np.ndarray:
+        obs = self._check_batch(obs)
+        wanted = self._envs(mask)
+        for i in np.flatnonzero(wanted & (self.left == 0)):
+            if self.rngs[i].random() < self.prob:
+                self.left[i] = self.rngs[i].integers(1, self.max_pause + 1)
+        pausing = wanted & (self.left > 0)
+        actions = np.stack([self._zero] * self.num_envs)
+        if (wanted & ~pausing).any():
+            actions[:] = self.base.act(obs, info, wanted & ~pausing)
+        actions[pausing] = self._zero
+        self.left[pausing] -= 1
+        return actions
+
+    def reset(self, mask: np.ndarray | None = None, seeds=None) -> None:
+        super().reset(mask, seeds)
+        self.base.reset(mask, seeds)
+        self.left[self._envs(mask)] = 0

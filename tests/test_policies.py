@@ -218,6 +218,41 @@ def test_revisit_policy_turns_away_and_back_to_the_view_it_left():
     assert np.array_equal(frames[-1], first)  # back on the view it left
 
 
+def test_pause_policy_stands_still_in_runs_and_the_real_view_stays():
+    """``pause:<p>:<base>`` breaks off into runs of 1-24 all-zero actions, the base policy's actions between them;
+    seeded, it repeats; in the real voxel world, once the player has landed, a pause leaves the frame as it was;
+    bad specs are refused."""
+    from worldsim.envs import make_env
+    from worldsim.policies import PausePolicy, make_policy
+
+    space = gym.spaces.MultiDiscrete([5, 5, 4])
+    obs = np.zeros((4, 8, 8, 3), np.uint8)
+    pol = make_policy("pause:0.05:random", space, 4, seed=2)
+    assert isinstance(pol, PausePolicy)
+    seq = np.stack([pol.act(obs) for _ in range(600)], 1)  # (4 envs, 600 steps, 3)
+    still = ~seq.any(-1)
+    runs = [len(r) for env in still for r in "".join("x" if s else "." for s in env).split(".") if r]
+    assert 0.15 < still.mean() < 0.6 and max(runs) >= 8 and max(runs) <= 24 + 2  # a random no-op may touch a run
+    assert seq[~still].any(-1).all() and len(np.unique(seq[~still], axis=0)) > 50  # the base's actions between
+    again = make_policy("pause:0.05:random", space, 4, seed=2)
+    assert np.array_equal(np.stack([again.act(obs) for _ in range(600)], 1), seq)
+    assert not (~np.stack([make_policy("pause:0:explorer", space, 2).act(obs[:2]) for _ in range(50)]).any(-1)).any()
+    for bad, match in (("pause:x:explorer", "pause:<share"), ("pause:1.5:explorer", "pause probability")):
+        with pytest.raises(ValueError, match=match):
+            make_policy(bad, space)
+    env = make_env("worldsim/Voxel-v0", (32, 32, 3))
+    pol = make_policy("pause:1:random", env.action_space, 1, seed=3)
+    frame, info = env.reset(seed=0)
+    for _ in range(40):  # the player lands
+        frame, *_, info = env.step(np.zeros(3, np.int64))
+    pol.reset()
+    for _ in range(5):
+        action = pol.act_single(frame, info)
+        assert not action.any()
+        nxt, *_, info = env.step(action)
+        assert np.array_equal(nxt, frame)  # standing still on land: the view is the view
+
+
 def test_log_under_crosshair_reads_bark_through_pixel_noise():
     """The explorer's pixel test for a log under its crosshair judges the window's mean colour: a dream's decoder
     adds per-pixel colour noise that a count of bark pixels does not survive; leaves, sky and dirt are no log."""
