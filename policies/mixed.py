@@ -54,15 +54,21 @@ def _scripted_space(name: str, base: Policy, prob: float, column: int, values: t
     return space
 
 
+def _zero_action(space: gym.Space, who: str) -> np.ndarray:
+    """The all-zero action of ``space`` (the voxel world's no-op), or a ValueError naming ``who`` needs it."""
+    zero = np.zeros_like(np.asarray(space.sample()))
+    if not space.contains(zero):
+        raise ValueError(f"{who} acts with zeros, which are not an action of {space}")
+    return zero
+
+
 class StillPolicy(Policy):
     """Does nothing: the all-zero action (the no-op of the voxel world's MultiDiscrete space), the floor of any
     ranking."""
 
     def __init__(self, action_space: gym.Space, num_envs: int = 1, seed: int | None = None):
         super().__init__(action_space, num_envs, seed)
-        self._zero = np.zeros_like(np.asarray(action_space.sample()))
-        if not action_space.contains(self._zero):
-            raise ValueError(f"the still policy acts with zeros, which are not an action of {action_space}")
+        self._zero = _zero_action(action_space, "the still policy")
 
     def act(self, obs: np.ndarray, info: dict[str, Any] | None = None, mask: np.ndarray | None = None) -> np.ndarray:
         self._check_batch(obs)
@@ -172,9 +178,7 @@ class PausePolicy(Policy):
         if max_pause < 1:
             raise ValueError(f"max_pause must be at least 1, got {max_pause}")
         super().__init__(base.action_space, num_envs, seed)
-        self._zero = np.zeros_like(np.asarray(base.action_space.sample()))
-        if not base.action_space.contains(self._zero):
-            raise ValueError(f"pause: the all-zero action is not an action of {base.action_space}")
+        self._zero = _zero_action(base.action_space, "pause")
         self.base, self.prob, self.max_pause = base, float(prob), max_pause
         self.left = np.zeros(num_envs, dtype=np.int64)  # still steps to come, per env
 
