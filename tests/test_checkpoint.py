@@ -42,7 +42,7 @@ def wm_copy(tiny_world_model, tmp_path):
 def test_the_shipped_models_carry_hashes_and_load():
     from worldsim.assets import ASSETS, shipped_models
 
-    assert {"voxel", "voxel-long"} <= set(shipped_models())
+    assert {"voxel", "voxel-long", "voxel-still"} <= set(shipped_models())
     for f in ("voxel/dit.safetensors", "voxel/vae.safetensors", "_eval/voxel-idm.safetensors"):
         assert "content_sha256" in header(ASSETS / f)[1]["__metadata__"], f
     default = load_world_model("voxel")
