@@ -28,8 +28,10 @@ bench: setup
 	$(VENV)/bin/worldsim bench env
 
 # 10,000 dream steps at batch 1 and 32 envs x 2,000 steps: finite, flat in memory, the real world's brightness
+# (`make soak MODEL=voxel-still`: another shipped model or a model folder)
+MODEL ?= voxel
 soak: setup
-	mkdir -p outputs && $(VENV)/bin/worldsim bench soak soak.sheet=outputs/soak.png | tee outputs/soak.json | tail -1 | $(PY) -c "import json, sys; r = json.loads(sys.stdin.read()); print('soak passed' if r['passed'] else 'soak FAILED'); sys.exit(0 if r['passed'] else 1)"
+	mkdir -p outputs && $(VENV)/bin/worldsim bench soak model=$(MODEL) soak.sheet=outputs/soak.png | tee outputs/soak.json | tail -1 | $(PY) -c "import json, sys; r = json.loads(sys.stdin.read()); print('soak passed' if r['passed'] else 'soak FAILED'); sys.exit(0 if r['passed'] else 1)"
 
 lint: setup
 	$(VENV)/bin/ruff check .
