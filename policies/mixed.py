@@ -38,11 +38,16 @@ class EpsilonPolicy(Policy):
         self.random.reset(mask, None if seeds is None else [None if s is None else s + 7919 for s in seeds])
 
 
+def _check_share(name: str, prob: float) -> None:
+    """A wrapper's probability, checked: ValueError naming the wrapper unless it lies in [0, 1]."""
+    if not 0.0 <= float(prob) <= 1.0:
+        raise ValueError(f"{name} probability must be in [0, 1], got {prob!r}")
+
+
 def _scripted_space(name: str, base: Policy, prob: float, column: int, values: tuple[int, ...], what: str):
     """The base policy's action space, checked for a wrapper that plays scripted values in one column of a
     MultiDiscrete space in a share ``prob`` of the time: ValueError naming the wrapper and what it needs."""
-    if not 0.0 <= float(prob) <= 1.0:
-        raise ValueError(f"{name} probability must be in [0, 1], got {prob!r}")
+    _check_share(name, prob)
     space = base.action_space
     if (
         not isinstance(space, gym.spaces.MultiDiscrete)
@@ -173,8 +178,7 @@ class PausePolicy(Policy):
     """
 
     def __init__(self, base: Policy, prob: float, num_envs: int = 1, seed: int | None = None, max_pause: int = 24):
-        if not 0.0 <= float(prob) <= 1.0:
-            raise ValueError(f"pause probability must be in [0, 1], got {prob!r}")
+        _check_share("pause", prob)
         if max_pause < 1:
             raise ValueError(f"max_pause must be at least 1, got {max_pause}")
         super().__init__(base.action_space, num_envs, seed)
