@@ -132,7 +132,7 @@ def _turn_dream(wm, memory, seeds=(0, 1), last=NOOP):
     n = len(seeds)
     clips = wm.clips["frames"][list(seeds), :3]
     dream = Dream(wm, n, seeds=list(seeds), memory=memory)
-    acts = wm.flat_actions(np.array([NOOP, last] * n)).reshape(n, 2, -1)
+    acts = wm.flat_action_runs(np.array([[NOOP, last]] * n))
     dream.start(range(n), clips, acts)  # standing still (or in a jump's flight): the last frame is kept
     start = wm.encode(clips[:, -1])
     outs = [dream.step(np.array([RIGHT] * n)) for _ in range(72)]

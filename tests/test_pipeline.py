@@ -81,6 +81,10 @@ def test_dit_trains_resumes_exactly_and_loads_as_a_world_model(chain, tmp_path):
     assert frames.shape == (2, 16, 16, 3) and frames.dtype == np.uint8
     with pytest.raises(ValueError, match="outside the action space"):
         wm.flat_actions(np.array([[9, 0, 0]]))
+    runs = wm.flat_action_runs(np.array([[[1, 0, 0], [0, 1, 3], [2, 4, 1]]] * 2))  # (dreams, steps, 3)
+    assert runs.shape == (2, 3, 3) and torch.equal(runs[1, 1], torch.tensor([0.0, 1.0, 3.0]))
+    with pytest.raises(ValueError, match=r"runs \(dreams, steps"):
+        wm.flat_action_runs(np.array([1, 0, 0]))
     with pytest.raises(ValueError, match="exceeds"):
         wm.sampler(context=9)
 

@@ -117,6 +117,14 @@ class WorldModel:
         flat = torch.as_tensor(np.asarray(actions, dtype=np.float32).reshape(len(actions), -1))
         return flat.to(self.device)
 
+    def flat_action_runs(self, actions, what: str = "action") -> torch.Tensor:
+        """Runs of actions (B, L, ...), one run per dream, validated and flattened to float (B, L, A) on the device."""
+        actions = np.asarray(actions)
+        if actions.ndim < 2 + len(self.action_space.shape or ()):
+            raise ValueError(f"{what}s: expected runs (dreams, steps, *{self.action_space.shape}), got {actions.shape}")
+        runs, steps = actions.shape[:2]
+        return self.flat_actions(actions.reshape(runs * steps, *actions.shape[2:]), what).reshape(runs, steps, -1)
+
     def held_out_clips(self, root: str = "data/minari", count: int = 16, length: int = 16, eval_fraction: float = 0.05,
                        split_seed: int = 0, seed: int = 0) -> dict[str, np.ndarray]:  # fmt: skip
         """``count`` real clips of ``length`` frames (and the actions between them) from the held-out episodes of

@@ -66,7 +66,7 @@ def long_part(wm, idm, starts: int, steps: int, seed: int) -> dict:
     clip_f = np.stack([f[:ctx] for f, _ in runs])
     clip_a = np.stack([a[: ctx - 1] for _, a in runs])
     dreams = Dream(wm, starts, seeds=[base + i for i in range(starts)])
-    flat = wm.flat_actions(clip_a.reshape(-1, clip_a.shape[-1])).reshape(starts, ctx - 1, -1)
+    flat = wm.flat_action_runs(clip_a)
     dreams.start(range(starts), clip_f, flat, pitch=[0] * starts)  # (from a reset: level)
     pol = ExplorerPolicy(wm.action_space, num_envs=starts, seed=seed)
     obs, dream = clip_f[:, -1], []

@@ -45,7 +45,7 @@ def random_play_part(wm, env_id: str, starts: int, steps: int, seed: int, worlds
                 real[i, j - ctx + 1], pitch[i, j - ctx + 1] = obs, env.unwrapped.pitch
     env.close()
     dreams = Dream(wm, starts, seeds=[seed_base(seed) + i for i in range(starts)])
-    flat = wm.flat_actions(actions[:, : ctx - 1].reshape(-1, len(nvec))).reshape(starts, ctx - 1, -1)
+    flat = wm.flat_action_runs(actions[:, : ctx - 1])
     dreams.start(range(starts), clip, flat, pitch=[0] * starts)  # (from a reset: level)
     with torch.no_grad():
         dream = np.stack([dreams.step(actions[:, ctx - 1 + k]).frames for k in range(steps)], 1)

@@ -169,9 +169,7 @@ def memory_part(wm, starts: int, seed: int, quick: bool, settle: int = 0) -> dic
         reals = [_replay(base + i, shape, ctx, clip_a[i], script) for i in range(starts)]
         real = np.stack([f for f, _ in reals])  # (S, L, H, W, 3)
         truth = np.stack([c for _, c in reals])
-        flat = wm.flat_actions(np.tile(script, (starts, 1))).reshape(starts, len(script), -1).cpu().numpy()
-        acts = np.concatenate([np.asarray(wm.flat_actions(clip_a.reshape(-1, clip_a.shape[-1])).cpu())
-                               .reshape(starts, ctx - 1, -1), flat], 1)  # fmt: skip
+        acts = wm.flat_action_runs(np.concatenate([clip_a, np.tile(script, (starts, 1, 1))], 1)).cpu().numpy()
         dream = rollout(wm, clip_f, acts, len(script), seed_base(seed), context=ctx, pitch=[0] * starts)
         end_real, end_dream = real[:, -1], dream[:, -1]
         copy = real[:, sc["back"] - 1]
@@ -236,9 +234,8 @@ def still_part(wm, starts: int, steps: int, seed: int) -> dict:
     clip_f, clip_a = np.stack([f for f, _ in runs]), np.stack([a for _, a in runs])
     noop = np.zeros((steps, clip_a.shape[-1]), dtype=np.int64)
     real = np.stack([_replay(base + i, shape, ctx, clip_a[i], noop)[0] for i in range(starts)])
-    acts = wm.flat_actions(np.concatenate([clip_a, np.tile(noop, (starts, 1, 1))], 1).reshape(-1, clip_a.shape[-1]))
-    dream = rollout(wm, clip_f, acts.reshape(starts, ctx - 1 + steps, -1), steps, seed_base(seed), context=ctx,
-                    pitch=[0] * starts)  # fmt: skip
+    acts = wm.flat_action_runs(np.concatenate([clip_a, np.tile(noop, (starts, 1, 1))], 1))
+    dream = rollout(wm, clip_f, acts, steps, seed_base(seed), context=ctx, pitch=[0] * starts)
     oracle = wm.decode(wm.encode(real))
 
     def contrast(x):

@@ -85,7 +85,7 @@ def swim_part(wm, env_id: str, runs: int, steps: int, horizon: int, max_starts: 
         clip = np.stack([s[0] for s in starts])
         acts = np.stack([s[1] for s in starts])
         real = np.stack([s[2] for s in starts])
-        flat = wm.flat_actions(acts.reshape(-1, acts.shape[-1])).reshape(len(starts), acts.shape[1], -1)
+        flat = wm.flat_action_runs(acts)
         dream = rollout(wm, clip, flat, horizon, seed_base(seed), context=ctx, pitch=[s[3] for s in starts])
 
         def share(frames, *ids):
