@@ -9,6 +9,7 @@ import tarfile
 import time
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 
 from worldsim.train import gpu_run
@@ -102,11 +103,15 @@ def test_a_training_stopped_after_its_final_summary_counts_as_done(tmp_path):
 def test_extra_policies_reach_the_recorder_as_a_hydra_dict():
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    from worldsim.policies import make_policy
     from worldsim.train.gpu_run import GpuRunConfig, _escape
 
     mix = ",".join(f"{_escape(n)}:{float(w)}" for n, w in GpuRunConfig().extra_policies.items())
     parsed = OverridesParser.create().parse_overrides([f"policies={{{mix}}}"])[0].value()
-    assert parsed == GpuRunConfig().extra_policies and {"hold:0.5:explorer", "revisit:0.04:explorer"} <= set(parsed)
+    assert parsed == GpuRunConfig().extra_policies
+    assert {"hold:0.5:explorer", "revisit:0.04:explorer", "pause:0.03:explorer"} <= set(parsed)
+    for name in parsed:  # each a policy the recorder can make
+        make_policy(name, gym.spaces.MultiDiscrete([5, 5, 4]))
 
 
 def test_a_models_own_compile_override_decides():

@@ -63,9 +63,11 @@ class GpuRunConfig:
     extra_episodes: int = 300  # more episodes with the following seeds: training only
     # the extra episodes' policies: some play holds break on after a break (hold:<p>:<base>), so that the models see
     # that a second press where the log was pays nothing, and some turns away and back (revisit:<p>:<base>), so that
-    # they see a view come back from the context (the recipe's explorer shows neither; README)
-    extra_policies: dict = field(default_factory=lambda: {"explorer": 0.45, "hold:0.5:explorer": 0.2,
-                                                          "revisit:0.04:explorer": 0.2, "random": 0.15})  # fmt: skip
+    # they see a view come back from the context, and some stands still now and then (pause:<p>:<base>), so that
+    # they see that doing nothing leaves the view as it is (the recipe's explorer shows none of these; README)
+    extra_policies: dict = field(default_factory=lambda: {"explorer": 0.35, "hold:0.5:explorer": 0.2,
+                                                          "revisit:0.04:explorer": 0.2, "pause:0.03:explorer": 0.1,
+                                                          "random": 0.15})  # fmt: skip
     max_episode_steps: int | None = None  # None: the env's limit (1000)
     batch_size: int = 64  # windows per step for every model (of 48 frames: 3,072 frames a step)
     compile: bool = True  # torch.compile the trainings and the benchmark's second pass
