@@ -13,7 +13,6 @@ import json
 import sys
 
 import numpy as np
-import torch
 
 from worldsim.dream import Dream
 from worldsim.envs import make_env, real_env_of
@@ -58,7 +57,7 @@ def probe(model: str = "voxel", episodes: int = 12, steps: int = 200, seed: int 
                 break
 
     dream = Dream(wm, episodes, seeds=[seed + i for i in range(episodes)])
-    dream.start(range(episodes), np.stack(clips), torch.stack([wm.flat_actions(a) for a in clip_actions]))
+    dream.start(range(episodes), np.stack(clips), wm.flat_action_runs(np.stack(clip_actions)))
     pol = make_policy("explorer", env.action_space, episodes, seed=seed)
     obs = np.stack([c[-1] for c in clips])
     for _ in range(steps):

@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import worldsim  # noqa: F401
 from worldsim.dream import Dream
@@ -91,7 +90,7 @@ def play_both(wm, real_env, policy: str, episodes: int, steps: int, seed: int, v
 
     # the dream: the same clips, all episodes in one batch, ended by the dream's one termination rule
     dream = Dream(wm, episodes, seeds=[seed + i for i in range(episodes)], steps=sampler_steps)
-    flat = torch.stack([wm.flat_actions(a) for a in clip_actions])
+    flat = wm.flat_action_runs(np.stack(clip_actions))
     dream.start(range(episodes), np.stack(clips), flat, pitch=[0] * episodes)  # (the clips start at a reset: level)
     dream_pol = make_policy(policy, space, episodes, seed=seed)
     obs = np.stack([c[-1] for c in clips])

@@ -109,7 +109,6 @@ def held_break_part(wm, env_id: str, clips: int, hold: int, seed: int, worlds: i
     of "a log that vanished pays" pays on every press: the exploit a policy trained in the dream finds first.
     Returns the mean return over the held steps in each world, and per step."""
     import gymnasium as gym
-    import torch
 
     from worldsim.dream import rollout
     from worldsim.envs.voxel.blocks import LOG
@@ -143,7 +142,7 @@ def held_break_part(wm, env_id: str, clips: int, hold: int, seed: int, worlds: i
     env.close()
     if not frames:
         return {"clips": 0}
-    flat = torch.stack([wm.flat_actions(a) for a in actions])
+    flat = wm.flat_action_runs(np.stack(actions))
     _, dreamed, _ = rollout(
         wm, np.stack(frames), flat, hold, seed_base(seed), context=ctx, outcomes=True, pitch=pitches
     )
